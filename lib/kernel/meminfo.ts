@@ -1,0 +1,125 @@
+/**
+ * /proc/meminfo, and the CommitLimit formula the kernel uses for it. The overcommit claims are
+ * about CommitLimit and Committed_AS, so they are read here with everything else in meminfo.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface Meminfo {
+  /** Every field by its kernel name ('Committed_AS', 'Active(anon)'): kB fields in bytes,
+   *  unit-less fields (HugePages_Total, ...) as plain counts. */
+  fields: Readonly<Record<string, number>>;
+  memTotal: number;
+  memFree: number;
+  memAvailable: number;
+  swapTotal: number;
+  swapFree: number;
+  commitLimit: number;
+  committedAs: number;
+  /** A count of huge pages of the default size, not bytes. */
+  hugePagesTotal: number;
+  hugepagesize: number;
+  /** Memory in huge pages of all sizes, in bytes (computed from the default size on kernels
+   *  older than 4.16, which lack the Hugetlb field). */
+  hugetlb: number;
+}
+
+export function parseMeminfo(text: string): Meminfo {
+  const fields: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const m = /^([^:]+):\s+(\d+)(?:\s+(kB))?\s*$/.exec(line);
+    if (!m) throw new Error(`/proc/meminfo: unexpected line: ${JSON.stringify(line)}`);
+    fields[m[1]!] = Number(m[2]) * (m[3] ? 1024 : 1);
+  }
+  const need = (key: string): number => {
+    const v = fields[key];
+    if (v === undefined) throw new Error(`/proc/meminfo: required field ${key} is missing`);
+    return v;
+  };
+  const hugePagesTotal = need('HugePages_Total');
+  const hugepagesize = need('Hugepagesize');
+  return {
+    fields,
+    memTotal: need('MemTotal'),
+    memFree: need('MemFree'),
+    memAvailable: need('MemAvailable'),
+    swapTotal: need('SwapTotal'),
+    swapFree: need('SwapFree'),
+    commitLimit: need('CommitLimit'),
+    committedAs: need('Committed_AS'),
+    hugePagesTotal,
+    hugepagesize,
+    hugetlb: fields['Hugetlb'] ?? hugePagesTotal * hugepagesize,
+  };
+}
+
+export function readMeminfo(): Meminfo {
+  return parseMeminfo(readFileSync('/proc/meminfo', 'utf8'));
+}
+
+export interface CommittedSample {
+  /** Committed_AS in bytes, in reading order. */
+  samples: number[];
+  min: number;
+  max: number;
+  median: number;
+  /** max - min: how much other processes moved the system-wide counter during the sampling. */
+  spreadBytes: number;
+}
+
+/**
+ * Reads Committed_AS `samples` times back to back. The value is an exact per-cpu sum at read
+ * time, but it is system-wide: every other process's mmap/munmap moves it, so an experiment
+ * comparing two readings must know this noise.
+ */
+export function sampleCommitted(samples = 5): CommittedSample {
+  if (!Number.isInteger(samples) || samples < 1) throw new Error(`sampleCommitted: samples must be a positive integer, got ${samples}`);
+  const values: number[] = [];
+  for (let i = 0; i < samples; i++) values.push(readMeminfo().committedAs);
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const min = sorted[0]!;
+  const max = sorted[sorted.length - 1]!;
+  return { samples: values, min, max, median, spreadBytes: max - min };
+}
+
+export interface CommitLimitResult {
+  bytes: number;
+  /** The computation with this machine's numbers, e.g. for a finding's `observed`. */
+  formula: string;
+}
+
+/**
+ * CommitLimit as mm/util.c vm_commit_limit() computes it, in pages with integer arithmetic:
+ *   allowed = overcommit_kbytes >> (PAGE_SHIFT - 10)                      if kbytes != 0
+ *   allowed = (totalram_pages - hugetlb_total_pages) * overcommit_ratio / 100  otherwise
+ *   CommitLimit = allowed + total_swap_pages
+ * totalram_pages is MemTotal, hugetlb_total_pages is Hugetlb, total_swap_pages is SwapTotal.
+ */
+export function commitLimitFormula(
+  m: Meminfo,
+  s: { ratio: number; kbytes: number },
+  pageSize = 4096,
+): CommitLimitResult {
+  const pageKb = pageSize / 1024;
+  const pages = (bytes: number): number => Math.floor(bytes / pageSize);
+  const swapPages = pages(m.swapTotal);
+  let allowed: number;
+  let text: string;
+  if (s.kbytes !== 0) {
+    allowed = Math.floor(s.kbytes / pageKb);
+    text = `overcommit_kbytes ${s.kbytes} / ${pageKb} kB per page = ${allowed} pages`;
+  } else {
+    const ram = pages(m.memTotal);
+    const huge = pages(m.hugetlb);
+    allowed = Math.floor(((ram - huge) * s.ratio) / 100);
+    text = `(MemTotal ${ram} pages - Hugetlb ${huge} pages) * overcommit_ratio ${s.ratio} / 100 = ${allowed} pages`;
+  }
+  const total = allowed + swapPages;
+  const bytes = total * pageSize;
+  return {
+    bytes,
+    formula: `CommitLimit = ${text} + SwapTotal ${swapPages} pages = ${total} pages x ${pageSize} B = ${bytes} bytes`,
+  };
+}

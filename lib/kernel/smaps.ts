@@ -1,0 +1,77 @@
+/**
+ * /proc/<pid>/smaps: every mapping (VMA) with its sizes and VmFlags. The flags show what the
+ * kernel decided for a mapping, e.g. 'ac' (accountable: charged to Committed_AS) and 'nr'
+ * (MAP_NORESERVE honoured), which is what the accounting claims are about.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface Vma {
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+  /** e.g. 'rw-p'. */
+  perms: string;
+  offset: bigint;
+  /** major:minor in hex, e.g. 'fe:00'. */
+  dev: string;
+  inode: number;
+  /** File path, '[stack]', '[heap]', ..., or '' for an anonymous mapping. */
+  pathname: string;
+  /** Size, Rss, Pss, Anonymous, ... in bytes; unit-less fields (THPeligible) as plain numbers. */
+  sizes: Record<string, number>;
+  vmFlags: string[];
+}
+
+const HEADER = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) ([0-9a-f]+:[0-9a-f]+) (\d+)\s*(.*)$/;
+
+export function parseSmaps(text: string): Vma[] {
+  const vmas: Vma[] = [];
+  let cur: Vma | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const h = HEADER.exec(line);
+    if (h) {
+      cur = {
+        start: BigInt(`0x${h[1]}`),
+        end: BigInt(`0x${h[2]}`),
+        perms: h[3]!,
+        offset: BigInt(`0x${h[4]}`),
+        dev: h[5]!,
+        inode: Number(h[6]),
+        pathname: h[7]!,
+        sizes: {},
+        vmFlags: [],
+      };
+      vmas.push(cur);
+      continue;
+    }
+    if (!cur) throw new Error(`smaps: field before the first mapping: ${JSON.stringify(line)}`);
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new Error(`smaps: unexpected line: ${JSON.stringify(line)}`);
+    const key = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    if (key === 'VmFlags') {
+      cur.vmFlags = value === '' ? [] : value.split(/\s+/);
+      continue;
+    }
+    const m = /^(\d+)(?: (kB))?$/.exec(value);
+    if (m) cur.sizes[key] = Number(m[1]) * (m[2] ? 1024 : 1);
+    // A textual field a newer kernel may add carries no size: skip it rather than fail.
+  }
+  return vmas;
+}
+
+export function findVma(vmas: readonly Vma[], address: bigint): Vma | undefined {
+  return vmas.find((v) => v.start <= address && address < v.end);
+}
+
+export function readVmas(pid: number | 'self' = 'self'): Vma[] {
+  return parseSmaps(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+}
+
+/** The VmFlags of this process's mapping that contains `address`. */
+export function readVmFlags(address: bigint): string[] {
+  const vma = findVma(readVmas(), address);
+  if (!vma) throw new Error(`no mapping of this process contains address 0x${address.toString(16)}`);
+  return vma.vmFlags;
+}

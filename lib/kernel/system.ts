@@ -1,0 +1,22 @@
+/** The machine facts every report starts with (SystemInfo in experiment.ts). */
+import { cpus, release } from 'node:os';
+import type { SystemInfo } from '../experiment.js';
+import { readMeminfo } from './meminfo.js';
+import { hasCapSysAdmin } from './status.js';
+
+export function isLinux(): boolean {
+  return process.platform === 'linux';
+}
+
+/** `pageSize` comes from the caller (the addon's sysconf), since Node cannot query it. */
+export function systemInfo(pageSize: number): SystemInfo {
+  const m = readMeminfo();
+  return {
+    kernel: release(),
+    pageSize,
+    cpus: cpus().length,
+    memTotalBytes: m.memTotal,
+    swapTotalBytes: m.swapTotal,
+    root: hasCapSysAdmin(),
+  };
+}

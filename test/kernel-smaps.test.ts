@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { findVma, parseSmaps, readVmas, readVmFlags } from '../lib/kernel/smaps.js';
+
+const fixture = readFileSync(new URL('./fixtures/proc-smaps.txt', import.meta.url), 'utf8');
+
+describe('parseSmaps (captured sample)', () => {
+  const vmas = parseSmaps(fixture);
+
+  it('reads every mapping with its header fields', () => {
+    expect(vmas.map((v) => v.pathname)).toEqual(['/usr/bin/cat', '[heap]', '', '[stack]', '[vsyscall]']);
+    const cat = vmas[0]!;
+    expect(cat.start).toBe(0x557e280e9000n);
+    expect(cat.end).toBe(0x557e280eb000n);
+    expect(cat.perms).toBe('r--p');
+    expect(cat.offset).toBe(0n);
+    expect(cat.dev).toBe('fe:00');
+    expect(cat.inode).toBe(260131);
+    expect(vmas[4]!.start).toBe(0xffffffffff600000n);
+  });
+
+  it('converts sizes to bytes and keeps unit-less fields', () => {
+    const heap = vmas[1]!;
+    expect(heap.sizes['Size']).toBe(132 * 1024);
+    expect(heap.sizes['Rss']).toBe(16 * 1024);
+    expect(heap.sizes['Anonymous']).toBe(16 * 1024);
+    expect(heap.sizes['KernelPageSize']).toBe(4096);
+    expect(heap.sizes['THPeligible']).toBe(0);
+    expect(heap.sizes['Size']).toBe(Number(heap.end - heap.start));
+  });
+
+  it('reads VmFlags', () => {
+    expect(vmas[0]!.vmFlags).toEqual(['rd', 'mr', 'mw', 'me']);
+    expect(vmas[1]!.vmFlags).toEqual(['rd', 'wr', 'mr', 'mw', 'me', 'ac']);
+    expect(vmas[3]!.vmFlags).toEqual(['rd', 'wr', 'mr', 'mw', 'me', 'gd', 'ac']);
+    expect(vmas[4]!.vmFlags).toEqual(['ex']);
+  });
+
+  it('findVma: start inclusive, end exclusive', () => {
+    expect(findVma(vmas, 0x557e334e6000n)?.pathname).toBe('[heap]');
+    expect(findVma(vmas, 0x557e33506fffn)?.pathname).toBe('[heap]');
+    expect(findVma(vmas, 0x557e33507000n)).toBeUndefined();
+    expect(findVma(vmas, 0n)).toBeUndefined();
+  });
+
+  it('throws on text before the first mapping', () => {
+    expect(() => parseSmaps('Size: 4 kB\n')).toThrow(/before the first mapping/);
+  });
+});
+
+describe('live smaps', () => {
+  /** The [stack] line of /proc/self/maps, read independently of the parser under test. */
+  const stackRange = (): [bigint, bigint] => {
+    const line = readFileSync('/proc/self/maps', 'utf8')
+      .split('\n')
+      .find((l) => l.endsWith('[stack]'));
+    if (!line) throw new Error('no [stack] in /proc/self/maps');
+    const [start, end] = line.split(' ')[0]!.split('-');
+    return [BigInt(`0x${start}`), BigInt(`0x${end}`)];
+  };
+
+  it('readVmFlags on the main stack: readable, writable, grows down, accounted', () => {
+    const [start, end] = stackRange();
+    const flags = readVmFlags(end - 1n);
+    expect(flags).toContain('rd');
+    expect(flags).toContain('wr');
+    expect(flags).toContain('gd');
+    expect(readVmFlags(start)).toEqual(flags);
+  });
+
+  it('readVmas finds the stack with its size', () => {
+    const [start, end] = stackRange();
+    const stack = readVmas().find((v) => v.pathname === '[stack]');
+    expect(stack?.start).toBe(start);
+    expect(stack?.end).toBe(end);
+    expect(stack?.sizes['Size']).toBe(Number(end - start));
+  });
+
+  it('readVmFlags throws for an unmapped address', () => {
+    expect(() => readVmFlags(0n)).toThrow(/no mapping of this process contains address 0x0/);
+  });
+});
