@@ -1,0 +1,24 @@
+{
+  "targets": [
+    {
+      "target_name": "overcommit_lab",
+      "sources": [
+        "native/addon.cc",
+        "native/errors.cc",
+        "native/mapping.cc",
+        "native/rlimit.cc",
+        "native/probe.cc",
+        "native/child.cc",
+        "native/files.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    }
+  ]
+}

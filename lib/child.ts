@@ -1,0 +1,237 @@
+/**
+ * runChild: steps run in a forked child of this process, for what must not disturb Node
+ * (RLIMIT_AS, OOM kills, fork accounting, dropping root). The child makes raw syscalls only
+ * and ends with _exit; the parent reaps it off the main thread and kills it on timeout.
+ */
+import { constants as osConstants } from 'node:os';
+import { native, type NativeStep, type NativeStepResult } from './binding.js';
+import { nonNegativeInteger, positiveInteger } from './errors.js';
+import { findVma, parseSmaps } from './kernel/smaps.js';
+import { mmapFlags, protFlags, type MmapOptions, type Prot } from './mapping.js';
+import { rlimitResource, type RlimitResource } from './rlimit.js';
+
+/** What a step works on: an earlier mmap step of the same child, or a range inherited from the parent. */
+export type StepTarget = { mapping: number; length?: number } | { address: bigint; length: number };
+
+interface Common {
+  /** Stop the child (exit code 1) when this step fails. */
+  required?: boolean;
+}
+
+export type ChildStep = Common &
+  (
+    | { op: 'setrlimit'; resource: RlimitResource; soft?: number | null; hard?: number | null; relative?: boolean }
+    | { op: 'mmap'; length: number; options?: MmapOptions }
+    | ({ op: 'touch'; stride?: number; offset?: number } & StepTarget)
+    | ({ op: 'munmap' } & StepTarget)
+    | ({ op: 'mprotect'; prot: Prot } & StepTarget)
+    | { op: 'sbrk'; increment: number }
+    | { op: 'fork' }
+    | { op: 'readfile'; path: string; maxBytes?: number }
+    | { op: 'writefile'; path: string; data: string }
+    | { op: 'setuid'; uid: number; gid?: number }
+    | { op: 'probe'; noreserve?: boolean; lo?: number; hi: number; granularity?: number }
+    | { op: 'sleep'; ms: number }
+    | { op: 'vmflags'; address: bigint }
+  );
+
+/*
+ * Step semantics:
+ * - setrlimit: soft/hard in bytes (null: unlimited; undefined: kept). With `relative`, the soft
+ *   limit is the child's own address-space size (from /proc/self/statm) plus `soft`.
+ * - touch: writes one int every `stride` bytes (default a page), publishing its page count as
+ *   it goes, so `progress` says how far it got when a signal ends the child.
+ * - sbrk: moves the break by `increment` with the raw brk syscall.
+ * - fork: a grandchild that exits at once; reports its pid, or the errno.
+ * - probe: the largest private anonymous read-write mapping mmap accepts in [lo, hi].
+ * - vmflags: the VmFlags of the child's VMA containing `address`, from its /proc/self/smaps.
+ */
+
+export type StepStatus = 'ok' | 'failed' | 'skipped' | 'not-run';
+
+export interface ChildStepResult {
+  op: ChildStep['op'];
+  /** 'skipped': the mapping it works on was not made; 'not-run': the child ended before it. */
+  status: StepStatus;
+  /** The errno code when the step failed ('ENOMEM'); for probe, what the refusals said. */
+  code: string | null;
+  /** Negative errno, as in Node's system errors; 0 when none. */
+  errno: number;
+  /** Milliseconds from fork to the step's start and end (0 if it never started/ended). */
+  startMs: number;
+  endMs: number;
+  /** Pages touched so far (touch). */
+  progress: number;
+  /** mmap: the address. */
+  address?: bigint;
+  /** setrlimit: the soft limit applied, and the address-space size it was relative to. */
+  limitBytes?: number | null;
+  baseBytes?: number;
+  /** sbrk: the break before and after. */
+  previousBreak?: bigint;
+  break?: bigint;
+  /** fork: the grandchild's pid. */
+  pid?: number;
+  /** readfile: the text read, and whether the file was longer than maxBytes. */
+  data?: string;
+  truncated?: boolean;
+  /** probe: the largest accepted size and how many mmap calls it took. */
+  largestBytes?: number;
+  probes?: number;
+  /** vmflags: the flags of the VMA. */
+  vmFlags?: string[];
+}
+
+export interface ChildResult {
+  pid: number;
+  /** The exit code, or null when a signal ended the child. */
+  exitCode: number | null;
+  /** The terminating signal's name ('SIGKILL'), or null. */
+  signal: string | null;
+  /** The timeout expired and the parent killed the child. */
+  timedOut: boolean;
+  /** How many steps the child started. */
+  stepsStarted: number;
+  /** Milliseconds from fork to reaping. */
+  reapedMs: number;
+  steps: ChildStepResult[];
+}
+
+export interface RunChildOptions {
+  /** Kill the child (SIGKILL) after this long; default 30 s. */
+  timeoutMs?: number;
+}
+
+const SMAPS_MAX_BYTES = 16 << 20;
+const RLIM_INFINITY_TOKEN = -1;
+
+const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]));
+
+function targetFields(step: StepTarget, index: number): Record<string, unknown> {
+  if ('mapping' in step && step.mapping !== undefined) {
+    const m = nonNegativeInteger(step.mapping, `steps[${index}].mapping`);
+    return step.length === undefined ? { mapping: m } : { mapping: m, length: positiveInteger(step.length, 'length') };
+  }
+  const t = step as { address?: unknown; length?: unknown };
+  if (typeof t.address !== 'bigint') throw new TypeError(`steps[${index}] needs a mapping (step index) or an address (bigint)`);
+  return { address: t.address, length: positiveInteger(t.length, `steps[${index}].length`) };
+}
+
+function toNative(step: ChildStep, index: number): NativeStep {
+  if (step === null || typeof step !== 'object') throw new TypeError(`steps[${index}] must be an object`);
+  const required = step.required === true;
+  switch (step.op) {
+    case 'setrlimit':
+      return { op: 'setrlimit', required, resource: rlimitResource(step.resource), soft: step.soft, hard: step.hard, relative: step.relative === true };
+    case 'mmap': {
+      const o = step.options ?? {};
+      return {
+        op: 'mmap',
+        required,
+        length: positiveInteger(step.length, `steps[${index}].length`),
+        prot: protFlags(o.prot ?? 'rw'),
+        flags: mmapFlags(o),
+        fd: o.fd ?? -1,
+        offset: o.offset ?? 0,
+      };
+    }
+    case 'touch':
+      return { op: 'touch', required, ...targetFields(step, index), offset: step.offset ?? 0, stride: step.stride };
+    case 'munmap':
+      return { op: 'munmap', required, ...targetFields(step, index) };
+    case 'mprotect':
+      return { op: 'mprotect', required, ...targetFields(step, index), prot: protFlags(step.prot) };
+    case 'sbrk':
+      return { op: 'sbrk', required, increment: step.increment };
+    case 'fork':
+      return { op: 'fork', required };
+    case 'readfile':
+      return { op: 'readfile', required, path: step.path, maxBytes: step.maxBytes };
+    case 'writefile':
+      return { op: 'writefile', required, path: step.path, data: step.data };
+    case 'setuid':
+      return { op: 'setuid', required, uid: step.uid, gid: step.gid };
+    case 'probe':
+      return {
+        op: 'probe',
+        required,
+        flags: step.noreserve ? native.constants.MAP_NORESERVE : 0,
+        lo: step.lo,
+        hi: step.hi,
+        granularity: step.granularity,
+      };
+    case 'sleep':
+      return { op: 'sleep', required, ms: step.ms };
+    case 'vmflags':
+      if (typeof step.address !== 'bigint') throw new TypeError(`steps[${index}].address must be a bigint`);
+      return { op: 'readfile', required, path: '/proc/self/smaps', maxBytes: SMAPS_MAX_BYTES };
+    default:
+      throw new RangeError(`steps[${index}]: unknown op '${String((step as { op?: unknown }).op)}'`);
+  }
+}
+
+function fromNative(step: ChildStep, r: NativeStepResult): ChildStepResult {
+  const out: ChildStepResult = {
+    op: step.op,
+    status: r.status,
+    code: r.code,
+    errno: -r.errno,
+    startMs: r.startMs,
+    endMs: r.endMs,
+    progress: r.progress,
+  };
+  if (r.status !== 'ok') return out;
+  switch (step.op) {
+    case 'mmap':
+      out.address = r.value;
+      break;
+    case 'setrlimit':
+      out.limitBytes = r.value === BigInt(RLIM_INFINITY_TOKEN) || r.value < 0n ? null : Number(r.value);
+      out.baseBytes = Number(r.value2);
+      break;
+    case 'sbrk':
+      out.break = r.value;
+      out.previousBreak = r.value2;
+      break;
+    case 'fork':
+      out.pid = Number(r.value);
+      break;
+    case 'readfile':
+      out.data = r.data ?? '';
+      out.truncated = r.value2 === 1n;
+      break;
+    case 'probe':
+      out.largestBytes = Number(r.value);
+      out.probes = Number(r.value2);
+      break;
+    case 'vmflags': {
+      const vma = findVma(parseSmaps(r.data ?? ''), step.address);
+      if (vma === undefined) {
+        out.status = 'failed';
+        out.code = 'ERR_NO_VMA';
+      } else {
+        out.vmFlags = vma.vmFlags;
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return out;
+}
+
+/** Runs `steps` in a forked child; resolves when the child has been reaped. */
+export async function runChild(steps: readonly ChildStep[], options: RunChildOptions = {}): Promise<ChildResult> {
+  if (!Array.isArray(steps)) throw new TypeError('steps must be an array');
+  const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveInteger(options.timeoutMs, 'timeoutMs');
+  const raw = await native.runChild(steps.map(toNative), timeoutMs);
+  return {
+    pid: raw.pid,
+    exitCode: raw.exitCode,
+    signal: raw.signal === null ? null : (signalNames.get(raw.signal) ?? `signal ${raw.signal}`),
+    timedOut: raw.timedOut,
+    stepsStarted: raw.stepsStarted,
+    reapedMs: raw.reapedMs,
+    steps: raw.steps.map((r, i) => fromNative(steps[i]!, r)),
+  };
+}

@@ -1,0 +1,29 @@
+/** Errors of the API, shaped like Node's own. */
+
+/** An Error from a failed syscall: code ('ENOMEM'), errno (negative, as Node's) and syscall. */
+export interface SystemCallError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+/** True when `e` is an error thrown for a failed syscall, optionally with this code. */
+export function isSystemCallError(e: unknown, code?: string): e is SystemCallError {
+  if (!(e instanceof Error)) return false;
+  const s = e as Partial<SystemCallError>;
+  return typeof s.code === 'string' && typeof s.syscall === 'string' && (code === undefined || s.code === code);
+}
+
+/** Throws a RangeError unless `value` is a positive safe integer. */
+export function positiveInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive safe integer, got ${value}`);
+  return value;
+}
+
+/** Throws a RangeError unless `value` is a safe integer >= 0. */
+export function nonNegativeInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a safe integer >= 0, got ${value}`);
+  return value;
+}
