@@ -20,6 +20,8 @@ export interface SettingsLock {
 }
 
 export interface AcquireOptions {
+  /** The lock file (default `lockPath`). */
+  path?: string;
   /** Give up after this long (default 120 s). */
   timeoutMs?: number;
   /** Called once when the lock is busy and we start waiting. */
@@ -29,7 +31,8 @@ export interface AcquireOptions {
 /** Takes the lock, waiting (without blocking the event loop) while another process holds it. */
 export async function acquireSettingsLock(mode: LockMode, options: AcquireOptions = {}): Promise<SettingsLock> {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const fd = openSync(lockPath, 'a', 0o666);
+  const path = options.path ?? lockPath;
+  const fd = openSync(path, 'a', 0o666);
   const op = mode === 'exclusive' ? 'ex' : 'sh';
   const start = Date.now();
   let waited = false;
@@ -37,10 +40,10 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
     while (!native.flock(fd, op)) {
       if (!waited) {
         waited = true;
-        options.onWait?.(`waiting for another overcommit-lab process that holds ${lockPath}`);
+        options.onWait?.(`waiting for another overcommit-lab process that holds ${path}`);
       }
       if (Date.now() - start > timeoutMs) {
-        throw Object.assign(new Error(`timed out after ${timeoutMs} ms waiting for the settings lock ${lockPath}`), {
+        throw Object.assign(new Error(`timed out after ${timeoutMs} ms waiting for the settings lock ${path}`), {
           code: 'ERR_SETTINGS_LOCK_TIMEOUT',
         });
       }

@@ -1,0 +1,15 @@
+/** Shared by the tests: the machine's mode, read under the settings lock. */
+import { readFileSync } from 'node:fs';
+import type { OvercommitMode } from '../lib/experiment.js';
+import { hasCapSysAdmin } from '../lib/kernel/status.js';
+import { sysctlWritability } from '../lib/kernel/sysctl.js';
+
+export function currentMode(): OvercommitMode {
+  return Number(readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim()) as OvercommitMode;
+}
+
+export const isRoot = hasCapSysAdmin();
+export const canSwitchModes = sysctlWritability().writable;
+
+/** The reason a root-only test is skipped, for its title. */
+export const rootOnly = isRoot ? '' : ' (skipped: needs root)';
