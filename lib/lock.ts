@@ -2,6 +2,10 @@
  * The machine-wide lock on the overcommit settings. The machine has one setting: a process
  * that switches it holds the lock exclusively; one that depends on the current mode holds it
  * shared. flock locks are released by the kernel when their holder dies, however it dies.
+ *
+ * Within one process the lock is re-entrant: a shared holder that then needs to switch a
+ * setting upgrades the same open file description (flock would otherwise make it wait for
+ * itself), and goes back to shared when the exclusive hold ends.
  */
 import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,39 +32,78 @@ export interface AcquireOptions {
   onWait?: (message: string) => void;
 }
 
-/** Takes the lock, waiting (without blocking the event loop) while another process holds it. */
-export async function acquireSettingsLock(mode: LockMode, options: AcquireOptions = {}): Promise<SettingsLock> {
+/** This process's hold on one lock file. */
+interface Hold {
+  fd: number;
+  shared: number;
+  exclusive: number;
+}
+
+const holds = new Map<string, Hold>();
+
+async function take(fd: number, op: 'sh' | 'ex', path: string, options: AcquireOptions): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const path = options.path ?? lockPath;
-  const fd = openSync(path, 'a', 0o666);
-  const op = mode === 'exclusive' ? 'ex' : 'sh';
   const start = Date.now();
   let waited = false;
-  try {
-    while (!native.flock(fd, op)) {
-      if (!waited) {
-        waited = true;
-        options.onWait?.(`waiting for another overcommit-lab process that holds ${path}`);
-      }
-      if (Date.now() - start > timeoutMs) {
-        throw Object.assign(new Error(`timed out after ${timeoutMs} ms waiting for the settings lock ${path}`), {
-          code: 'ERR_SETTINGS_LOCK_TIMEOUT',
-        });
-      }
-      await sleep(20);
+  while (!native.flock(fd, op)) {
+    if (!waited) {
+      waited = true;
+      options.onWait?.(`waiting for another overcommit-lab process that holds ${path}`);
     }
+    if (Date.now() - start > timeoutMs) {
+      throw Object.assign(new Error(`timed out after ${timeoutMs} ms waiting for the settings lock ${path}`), {
+        code: 'ERR_SETTINGS_LOCK_TIMEOUT',
+      });
+    }
+    await sleep(20);
+  }
+}
+
+function level(h: Hold): 'ex' | 'sh' | null {
+  return h.exclusive > 0 ? 'ex' : h.shared > 0 ? 'sh' : null;
+}
+
+/** Takes the lock, waiting (without blocking the event loop) while another process holds it. */
+export async function acquireSettingsLock(mode: LockMode, options: AcquireOptions = {}): Promise<SettingsLock> {
+  const path = options.path ?? lockPath;
+  let hold = holds.get(path);
+  const fresh = hold === undefined;
+  if (hold === undefined) {
+    hold = { fd: openSync(path, 'a', 0o666), shared: 0, exclusive: 0 };
+    holds.set(path, hold);
+  }
+  const h = hold;
+  const before = level(h);
+  const wanted = mode === 'exclusive' ? 'ex' : 'sh';
+  try {
+    if (before === null || (before === 'sh' && wanted === 'ex')) await take(h.fd, wanted, path, options);
   } catch (e) {
-    closeSync(fd);
+    if (fresh) {
+      holds.delete(path);
+      closeSync(h.fd);
+    } else if (before === 'sh') {
+      native.flock(h.fd, 'sh'); // a failed conversion may have dropped the shared lock
+    }
     throw e;
   }
+  if (mode === 'exclusive') h.exclusive++;
+  else h.shared++;
   let held = true;
   return {
-    fd,
+    fd: h.fd,
     mode,
     release() {
       if (!held) return;
       held = false;
-      closeSync(fd);
+      if (mode === 'exclusive') h.exclusive--;
+      else h.shared--;
+      const now = level(h);
+      if (now === null) {
+        holds.delete(path);
+        closeSync(h.fd);
+      } else if (now === 'sh' && mode === 'exclusive') {
+        native.flock(h.fd, 'sh');
+      }
     },
   };
 }
