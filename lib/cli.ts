@@ -1,0 +1,225 @@
+#!/usr/bin/env node
+/** The overcommit-lab command line. */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { OvercommitMode, RunReport } from './experiment.js';
+import { experiments } from './experiments/index.js';
+import { runSparseDemo } from './experiments/sparse-array.js';
+import { readMeminfo } from './kernel/meminfo.js';
+import { modeDescription, readOvercommitSettings } from './kernel/sysctl.js';
+import { compareReports, renderComparisonTerminal } from './report/compare.js';
+import { formatBytes } from './report/format.js';
+import { renderTerminal, shouldUseColor } from './report/terminal.js';
+import { writeComparisonReport, writeReport } from './report/write.js';
+import { runExperiments, toolName, toolVersion, UsageError } from './runner.js';
+
+const USAGE = `Usage: ${toolName} <command> [options]
+
+Runs real experiments on this Linux kernel's memory overcommit machinery and says, claim by
+claim, whether the kernel behaves as the source documents say.
+
+Commands:
+  run [ID...]           run experiments (all by default) and print each claim's verdict
+  demo sparse           the documents' sparse 1 GB array program, then what it cannot see
+  list                  the experiments, their claims and requirements
+  settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
+  compare A.json B.json the claims whose verdict or key number differs between two runs
+
+Options:
+  --mode LIST           run: under each of these modes, e.g. 0,1,2 or all (needs root);
+                        the settings are restored afterwards
+  --json                print one JSON document instead of text
+  --report FILE         run, compare: also write a report (.md or .html)
+  --quiet               only the verdict lines; no progress
+  -h, --help            this help
+  -v, --version         the version
+
+Exit status: 0 when the run completed, whatever the kernel said; 1 on an error; 2 on a usage error.`;
+
+const options = {
+  mode: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  report: { type: 'string' },
+  quiet: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', short: 'v', default: false },
+} as const;
+
+type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
+
+function parseModes(value: string): OvercommitMode[] {
+  if (value === 'all') return [0, 1, 2];
+  const modes = value.split(',').map((s) => s.trim());
+  if (modes.length === 0 || modes.some((m) => !/^[012]$/.test(m))) {
+    throw new UsageError(`--mode takes a list of 0, 1 and 2 (e.g. 0,2) or 'all', got '${value}'`);
+  }
+  return [...new Set(modes.map((m) => Number(m) as OvercommitMode))];
+}
+
+/** Progress on stderr, on one rewritten line, only when it is a terminal. */
+function progressReporter(flags: Flags): ((message: string) => void) | undefined {
+  if (flags.quiet || !process.stderr.isTTY) return undefined;
+  return (message) => process.stderr.write(`\r\x1b[2K… ${message}`.slice(0, (process.stderr.columns ?? 80) + 6));
+}
+
+function clearProgress(flags: Flags): void {
+  if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+}
+
+async function run(ids: string[], flags: Flags): Promise<void> {
+  const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
+  const progress = progressReporter(flags);
+  let report: RunReport;
+  try {
+    report = await runExperiments({ experiments: ids, modes, progress });
+  } finally {
+    clearProgress(flags);
+  }
+  if (flags.report !== undefined) await writeReport(flags.report, report);
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(renderTerminal(report, { color: shouldUseColor(process.stdout), quiet: flags.quiet }));
+  if (flags.report !== undefined && !flags.json && !flags.quiet) process.stdout.write(`Report written to ${flags.report}\n`);
+}
+
+async function demo(args: string[], flags: Flags): Promise<void> {
+  if (args.length !== 1 || args[0] !== 'sparse') throw new UsageError(`demo takes one program: sparse`);
+  const progress = progressReporter(flags);
+  let result: Awaited<ReturnType<typeof runSparseDemo>>;
+  try {
+    result = await runSparseDemo(progress === undefined ? {} : { progress });
+  } finally {
+    clearProgress(flags);
+  }
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const lines = ['$ ./sparse   # the program of 004, run by the tool', ...result.programOutput, ''];
+  lines.push('What the program cannot see (measured in this run):');
+  for (const v of result.variants) {
+    lines.push(`  ${v.variant}:`);
+    for (const [key, value] of Object.entries(v)) {
+      if (key === 'variant') continue;
+      const shown = typeof value === 'number' && key.endsWith('Bytes') ? `${formatBytes(value)} (${value})` : JSON.stringify(value);
+      lines.push(`    ${key.padEnd(22)} ${shown}`);
+    }
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function list(flags: Flags): void {
+  if (flags.json) {
+    const out = experiments.map((e) => ({ id: e.id, title: e.title, requires: e.requires, claims: e.claims }));
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
+  const lines: string[] = [];
+  for (const e of experiments) {
+    const req = Object.entries(e.requires)
+      .filter(([, v]) => v !== undefined && v !== false)
+      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k));
+    lines.push(`${e.id} — ${e.title}${req.length > 0 ? `  [needs: ${req.join(', ')}]` : ''}`);
+    for (const c of e.claims) lines.push(`  ${c.id}  (${c.source}${c.modes ? `; modes ${c.modes.join(',')}` : ''})\n    ${c.text}`);
+    lines.push('');
+  }
+  process.stdout.write(lines.join('\n'));
+}
+
+function settings(flags: Flags): void {
+  const s = readOvercommitSettings();
+  const m = readMeminfo();
+  const info = {
+    overcommitMemory: s.mode,
+    mode: modeDescription(s.mode),
+    overcommitRatio: s.ratio,
+    overcommitKbytes: s.kbytes,
+    commitLimitBytes: m.commitLimit,
+    committedAsBytes: m.committedAs,
+  };
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    [
+      `overcommit_memory = ${s.mode}`,
+      `overcommit_ratio = ${s.ratio}%`,
+      `Mode: ${info.mode}`,
+      `overcommit_kbytes = ${s.kbytes}${s.kbytes === 0 ? ' (unset: the ratio applies)' : ' (set: it replaces the ratio)'}`,
+      `CommitLimit = ${formatBytes(m.commitLimit)} (${m.commitLimit} bytes)`,
+      `Committed_AS = ${formatBytes(m.committedAs)} (${m.committedAs} bytes)`,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function compare(files: string[], flags: Flags): Promise<void> {
+  if (files.length !== 2) throw new UsageError('compare takes two JSON files written by `run --json`');
+  const [a, b] = files.map((f) => {
+    try {
+      return JSON.parse(readFileSync(f, 'utf8')) as RunReport;
+    } catch (e) {
+      throw new UsageError(`cannot read ${f} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  });
+  const c = compareReports(a!, b!);
+  if (flags.report !== undefined) await writeComparisonReport(flags.report, c);
+  if (flags.json) process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
+  else process.stdout.write(renderComparisonTerminal(c, { color: shouldUseColor(process.stdout) }));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (values.version) {
+    process.stdout.write(`${toolVersion}\n`);
+    return 0;
+  }
+  const flags: Flags = values;
+  const [command, ...rest] = positionals;
+  try {
+    if (flags.mode !== undefined && command !== 'run') throw new UsageError('--mode goes with run');
+    if (flags.report !== undefined && command !== 'run' && command !== 'compare') throw new UsageError('--report goes with run or compare');
+    switch (command) {
+      case 'run':
+        await run(rest, flags);
+        break;
+      case 'demo':
+        await demo(rest, flags);
+        break;
+      case 'list':
+        list(flags);
+        break;
+      case 'settings':
+        settings(flags);
+        break;
+      case 'compare':
+        await compare(rest, flags);
+        break;
+      case undefined:
+        throw new UsageError('a command is needed');
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${toolName}: ${e.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`${toolName}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

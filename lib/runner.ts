@@ -1,0 +1,134 @@
+/**
+ * The runner: runs experiments under the current mode, or under each requested mode through
+ * the settings guard, skipping (with the reason) what this machine cannot run, and builds the
+ * RunReport.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from './binding.js';
+import type { Experiment, ExperimentRun, OvercommitMode, RunReport, SettingsInfo } from './experiment.js';
+import { experiments as allExperiments } from './experiments/index.js';
+import { findMemoryCgroup } from './kernel/cgroup.js';
+import { readMeminfo } from './kernel/meminfo.js';
+import { hasCapSysAdmin } from './kernel/status.js';
+import { readOvercommitSettings, sysctlWritability } from './kernel/sysctl.js';
+import { systemInfo } from './kernel/system.js';
+import { withSettingsLock } from './lock.js';
+import { pageSize } from './mapping.js';
+import { withMode } from './settings-guard.js';
+
+export interface RunOptions {
+  /** Experiment ids, in the order given; default: all. */
+  experiments?: readonly string[];
+  /** Run under each of these modes, switching through the settings guard; default: the current mode only. */
+  modes?: readonly OvercommitMode[];
+  /** Progress messages for long steps. */
+  progress?: (message: string) => void;
+  /** Called as each run completes. */
+  onRun?: (run: ExperimentRun) => void;
+}
+
+/** A request the runner cannot understand (unknown experiment id); the CLI exits 2 on it. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const toolName = 'overcommit-lab';
+export const toolVersion: string = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+export function readSettingsInfo(): SettingsInfo {
+  const s = readOvercommitSettings();
+  const m = readMeminfo();
+  return {
+    overcommitMemory: s.mode,
+    overcommitRatio: s.ratio,
+    overcommitKbytes: s.kbytes,
+    commitLimitBytes: m.commitLimit,
+    committedAsBytes: m.committedAs,
+  };
+}
+
+/** The experiments named by `ids` (all when absent), or a UsageError naming the unknown ones. */
+export function selectExperiments(ids?: readonly string[]): Experiment[] {
+  if (ids === undefined || ids.length === 0) return [...allExperiments];
+  const unknown = ids.filter((id) => !allExperiments.some((e) => e.id === id));
+  if (unknown.length > 0) {
+    throw new UsageError(`unknown experiment ${unknown.join(', ')}; known: ${allExperiments.map((e) => e.id).join(', ')}`);
+  }
+  return ids.map((id) => allExperiments.find((e) => e.id === id)!);
+}
+
+/** Why `experiment` cannot run here under `mode`, or undefined when it can. */
+export function skipReason(experiment: Experiment, mode: OvercommitMode): string | undefined {
+  const r = experiment.requires;
+  if (r.modes !== undefined && !r.modes.includes(mode)) {
+    return `runs only in mode ${r.modes.join(' or ')}; this run is in mode ${mode}`;
+  }
+  if (r.root && !hasCapSysAdmin()) return 'needs root (CAP_SYS_ADMIN); run it with sudo';
+  if (r.writableSysctl) {
+    const w = sysctlWritability();
+    if (!w.writable) return `needs to write /proc/sys/vm: ${w.reason ?? 'not writable'}`;
+  }
+  if (r.memoryCgroup) {
+    const cg = findMemoryCgroup();
+    if (!cg.available) return `needs a memory cgroup controller: ${cg.reason}`;
+    if (!cg.canCreateChild) return `cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'not permitted'}`;
+  }
+  return undefined;
+}
+
+async function runOne(experiment: Experiment, mode: OvercommitMode, progress: (m: string) => void): Promise<ExperimentRun> {
+  const base = { experiment: experiment.id, mode };
+  const reason = skipReason(experiment, mode);
+  if (reason !== undefined) return { ...base, status: 'skipped', reason, durationMs: 0, findings: [] };
+  const start = performance.now();
+  try {
+    const findings = await experiment.run({ mode, progress: (m) => progress(`${experiment.id}: ${m}`) });
+    return { ...base, status: 'ran', durationMs: performance.now() - start, findings };
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    return { ...base, status: 'error', reason: message, durationMs: performance.now() - start, findings: [] };
+  }
+}
+
+/** Runs the selected experiments and returns the report. */
+export async function runExperiments(options: RunOptions = {}): Promise<RunReport> {
+  const selected = selectExperiments(options.experiments);
+  const progress = options.progress ?? (() => {});
+  const settings = readSettingsInfo();
+  const runs: ExperimentRun[] = [];
+  const record = (run: ExperimentRun) => {
+    runs.push(run);
+    options.onRun?.(run);
+  };
+  const runAll = async (mode: OvercommitMode) => {
+    for (const e of selected) {
+      progress(`${e.id} (mode ${mode})`);
+      record(await runOne(e, mode, progress));
+    }
+  };
+
+  if (options.modes === undefined) {
+    // Hold the lock shared, so that no other process switches the mode under our feet.
+    await withSettingsLock('shared', () => runAll(readOvercommitSettings().mode), { onWait: progress });
+  } else {
+    const writable = sysctlWritability();
+    for (const mode of options.modes) {
+      const current = readOvercommitSettings().mode;
+      if (mode === current) {
+        await withSettingsLock('shared', () => runAll(mode), { onWait: progress });
+      } else if (!writable.writable) {
+        const reason = `cannot switch to mode ${mode}: ${writable.reason ?? '/proc/sys/vm is not writable'}`;
+        for (const e of selected) record({ experiment: e.id, mode, status: 'skipped', reason, durationMs: 0, findings: [] });
+      } else {
+        await withMode(mode, () => runAll(mode), { onWait: progress });
+      }
+    }
+  }
+  return {
+    tool: { name: toolName, version: toolVersion },
+    system: systemInfo(pageSize),
+    settings,
+    runs,
+  };
+}

@@ -1,0 +1,101 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../lib/experiment.js';
+import { withSettingsLock } from '../lib/lock.js';
+import { currentMode } from './helpers.js';
+
+const root = join(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-cli-'));
+afterAll(() => rmSync(dir, { recursive: true }));
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('command line', () => {
+  it('--help and --version', () => {
+    const help = cli('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: overcommit-lab <command>');
+    const version = cli('--version');
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version);
+  });
+
+  it('usage errors exit 2 with the usage', () => {
+    for (const args of [[], ['frobnicate'], ['run', 'no-such-experiment'], ['run', '--mode', '5'], ['--bogus'], ['list', '--mode', '1'], ['demo', 'dense'], ['compare', 'one.json']]) {
+      const r = cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('Usage: overcommit-lab');
+    }
+  });
+
+  it('settings prints what /proc says, as the documents\' settings program does', async () => {
+    await withSettingsLock('shared', () => {
+      const r = cli('settings');
+      expect(r.code).toBe(0);
+      const ratio = readFileSync('/proc/sys/vm/overcommit_ratio', 'utf8').trim();
+      expect(r.stdout).toContain(`overcommit_memory = ${currentMode()}\n`);
+      expect(r.stdout).toContain(`overcommit_ratio = ${ratio}%\n`);
+      expect(r.stdout).toMatch(/^Mode: /m);
+      expect(r.stdout).toMatch(/^CommitLimit = .*\(\d+ bytes\)$/m);
+    });
+  });
+
+  it('list names every experiment and its claims', () => {
+    const r = cli('list', '--json');
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout) as { id: string; claims: { id: string; source: string }[] }[];
+    expect(list.length).toBeGreaterThan(0);
+    for (const e of list) {
+      expect(e.claims.length).toBeGreaterThan(0);
+      for (const c of e.claims) expect(c.source).toMatch(/^00[0-4]_[0-9a-f]+\.txt$/);
+    }
+  });
+
+  it('run --json has the contract\'s shape; compare and --report work on its output', async () => {
+    const ids = (JSON.parse(cli('list', '--json').stdout) as { id: string }[]).map((e) => e.id);
+    const id = ids.includes('settings') ? 'settings' : ids[0]!;
+    const r = cli('run', id, '--json', '--report', join(dir, 'run.md'));
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as RunReport;
+    expect(Object.keys(report).sort()).toEqual(['runs', 'settings', 'system', 'tool']);
+    expect(report.tool.name).toBe('overcommit-lab');
+    expect(Object.keys(report.system).sort()).toEqual(['cpus', 'kernel', 'memTotalBytes', 'pageSize', 'root', 'swapTotalBytes']);
+    expect(Object.keys(report.settings).sort()).toEqual(
+      ['commitLimitBytes', 'committedAsBytes', 'overcommitKbytes', 'overcommitMemory', 'overcommitRatio'].sort(),
+    );
+    expect(report.runs).toHaveLength(1);
+    const run = report.runs[0]!;
+    expect(run.experiment).toBe(id);
+    expect(['ran', 'skipped', 'error']).toContain(run.status);
+    expect(run.durationMs).toBeGreaterThanOrEqual(0);
+    for (const f of run.findings) {
+      expect(Object.keys(f)).toEqual(expect.arrayContaining(['claim', 'text', 'source', 'holds', 'observed', 'evidence']));
+      expect([true, false, null]).toContain(f.holds);
+    }
+    expect(readFileSync(join(dir, 'run.md'), 'utf8')).toContain(id);
+
+    // Two runs differing in one verdict: compare lists it.
+    const a = join(dir, 'a.json');
+    const b = join(dir, 'b.json');
+    writeFileSync(a, JSON.stringify(report));
+    const flipped = structuredClone(report);
+    const f0 = flipped.runs[0]!.findings[0];
+    if (f0) f0.holds = f0.holds === true ? false : true;
+    writeFileSync(b, JSON.stringify(flipped));
+    const c = cli('compare', a, b, '--report', join(dir, 'cmp.html'));
+    expect(c.code).toBe(0);
+    if (f0) expect(c.stdout).toContain(f0.claim);
+    expect(readFileSync(join(dir, 'cmp.html'), 'utf8')).toMatch(/^<!DOCTYPE html>/i);
+  });
+});
