@@ -1,0 +1,186 @@
+/**
+ * settings: 004's settings program (mode, ratio, the mode's name) and the commit counters of
+ * /proc/meminfo, with CommitLimit checked against the formulas the documents give for it.
+ * Nothing is mapped: this reads the sysctls and meminfo once and recomputes CommitLimit.
+ */
+import { finding, type Claim, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
+import { pageSize } from '../mapping.js';
+import { commitLimitFormula, readMeminfo, type Meminfo } from '../kernel/meminfo.js';
+import { modeDescription, modeName, readOvercommitSettings, type OvercommitSettings } from '../kernel/sysctl.js';
+
+const D001 = '001_f08625d6d5509f52.txt';
+const D003 = '003_35ee4977a1beca93.txt';
+const D004 = '004_5cb27e43744276b5.txt';
+
+export const settingsClaims = {
+  program: {
+    id: 'settings-program-reads-mode',
+    text: "004's settings program reads /proc/sys/vm/overcommit_memory and overcommit_ratio and names the mode: 0 'Heuristic (deny obvious overcommits)', 1 'Always allow overcommits', 2 'Strict (ratio-based accounting)'.",
+    source: D004,
+  },
+  counters: {
+    id: 'commit-counters-in-meminfo',
+    text: 'The current overcommit limit and amount committed are viewable in /proc/meminfo as CommitLimit and Committed_AS respectively.',
+    source: D001,
+  },
+  formula003: {
+    id: 'commit-limit-swap-plus-ratio-of-ram',
+    text: 'Strict overcommit limits the system-wide total of all allocations to [swap size] + [RAM size] * overcommit_ratio / 100.',
+    source: D003,
+  },
+  formula004: {
+    id: 'strict-total-swap-plus-ram-ratio',
+    text: 'In mode 2 (strict) the total must stay within swap + RAM * overcommit_ratio/100.',
+    source: D004,
+  },
+  ratioOrKbytes: {
+    id: 'commit-limit-ratio-or-kbytes',
+    text: "The overcommit amount can be set via vm.overcommit_ratio (percentage) or vm.overcommit_kbytes (absolute value); the limit is swap + that amount of physical RAM.",
+    source: D001,
+  },
+  defaultRatio: {
+    id: 'default-ratio-50',
+    text: 'The default value of overcommit_ratio is 50.',
+    source: D004,
+  },
+} satisfies Record<string, Claim>;
+
+/** What the settings experiment read: the evidence of every finding it returns. */
+export interface SettingsReading {
+  mode: number;
+  modeName: string;
+  modeDescription: string;
+  ratio: number;
+  kbytes: number;
+  commitLimitBytes: number;
+  committedAsBytes: number;
+  memTotalBytes: number;
+  swapTotalBytes: number;
+  hugetlbBytes: number;
+  /** The kernel's formula (mm/util.c vm_commit_limit), with hugetlb pages and kbytes. */
+  kernelFormulaBytes: number;
+  kernelFormula: string;
+  /** The documents' formula taken literally: swap + RAM * ratio / 100, in whole pages. */
+  documentedFormulaBytes: number;
+  /** The lines 004's settings program prints. */
+  programOutput: string[];
+}
+
+/** The documents' formula, literally: no hugetlb subtraction, no overcommit_kbytes. */
+function documentedCommitLimit(m: Meminfo, ratio: number): number {
+  const pages = (b: number): number => Math.floor(b / pageSize);
+  return (Math.floor((pages(m.memTotal) * ratio) / 100) + pages(m.swapTotal)) * pageSize;
+}
+
+export function readSettings(): SettingsReading {
+  const s: OvercommitSettings = readOvercommitSettings();
+  const m = readMeminfo();
+  const kernel = commitLimitFormula(m, s, pageSize);
+  return {
+    mode: s.mode,
+    modeName: modeName(s.mode),
+    modeDescription: modeDescription(s.mode),
+    ratio: s.ratio,
+    kbytes: s.kbytes,
+    commitLimitBytes: m.commitLimit,
+    committedAsBytes: m.committedAs,
+    memTotalBytes: m.memTotal,
+    swapTotalBytes: m.swapTotal,
+    hugetlbBytes: m.hugetlb,
+    kernelFormulaBytes: kernel.bytes,
+    kernelFormula: kernel.formula,
+    documentedFormulaBytes: documentedCommitLimit(m, s.ratio),
+    programOutput: [
+      `overcommit_memory = ${s.mode}`,
+      `overcommit_ratio = ${s.ratio}%`,
+      `Mode: ${modeDescription(s.mode)}`,
+    ],
+  };
+}
+
+/** Why the documented formula and the measured CommitLimit differ, or that they agree. */
+function documentedVerdict(r: SettingsReading): { holds: boolean; observed: string } {
+  const diff = r.commitLimitBytes - r.documentedFormulaBytes;
+  const head = `CommitLimit ${r.commitLimitBytes} B; swap ${r.swapTotalBytes} + RAM ${r.memTotalBytes} * ${r.ratio}/100 = ${r.documentedFormulaBytes} B`;
+  if (diff === 0) {
+    const huge = r.hugetlbBytes === 0 ? 'hugetlb is 0 here, so the kernel\'s subtraction of hugetlb pages did not matter' : `hugetlb is ${r.hugetlbBytes} B yet the values agree`;
+    return { holds: true, observed: `${head}: equal (overcommit_kbytes ${r.kbytes}; ${huge}).` };
+  }
+  const causes: string[] = [];
+  if (r.kbytes !== 0) causes.push(`overcommit_kbytes is ${r.kbytes}, which replaces the ratio (the kernel uses kbytes + swap)`);
+  if (r.hugetlbBytes !== 0 && r.kbytes === 0) causes.push(`the kernel subtracts hugetlb pages (${r.hugetlbBytes} B) from RAM before applying the ratio, which the document leaves out`);
+  const explained = r.kernelFormulaBytes === r.commitLimitBytes ? `the kernel's formula gives exactly it: ${r.kernelFormula}` : `even the kernel's formula (${r.kernelFormulaBytes} B) does not match`;
+  return { holds: false, observed: `${head}: off by ${diff} B: ${causes.join('; ') || 'no documented cause'}; ${explained}.` };
+}
+
+export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
+  const r = readSettings();
+  const evidence = { ...r };
+  const c = settingsClaims;
+  const out: Finding[] = [];
+
+  const validMode = r.mode === 0 || r.mode === 1 || r.mode === 2;
+  out.push(
+    finding(
+      c.program,
+      validMode && r.mode === ctx.mode && r.modeDescription !== '',
+      `${r.programOutput.join(' / ')} (the runner says mode ${ctx.mode} is in force)`,
+      evidence,
+    ),
+  );
+
+  // readMeminfo throws when either field is missing, so reaching here means both are present.
+  out.push(
+    finding(
+      c.counters,
+      r.commitLimitBytes > 0 && r.committedAsBytes > 0,
+      `/proc/meminfo has CommitLimit ${r.commitLimitBytes} B and Committed_AS ${r.committedAsBytes} B.`,
+      evidence,
+    ),
+  );
+
+  const doc = documentedVerdict(r);
+  out.push(finding(c.formula003, doc.holds, doc.observed, evidence));
+  out.push(
+    finding(
+      c.formula004,
+      doc.holds,
+      `${doc.observed} CommitLimit is computed and shown in every mode; this run is in mode ${ctx.mode}.`,
+      evidence,
+    ),
+  );
+
+  const kernelMatch = r.kernelFormulaBytes === r.commitLimitBytes;
+  const branch = r.kbytes !== 0 ? `overcommit_kbytes ${r.kbytes} is set, so it replaces the ratio` : `overcommit_kbytes is 0, so the ratio ${r.ratio}% applies`;
+  out.push(
+    finding(
+      c.ratioOrKbytes,
+      kernelMatch,
+      `${branch}: ${r.kernelFormula}; /proc/meminfo says ${r.commitLimitBytes} B (${kernelMatch ? 'equal' : `off by ${r.commitLimitBytes - r.kernelFormulaBytes} B`}).`,
+      evidence,
+    ),
+  );
+
+  // Only the current value is visible: 50 is consistent with the default, another value says
+  // someone set it, not that the default differs.
+  out.push(
+    finding(
+      c.defaultRatio,
+      r.ratio === 50 ? true : null,
+      `overcommit_ratio is ${r.ratio} now.`,
+      evidence,
+      r.ratio === 50
+        ? 'the current value is 50; whether it was ever changed and set back cannot be seen'
+        : 'the current value is not 50, which only says someone set it: the default is not observable here',
+    ),
+  );
+  return out;
+}
+
+export const settings: Experiment = {
+  id: 'settings',
+  title: "004's settings program: the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS, and the CommitLimit formula",
+  claims: Object.values(settingsClaims),
+  requires: {},
+  run: runSettings,
+};
