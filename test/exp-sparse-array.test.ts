@@ -1,0 +1,60 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { runSparseDemo, sparseArrayClaims, sparseFindings, type SparseDemoResult } from '../lib/experiments/sparse-array.js';
+import { withSettingsLock } from '../lib/lock.js';
+import type { Finding, OvercommitMode } from '../lib/experiment.js';
+import { currentMode } from './helpers.js';
+
+const PAGES = (1024 * 1024 * 1024) / 4096;
+
+describe('sparse-array experiment', () => {
+  let mode: OvercommitMode;
+  let demo: SparseDemoResult;
+  let findings: Finding[];
+  const messages: string[] = [];
+
+  beforeAll(async () => {
+    await withSettingsLock('shared', async () => {
+      mode = currentMode();
+      demo = await runSparseDemo({ progress: (m) => messages.push(m) });
+      findings = sparseFindings(demo, mode);
+    });
+  });
+
+  it("prints the program's three lines with the values read back", () => {
+    expect(demo.programOutput).toHaveLength(3);
+    expect(demo.programOutput[0]).toMatch(/^Mapped 1GB sparse array at 0x[0-9a-f]+ \(no swap reserved\)$/);
+    expect(demo.programOutput[1]).toBe(`Touched ${PAGES} pages (only those pages use swap)`);
+    expect(demo.programOutput[2]).toBe('arr[0]=0, arr[1024]=1024');
+    expect(messages.length).toBeGreaterThan(0);
+  });
+
+  it("the program's pattern makes every page resident; one page in 64 makes 1/64", () => {
+    const [program, sparse] = demo.variants;
+    expect(program!.mmapCode).toBeNull();
+    expect(program!.residentPagesBeforeTouch).toBe(0);
+    expect(program!.touchedPages).toBe(PAGES);
+    expect(program!.residentPages).toBe(PAGES);
+    expect(program!.rssDeltaBytes).toBeGreaterThan(PAGES * 4096 * 0.9);
+    expect(sparse!.residentPagesBeforeTouch).toBe(0);
+    expect(sparse!.touchedPages).toBe(PAGES / 64);
+    expect(sparse!.residentPages).toBe(PAGES / 64);
+  });
+
+  it('the VmFlags follow the mode, and the verdicts follow the VmFlags', () => {
+    const [program] = demo.variants;
+    const byId = new Map(findings.map((f) => [f.claim, f]));
+    expect(findings.map((f) => f.claim)).toEqual(Object.values(sparseArrayClaims).map((c) => c.id));
+    expect(program!.vmFlags.includes('nr')).toBe(mode !== 2);
+    expect(program!.vmFlags.includes('ac')).toBe(mode === 2);
+    expect(byId.get('noreserve-no-swap-reservation')!.holds).toBe(mode !== 2);
+    expect(byId.get('noreserve-ignored-in-mode-2')!.holds).toBe(mode === 2 ? true : null);
+    expect(byId.get('memory-taken-on-first-touch')!.holds).toBe(true);
+    expect(byId.get('only-touched-pages-use-memory')!.holds).toBe(true);
+    expect(byId.get('program-is-sparse')!.holds).toBe(false);
+    expect(typeof byId.get('swap-reserved-on-access')!.holds).toBe('boolean');
+    const ev = findings[0]!.evidence;
+    for (const key of ['mappedBytes', 'touchedPages', 'residentPages', 'rssDeltaBytes', 'committedDeltaBytes', 'vmFlags', 'touchMs']) {
+      expect(ev).toHaveProperty(key);
+    }
+  });
+});
