@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { forkInheritance, forkInheritanceClaims, measureForkInheritance } from '../lib/experiments/fork-inheritance.js';
+import { withSettingsLock } from '../lib/lock.js';
+import { currentMode } from './helpers.js';
+
+describe('fork-inheritance experiment', () => {
+  it("reads the child's flags for both regions and what the fork charged", async () => {
+    await withSettingsLock('shared', async () => {
+      const mode = currentMode();
+      const { evidence: e, problem } = await measureForkInheritance();
+      expect(problem).toBeNull();
+      // The child's flags are the parent's: fork copies the VMA flags.
+      expect(e.childNoreserveFlags).toEqual(e.parentNoreserveFlags);
+      expect(e.childOrdinaryFlags).toEqual(e.parentOrdinaryFlags);
+      expect(e.childOrdinaryFlags).toContain('ac');
+      expect(e.parentNoreserveFlags.includes('nr')).toBe(mode !== 2);
+      expect(e.parentNoreserveFlags.includes('ac')).toBe(mode === 2);
+      // The prediction counts the ordinary region, and the NORESERVE one only where it is charged.
+      expect(e.parentAccountedBytes).toBeGreaterThanOrEqual(e.regionBytes * (mode === 2 ? 2 : 1));
+      expect(e.resultAreaBytes).toBeGreaterThan(0);
+      // The child holds a copy of every accountable VMA; Node may map or unmap between the reads.
+      expect(e.childAccountedBytes).toBeGreaterThanOrEqual(e.regionBytes);
+      expect(e.chargeMatches).toBe(Math.abs(e.forkChargeBytes - e.predictedChargeBytes) <= e.toleranceBytes);
+    });
+  });
+
+  it('computes the verdicts from that evidence', async () => {
+    await withSettingsLock('shared', async () => {
+      const mode = currentMode();
+      const findings = await forkInheritance.run({ mode, progress: () => {} });
+      expect(findings.map((f) => f.claim)).toEqual(Object.values(forkInheritanceClaims).map((c) => c.id));
+      const byId = new Map(findings.map((f) => [f.claim, f]));
+      const e = findings[0]!.evidence;
+      const inherits = byId.get('child-inherits-noreserve')!;
+      if (mode === 2) expect(inherits.holds).toBeNull();
+      else expect(inherits.holds).toBe((e.childNoreserveFlags as string[]).includes('nr'));
+      const accounted = byId.get('fork-accounted')!.holds;
+      if (e.chargeMatches) expect(accounted).toBe((e.childOrdinaryFlags as string[]).includes('ac'));
+      else expect(accounted).toBe((e.toleranceBytes as number) > 0 ? null : false);
+      expect(e.attempts).toHaveLength(3);
+    });
+  });
+});
