@@ -175,6 +175,21 @@ async function dismissWatchdog(child: ChildProcess, restored: boolean): Promise<
 /** The outermost window of this process: what the signal and exit handlers restore. */
 let active: { original: SettingsSnapshot; restored: boolean } | null = null;
 const nesting = new AsyncLocalStorage<true>();
+/** The settings lock is re-entrant within a process, so concurrent (not nested) windows of this
+ *  process also queue here: one window at a time. */
+let turn: Promise<void> = Promise.resolve();
+
+async function inTurn<T>(fn: () => Promise<T>): Promise<T> {
+  const previous = turn;
+  let done!: () => void;
+  turn = new Promise<void>((resolve) => (done = resolve));
+  try {
+    await previous;
+    return await fn();
+  } finally {
+    done();
+  }
+}
 
 const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -279,8 +294,8 @@ async function nestedWindow<T>(change: SettingsChange, fn: (w: GuardWindow) => P
 /**
  * Runs `fn` with `change` in force and restores the settings however it ends. Takes the
  * exclusive settings lock (waiting, and saying so through options.onWait, while another process
- * holds it). Inside another window of this process it nests: the outer window holds the lock
- * and the watchdog, and this one restores what it found.
+ * holds it; a shared hold of this process is upgraded). Inside another window of this process it
+ * nests: the outer window holds the lock and the watchdog, and this one restores what it found.
  */
 export async function withOvercommitSettings<T>(
   change: SettingsChange,
@@ -289,6 +304,10 @@ export async function withOvercommitSettings<T>(
 ): Promise<T> {
   checkChange(change);
   if (nesting.getStore()) return nestedWindow(change, fn, options);
+  return inTurn(() => outerWindow(change, fn, options));
+}
+
+async function outerWindow<T>(change: SettingsChange, fn: (window: GuardWindow) => Promise<T>, options: GuardOptions): Promise<T> {
   const avail = guardAvailability();
   if (!avail.available) throw new Error(`settings guard: cannot change the overcommit settings: ${avail.reason}`);
   const lockOptions = { ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
+import { withSettingsLock } from '../lib/lock.js';
 import { readOvercommitSettings, sysctlWritability, type OvercommitSettings } from '../lib/kernel/sysctl.js';
 import {
   guardAvailability,
@@ -13,6 +14,7 @@ import {
   withOvercommitSettings,
   type GuardWindow,
   type SettingsChange,
+  type SettingsSnapshot,
 } from '../lib/settings-guard.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -119,6 +121,31 @@ describe('settings guard', () => {
       });
       expect(readSettingsSnapshot()).toEqual({ mode: 1, ratio: start.ratio, kbytes: start.kbytes });
     });
+    expect(readOvercommitSettings()).toEqual(start);
+  });
+
+  it.skipIf(noGuard)(`concurrent windows of one process take turns${why}`, async () => {
+    const seen: SettingsSnapshot[] = [];
+    await Promise.all([
+      withOvercommitSettings({ ratio: 71 }, async (w) => {
+        seen.push(w.original);
+        await new Promise((r) => setTimeout(r, 50));
+      }),
+      withOvercommitSettings({ ratio: 72 }, async (w) => {
+        seen.push(w.original);
+      }),
+    ]);
+    const original = { mode: start.mode, ratio: start.ratio, kbytes: start.kbytes };
+    expect(seen).toEqual([original, original]);
+  });
+
+  it.skipIf(noGuard)(`switches while this process holds the lock shared (as a runner does)${why}`, async () => {
+    await withSettingsLock('shared', () =>
+      withMode(1, async (w) => {
+        expect(w.nested).toBe(false);
+        expect(readSettingsSnapshot().mode).toBe(1);
+      }),
+    );
     expect(readOvercommitSettings()).toEqual(start);
   });
 
