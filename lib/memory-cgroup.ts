@@ -19,7 +19,7 @@ export interface TempMemoryCgroup {
   limitBytes: number;
   /** How many processes the OOM killer has killed in this group (v1 memory.oom_control, v2 memory.events). */
   oomKills(): number;
-  /** v2: memory.events; v1: memory.oom_control's fields plus memory.failcnt as `failcnt`. */
+  /** v2: memory.events; v1: memory.oom_control's fields, memory.failcnt as `failcnt` and memory.memsw.failcnt as `memsw_failcnt`. */
   memoryEvents(): Record<string, number>;
   /** Removes the group (idempotent); kills our own children still in it first. */
   remove(): void;
@@ -216,6 +216,8 @@ export function createMemoryCgroup(limitBytes: number): TempMemoryCgroup {
       if (version === 2) return readKeyValues(join(path, 'memory.events'));
       const out = readKeyValues(join(path, 'memory.oom_control'));
       out.failcnt = Number(readFileSync(join(path, 'memory.failcnt'), 'utf8').trim());
+      const memsw = join(path, 'memory.memsw.failcnt');
+      if (existsSync(memsw)) out.memsw_failcnt = Number(readFileSync(memsw, 'utf8').trim());
       return out;
     },
     remove() {
