@@ -2,12 +2,13 @@
 import type { Experiment } from '../experiment.js';
 import { accounting } from './accounting.js';
 import { forkInheritance } from './fork-inheritance.js';
+import { oomLateFailure } from './oom-late-failure.js';
 import { redisFork } from './redis-fork.js';
 import { rlimitAs } from './rlimit-as.js';
 import { settings } from './settings.js';
 import { sparseArray } from './sparse-array.js';
 
-export const experiments: readonly Experiment[] = [settings, sparseArray, rlimitAs, forkInheritance, accounting, redisFork];
+export const experiments: readonly Experiment[] = [settings, sparseArray, rlimitAs, forkInheritance, accounting, redisFork, oomLateFailure];
 
 export function findExperiment(id: string): Experiment | undefined {
   return experiments.find((e) => e.id === id);
