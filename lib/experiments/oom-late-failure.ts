@@ -19,7 +19,7 @@ const D002 = '002_d5b4cbf62375c791.txt';
 const D003 = '003_35ee4977a1beca93.txt';
 const D004 = '004_5cb27e43744276b5.txt';
 const MiB = 1024 * 1024;
-const ms = (v: number | null): string => (v === null ? '?' : v.toFixed(1));
+const ms = (v: number | null): string => (v === null ? '?' : v.toFixed(v < 1 ? 3 : 1));
 const GiB = 1024 * MiB;
 
 export const oomLateFailureClaims = {
@@ -352,28 +352,29 @@ function kernelLogSentence(k: KernelLog): string {
 function asEvidence(r: OomLateFailureResult, mode: number): Evidence {
   const l = r.late;
   const path = (p: FailurePath): Evidence => ({ ...p });
+  // The summary shows scalar keys in this order: the late kill's numbers first.
   return {
     mode,
-    pageSize,
-    pid: l.pid,
-    cgroupPath: l.cgroupPath,
-    cgroupVersion: l.cgroupVersion,
-    cgroupLimitBytes: l.cgroupLimitBytes,
-    cgroupLimitFileBytes: l.cgroupLimitFileBytes,
-    mapBytes: l.mapBytes,
-    mmapOk: l.mmapOk,
-    signal: l.signal,
-    exitCode: l.exitCode,
-    timedOut: l.timedOut,
     pagesTouchedBeforeKill: l.pagesTouchedBeforeKill,
-    touchedBytesBeforeKill: l.touchedBytesBeforeKill,
-    touchedToLimitRatio: l.touchedToLimitRatio,
-    limitMinusTouchedBytes: l.limitMinusTouchedBytes,
+    signal: l.signal,
+    cgroupLimitBytes: l.cgroupLimitBytes,
     msFromFirstTouchToKill: l.msFromFirstTouchToKill,
+    touchedToLimitRatio: l.touchedToLimitRatio,
+    mmapOk: l.mmapOk,
+    mapBytes: l.mapBytes,
     msFromMmapReturnToKill: l.msFromMmapReturnToKill,
+    touchedBytesBeforeKill: l.touchedBytesBeforeKill,
+    limitMinusTouchedBytes: l.limitMinusTouchedBytes,
+    cgroupLimitFileBytes: l.cgroupLimitFileBytes,
     cgroupOomKills: { before: l.cgroupOomKillsBefore, after: l.cgroupOomKillsAfter },
     cgroupPeakBytes: l.cgroupPeakBytes,
     memoryEventsAfter: { ...l.memoryEventsAfter },
+    exitCode: l.exitCode,
+    timedOut: l.timedOut,
+    pageSize,
+    pid: l.pid,
+    cgroupVersion: l.cgroupVersion,
+    cgroupPath: l.cgroupPath,
     kernelLogLines: l.kernelLog.lines,
     kernelLogSource: l.kernelLog.source,
     kernelLogReason: l.kernelLog.reason,
@@ -418,7 +419,16 @@ export async function runOomLateFailure(ctx: ExperimentContext, options: OomLate
     ctx.mode === 2
       ? ` In this run mode 2 was in force for the cgroup child too: its ${(late.mapBytes / MiB).toFixed(0)} MiB mapping was admitted and ${late.signal ?? 'no signal'} still came after ${late.pagesTouchedBeforeKill} pages, so the 'guarantee of backing memory' is against the system-wide commit limit only, not a memory cgroup's limit.`
       : '';
-  findings.push(finding(c.mode2FailsFast, mode2Holds, `${describePath(mode2)}${mode2Commit(mode2)}.${guarantee}`, evidence, mode2.site === 'not-run' ? (mode2.reason ?? undefined) : undefined));
+  // The mode-2 path's own numbers lead this finding's evidence.
+  const mode2Evidence: Evidence = {
+    mode2Site: mode2.site,
+    mode2Code: mode2.code,
+    mode2RequestBytes: mode2.requestBytes,
+    mode2CommitLimitBytes: mode2.commitLimitBytes,
+    mode2CommittedAsBytes: mode2.committedAsBytes,
+    ...evidence,
+  };
+  findings.push(finding(c.mode2FailsFast, mode2Holds, `${describePath(mode2)}${mode2Commit(mode2)}.${guarantee}`, mode2Evidence, mode2.site === 'not-run' ? (mode2.reason ?? undefined) : undefined));
 
   const exhaustion = `the exhaustion here is the cgroup's limit (${late.cgroupLimitFileBytes} B), not the machine's memory; the memory-cgroup OOM killer chose the only process in the group`;
   findings.push(
