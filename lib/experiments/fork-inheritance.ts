@@ -5,7 +5,8 @@
  * charged, set against the prediction: the size of every accountable VMA of the parent, since
  * the child duplicates all of Node's, not just ours.
  */
-import { runChild } from '../child.js';
+import { runChild, type ChildResult } from '../child.js';
+import { isSystemCallError } from '../errors.js';
 import { finding, type Claim, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
 import { mmap, type Mapping } from '../mapping.js';
 import { parseMeminfo, sampleCommitted } from '../kernel/meminfo.js';
@@ -81,12 +82,20 @@ const isSharedAnon = (v: Vma): boolean => v.vmFlags.includes('sh') && v.pathname
 async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt; problem: string | null }> {
   const parentVmas = readVmas();
   const before = sampleCommitted(COMMITTED_SAMPLES);
-  const r = await runChild([
-    { op: 'vmflags', address: nr.address },
-    { op: 'vmflags', address: ord.address },
-    { op: 'readfile', path: '/proc/meminfo', maxBytes: 64 * 1024, required: true },
-    { op: 'readfile', path: '/proc/self/smaps', maxBytes: SMAPS_MAX_BYTES, required: true },
-  ]);
+  let r: ChildResult;
+  try {
+    r = await runChild([
+      { op: 'vmflags', address: nr.address },
+      { op: 'vmflags', address: ord.address },
+      { op: 'readfile', path: '/proc/meminfo', maxBytes: 64 * 1024, required: true },
+      { op: 'readfile', path: '/proc/self/smaps', maxBytes: SMAPS_MAX_BYTES, required: true },
+    ]);
+  } catch (e) {
+    // In mode 2 near the limit the kernel may refuse the fork: report it with the errno and the
+    // counter, since nothing about inheritance can be measured then.
+    if (!isSystemCallError(e)) throw e;
+    throw Object.assign(new Error(`fork-inheritance: the fork was refused (${e.code}); Committed_AS ${before.median} B before it`), { code: e.code });
+  }
   const after = sampleCommitted(COMMITTED_SAMPLES);
   const [nrStep, ordStep, meminfoStep, smapsStep] = r.steps;
   const problem =

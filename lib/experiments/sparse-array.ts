@@ -307,7 +307,8 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
         `while RSS grew by ${mib(program.rssDeltaBytes)}. ` +
         (grewOnTouch
           ? 'The counter grew with the touch.'
-          : `Nothing is reserved at access: a fault just allocates a page; the kernel's only reservation is the commit charge, taken at mmap for an accountable mapping ('ac') and never for this one (${flags}, mode ${mode}).`),
+          : `Nothing is reserved at access: a fault just allocates a page; the kernel's only reservation is the commit charge, taken at mmap for an accountable mapping ('ac')` +
+            `${ac ? `, as this one was in mode ${mode} (${flags}): all of it at mmap, none on access` : ` and never for this one (${flags}, mode ${mode})`}.`),
       evidence,
     ),
   );
