@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { runChild, type ChildResult, type ChildStepResult } from '../child.js';
+import { runChild } from '../child.js';
 import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../mapping.js';
@@ -198,10 +198,6 @@ export function kernelLogFor(pid: number, cgName: string): KernelLog {
   }
 }
 
-function touchStep(r: ChildResult): ChildStepResult {
-  return r.steps[3]!;
-}
-
 /** Runs the late-failure child in a fresh cgroup; the group is removed however this ends. */
 export async function runLateKill(options: OomLateFailureOptions = {}): Promise<LateKillResult> {
   const limitBytes = options.limitBytes ?? 32 * MiB;
@@ -213,7 +209,7 @@ export async function runLateKill(options: OomLateFailureOptions = {}): Promise<
     const before = cg.oomKills();
     const r = await runChild(lateSteps(cg, mapBytes), { timeoutMs: options.timeoutMs ?? 60_000 });
     const mmap = r.steps[2]!;
-    const touch = touchStep(r);
+    const touch = r.steps[3]!;
     const touched = touch.progress * pageSize;
     const killed = r.signal !== null && touch.startMs > 0;
     const peak = readNumber(join(cg.path, cg.version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak'));
