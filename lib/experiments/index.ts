@@ -1,14 +1,16 @@
 /** Every experiment, in the order `run` runs them. Ids are a public contract. */
 import type { Experiment } from '../experiment.js';
 import { accounting } from './accounting.js';
+import { commitLimit } from './commit-limit.js';
 import { forkInheritance } from './fork-inheritance.js';
+import { modeMatrix } from './mode-matrix.js';
 import { oomLateFailure } from './oom-late-failure.js';
 import { redisFork } from './redis-fork.js';
 import { rlimitAs } from './rlimit-as.js';
 import { settings } from './settings.js';
 import { sparseArray } from './sparse-array.js';
 
-export const experiments: readonly Experiment[] = [settings, sparseArray, rlimitAs, forkInheritance, accounting, redisFork, oomLateFailure];
+export const experiments: readonly Experiment[] = [settings, sparseArray, rlimitAs, forkInheritance, modeMatrix, commitLimit, accounting, redisFork, oomLateFailure];
 
 export function findExperiment(id: string): Experiment | undefined {
   return experiments.find((e) => e.id === id);

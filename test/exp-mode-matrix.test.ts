@@ -1,0 +1,109 @@
+import { release } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import type { Finding, OvercommitMode } from '../lib/experiment.js';
+import { modeMatrix, modeMatrixClaims } from '../lib/experiments/mode-matrix.js';
+import { readMeminfo } from '../lib/kernel/meminfo.js';
+import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
+import { withSettingsLock } from '../lib/lock.js';
+import { pageSize } from '../lib/mapping.js';
+import { guardAvailability, withMode } from '../lib/settings-guard.js';
+import { currentMode, isRoot } from './helpers.js';
+
+const avail = guardAvailability();
+const why = avail.available ? '' : ` (skipped: ${avail.reason})`;
+const [major, minor] = release().split('.').map(Number) as [number, number];
+// Since 5.2 (commit 8c7829b04c523), mode 0 compares one mapping with totalram + swap only.
+const modernHeuristic = major > 5 || (major === 5 && minor >= 2);
+
+/** The (mode, noreserve) cells of the table each mode reports. */
+const tableIds: Record<OvercommitMode, string[]> = {
+  0: [modeMatrixClaims.table0No.id, modeMatrixClaims.table0Yes.id],
+  1: [modeMatrixClaims.table1No.id, modeMatrixClaims.table1Yes.id],
+  2: [modeMatrixClaims.table2No.id, modeMatrixClaims.table2Yes.id],
+};
+
+function byId(findings: Finding[]): Map<string, Finding> {
+  return new Map(findings.map((f) => [f.claim, f]));
+}
+
+/** Checks what every mode's findings must show, and returns them by claim id. */
+async function runIn(mode: OvercommitMode): Promise<Map<string, Finding>> {
+  const findings = await modeMatrix.run({ mode, progress: () => {} });
+  for (const f of findings) {
+    const claim = Object.values(modeMatrixClaims).find((c) => c.id === f.claim);
+    expect(claim, f.claim).toBeDefined();
+    expect(claim!.modes).toContain(mode);
+  }
+  const found = byId(findings);
+  for (const id of tableIds[mode]) {
+    const f = found.get(id);
+    expect(f, id).toBeDefined();
+    expect(typeof f!.holds).toBe('boolean');
+    expect(typeof f!.evidence.noreserve).toBe('boolean');
+    expect(typeof f!.evidence.largestBytes).toBe('number');
+    expect(typeof f!.evidence.predictedBytes).toBe('number');
+    expect(f!.evidence.largestBytes as number).toBeGreaterThan(0);
+    expect(f!.evidence.inputs).toBeTypeOf('object');
+  }
+  expect(found.get(tableIds[mode][0]!)!.evidence.noreserve).toBe(false);
+  expect(found.get(tableIds[mode][1]!)!.evidence.noreserve).toBe(true);
+  return found;
+}
+
+function checkMode0(found: Map<string, Finding>): void {
+  const m = readMeminfo();
+  const ramSwap = (Math.floor(m.memTotal / pageSize) + Math.floor(m.swapTotal / pageSize)) * pageSize;
+  const no = found.get(modeMatrixClaims.table0No.id)!;
+  if (modernHeuristic) expect(no.evidence.largestBytes).toBe(ramSwap);
+  // With MAP_NORESERVE mode 0 does not account the mapping: only the address space limits it.
+  expect(found.get(modeMatrixClaims.table0Yes.id)!.evidence.largestBytes as number).toBeGreaterThan(ramSwap);
+  expect(found.get(modeMatrixClaims.freeMemory.id)!.holds).toBe((no.evidence.largestBytes as number) <= Math.max(m.memFree, m.memAvailable) ? true : false);
+  if (isRoot) expect(found.get(modeMatrixClaims.rootMore.id)!.holds).not.toBeUndefined();
+}
+
+describe('mode-matrix experiment', () => {
+  it('runs in the mode in force, under the shared lock', async () => {
+    await withSettingsLock('shared', async () => {
+      const mode = currentMode();
+      const found = await runIn(mode);
+      if (mode === 0) checkMode0(found);
+    });
+  });
+
+  it.skipIf(!modernHeuristic)(`mode 0: the largest mapping is exactly MemTotal + SwapTotal (kernel >= 5.2)${avail.available ? '' : why}`, async () => {
+    const run = async (): Promise<void> => checkMode0(await runIn(0));
+    if (avail.available) {
+      const start = readOvercommitSettings();
+      await withMode(0, run);
+      expect(readOvercommitSettings()).toEqual(start);
+    } else if (currentMode() === 0) {
+      await withSettingsLock('shared', run);
+    }
+  });
+
+  it.skipIf(!avail.available)(`mode 1: no check, the free address space is the limit${why}`, async () => {
+    const start = readOvercommitSettings();
+    await withMode(1, async () => {
+      const found = await runIn(1);
+      const m = readMeminfo();
+      for (const id of tableIds[1]) expect(found.get(id)!.evidence.largestBytes as number).toBeGreaterThan(m.memTotal + m.swapTotal);
+    });
+    expect(readOvercommitSettings()).toEqual(start);
+  });
+
+  it.skipIf(!avail.available)(`mode 2: CommitLimit - Committed_AS - reserves, MAP_NORESERVE ignored, root vs nobody${why}`, async () => {
+    const start = readOvercommitSettings();
+    await withMode(2, async () => {
+      const found = await runIn(2);
+      const m = readMeminfo();
+      for (const id of tableIds[2]) expect(found.get(id)!.evidence.largestBytes as number).toBeLessThan(m.commitLimit);
+      expect(typeof found.get(modeMatrixClaims.noreserveIgnored.id)!.holds).toBe('boolean');
+      if (isRoot) {
+        const root = found.get(modeMatrixClaims.rootMore.id)!;
+        expect(root.evidence.adminReserveBytes).toBe(readOvercommitSettings().adminReserveKbytes * 1024);
+      }
+      for (const f of found.values()) console.log(`[mode 2] ${f.claim}: ${f.holds} — ${f.observed}`);
+    });
+    expect(readOvercommitSettings()).toEqual(start);
+  });
+});
