@@ -95,7 +95,6 @@ async function runOne(experiment: Experiment, mode: OvercommitMode, progress: (m
 export async function runExperiments(options: RunOptions = {}): Promise<RunReport> {
   const selected = selectExperiments(options.experiments);
   const progress = options.progress ?? (() => {});
-  const settings = readSettingsInfo();
   const runs: ExperimentRun[] = [];
   const record = (run: ExperimentRun) => {
     runs.push(run);
@@ -108,23 +107,31 @@ export async function runExperiments(options: RunOptions = {}): Promise<RunRepor
     }
   };
 
-  if (options.modes === undefined) {
-    // Hold the lock shared, so that no other process switches the mode under our feet.
-    await withSettingsLock('shared', () => runAll(readOvercommitSettings().mode), { onWait: progress });
-  } else {
-    const writable = sysctlWritability();
-    for (const mode of options.modes) {
-      const current = readOvercommitSettings().mode;
-      if (mode === current) {
-        await withSettingsLock('shared', () => runAll(mode), { onWait: progress });
-      } else if (!writable.writable) {
-        const reason = `cannot switch to mode ${mode}: ${writable.reason ?? '/proc/sys/vm is not writable'}`;
-        for (const e of selected) record({ experiment: e.id, mode, status: 'skipped', reason, durationMs: 0, findings: [] });
-      } else {
-        await withMode(mode, () => runAll(mode), { onWait: progress });
+  // The lock is held shared throughout, so that no other process switches the settings under
+  // our feet; a switch of our own upgrades it (the lock is re-entrant within a process).
+  const settings = await withSettingsLock(
+    'shared',
+    async () => {
+      const found = readSettingsInfo();
+      if (options.modes === undefined) {
+        await runAll(found.overcommitMemory);
+        return found;
       }
-    }
-  }
+      const writable = sysctlWritability();
+      for (const mode of options.modes) {
+        if (mode === found.overcommitMemory) {
+          await runAll(mode);
+        } else if (!writable.writable) {
+          const reason = `cannot switch to mode ${mode}: ${writable.reason ?? '/proc/sys/vm is not writable'}`;
+          for (const e of selected) record({ experiment: e.id, mode, status: 'skipped', reason, durationMs: 0, findings: [] });
+        } else {
+          await withMode(mode, () => runAll(mode), { onWait: progress });
+        }
+      }
+      return found;
+    },
+    { onWait: progress },
+  );
   return {
     tool: { name: toolName, version: toolVersion },
     system: systemInfo(pageSize),

@@ -31,9 +31,12 @@ describe('renderTerminal', () => {
     expect(text).toContain('  error: EBUSY writing /proc/sys/vm/overcommit_kbytes');
   });
 
-  it('puts the evidence on one line with units', () => {
-    const line = text.split('\n').find((l) => l.includes('residentPages=262,144'));
-    expect(line).toMatch(/residentPages=262,144 · mappedBytes=1 GiB .*rssDeltaBytes=1 GiB/);
+  it('puts the key number on the verdict line and the observation on the next', () => {
+    const lines = text.split('\n');
+    const i = lines.findIndex((l) => l.includes('resident-equals-touched'));
+    expect(lines[i]).toMatch(/^  ✓ resident-equals-touched .*\(004\)  residentPages=262,144$/);
+    const f = report.runs.find((r) => r.experiment === 'sparse-array')!.findings.find((x) => x.claim === 'resident-equals-touched')!;
+    expect(lines[i + 1]).toBe(`      ${f.observed}`);
   });
 
   it('colours only when asked', () => {
@@ -58,7 +61,8 @@ describe('renderMarkdown', () => {
     expect(md).toContain('| Experiment | Claim | mode 0 | mode 1 | mode 2 |');
     expect(md).toContain('| mode-matrix | largest-mapping \\[noreserve=false\\] | ✓ 5.12 GiB | ✓ 128 TiB | ✓ 780 MiB |');
     expect(md).toContain('| redis-fork | mode-1-fork-succeeds |  | ✓ 2 GiB | skipped |');
-    expect(md).toContain('| commit-limit | ratio-follows \\[ratio=80\\] | ✓ 3.06 GiB |  | error |');
+    // A claim found once per run is labelled by its id alone.
+    expect(md).toContain('| commit-limit | ratio-follows | ✓ 3.06 GiB |  | error |');
     expect(md).toContain('| sparse-array | no-commit-charge | ? 3.2 MiB | ? 3.2 MiB | ? 3.2 MiB |');
   });
 

@@ -12,9 +12,12 @@ export interface LabelledFinding {
 }
 
 export function labelFindings(run: ExperimentRun): LabelledFinding[] {
+  // A claim found once in the run is labelled by its id alone; repeated ones by their variant.
+  const perClaim = new Map<string, number>();
+  for (const f of run.findings) perClaim.set(f.claim, (perClaim.get(f.claim) ?? 0) + 1);
   const seen = new Map<string, number>();
   return run.findings.map((finding) => {
-    const base = claimLabel(finding);
+    const base = perClaim.get(finding.claim) === 1 ? finding.claim : claimLabel(finding);
     const n = (seen.get(base) ?? 0) + 1;
     seen.set(base, n);
     return { label: n === 1 ? base : `${base} #${n}`, finding };

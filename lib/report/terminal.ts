@@ -4,10 +4,11 @@
  */
 import type { ExperimentRun, Finding, RunReport } from '../experiment.js';
 import {
-  evidenceSummary,
   formatBytes,
   formatCount,
   formatDuration,
+  formatKeyNumber,
+  keyNumber,
   modeName,
   truncate,
   verdictGlyph,
@@ -82,14 +83,17 @@ function fullRun(run: ExperimentRun, paint: Paint): string[] {
   }
   for (const { label, finding } of labelFindings(run)) {
     lines.push(verdictLine(paint, label, finding));
-    lines.push(`      ${paint('dim', clean(evidenceSummary(finding)))}`);
+    lines.push(`      ${clean(finding.observed)}`);
     if (finding.reason !== undefined) lines.push(`      ${paint('dim', `reason: ${clean(finding.reason)}`)}`);
   }
   return lines;
 }
 
+/** The verdict, the claim and its source, the key number: the evidence line (observed) follows. */
 function verdictLine(paint: Paint, label: string, f: Finding): string {
-  return `  ${paintVerdict(paint, verdictOf(f.holds))} ${clean(label)}  ${clean(truncate(f.text, 90))}`;
+  const key = keyNumber(f);
+  const number = key === undefined ? '' : `  ${paint('dim', `${key.key}=${formatKeyNumber(key)}`)}`;
+  return `  ${paintVerdict(paint, verdictOf(f.holds))} ${paint('bold', clean(label))}  ${clean(truncate(f.text, 100))} ${paint('dim', `(${f.source.slice(0, 3)})`)}${number}`;
 }
 
 function quietRun(run: ExperimentRun, paint: Paint): string[] {
