@@ -12,7 +12,7 @@ import { currentMode, isRoot } from './helpers.js';
 const avail = guardAvailability();
 const why = avail.available ? '' : ` (skipped: ${avail.reason})`;
 const [major, minor] = release().split('.').map(Number) as [number, number];
-// Since 5.2 (commit 8c7829b04c523), mode 0 compares one mapping with totalram + swap only.
+// Since 5.2 ('mm: fix false-positive OVERCOMMIT_GUESS failures'), mode 0 compares one mapping with totalram + swap only.
 const modernHeuristic = major > 5 || (major === 5 && minor >= 2);
 
 /** The (mode, noreserve) cells of the table each mode reports. */
