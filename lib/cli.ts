@@ -8,7 +8,7 @@ import { runSparseDemo } from './experiments/sparse-array.js';
 import { readMeminfo } from './kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from './kernel/sysctl.js';
 import { compareReports, renderComparisonTerminal } from './report/compare.js';
-import { formatBytes } from './report/format.js';
+import { formatBytes, formatEvidenceValue } from './report/format.js';
 import { renderTerminal, shouldUseColor } from './report/terminal.js';
 import { writeComparisonReport, writeReport } from './report/write.js';
 import { runExperiments, toolName, toolVersion, UsageError } from './runner.js';
@@ -95,13 +95,13 @@ async function demo(args: string[], flags: Flags): Promise<void> {
     return;
   }
   const lines = ['$ ./sparse   # the program of 004, run by the tool', ...result.programOutput, ''];
-  lines.push('What the program cannot see (measured in this run):');
+  lines.push(`What the program cannot see (measured in this run; ${result.confinement}):`);
   for (const v of result.variants) {
     lines.push(`  ${v.variant}:`);
     for (const [key, value] of Object.entries(v)) {
       if (key === 'variant') continue;
-      const shown = typeof value === 'number' && key.endsWith('Bytes') ? `${formatBytes(value)} (${value})` : JSON.stringify(value);
-      lines.push(`    ${key.padEnd(22)} ${shown}`);
+      const exact = typeof value === 'number' && key.endsWith('Bytes') ? ` (${value})` : '';
+      lines.push(`    ${key.padEnd(30)} ${formatEvidenceValue(key, value)}${exact}`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { findMemoryCgroup, type MemoryCgroup } from './kernel/cgroup.js';
 
 export interface TempMemoryCgroup {
@@ -94,6 +94,8 @@ function rmdirRetrying(dir: string, attempts: number): void {
 
 function removeGroup(dir: string): void {
   if (!existsSync(dir)) return;
+  // This process itself may be inside (withProcessInMemoryCgroup): back to the group it came from.
+  if (procs(dir).includes(process.pid)) writeFileSync(join(dirname(dir), 'cgroup.procs'), String(process.pid));
   try {
     rmdirRetrying(dir, 5);
     return;
@@ -239,4 +241,17 @@ export async function withMemoryCgroup<T>(limitBytes: number, fn: (cg: TempMemor
   } finally {
     cg.remove();
   }
+}
+
+/**
+ * Runs `fn` with THIS process moved into a fresh group limited to `limitBytes`, and moves it
+ * back before the group is removed. For touching large amounts of memory in-process (the
+ * documents' sparse array through the Mapping API) without risk to the rest of the machine:
+ * only pages charged while inside count against the limit, so give `fn`'s own need plus slack.
+ */
+export async function withProcessInMemoryCgroup<T>(limitBytes: number, fn: (cg: TempMemoryCgroup) => Promise<T>): Promise<T> {
+  return withMemoryCgroup(limitBytes, async (cg) => {
+    writeFileSync(cg.procsFile, String(process.pid));
+    return fn(cg);
+  });
 }

@@ -1,11 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runChild } from '../lib/child.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { createMemoryCgroup, sweepStaleCgroups, withMemoryCgroup } from '../lib/memory-cgroup.js';
+import { createMemoryCgroup, sweepStaleCgroups, withMemoryCgroup, withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
 
 const root = join(import.meta.dirname, '..');
 const cgroup = findMemoryCgroup();
@@ -31,15 +31,19 @@ function exited(child: ReturnType<typeof spawn>): Promise<{ code: number | null;
 }
 
 describe.skipIf(!usable)(`temporary memory cgroups (root, memory controller)${usable ? '' : ` — skipped: ${skipReason}`}`, () => {
-  beforeAll(() => {
-    // The fixtures import the compiled package. tsc may report errors in other files still being
-    // written; it emits anyway, so only a missing output matters.
-    try {
-      execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
-    } catch {
-      // checked below
-    }
-    expect(existsSync(join(root, 'dist/memory-cgroup.js'))).toBe(true);
+  it('moves this process into a group for fn and back out before removing it', async () => {
+    const own = () => readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /:memory:/.test(l) || l.startsWith('0::'));
+    const before = own();
+    let inside: string | undefined;
+    let path = '';
+    await withProcessInMemoryCgroup(64 << 20, async (cg) => {
+      path = cg.path;
+      inside = own();
+      expect(readFileSync(cg.procsFile, 'utf8').split('\n')).toContain(String(process.pid));
+    });
+    expect(inside).toContain(path.slice(path.lastIndexOf('/')));
+    expect(own()).toBe(before);
+    expect(existsSync(path)).toBe(false);
   });
 
   it('creates a group under our own cgroup with the limit, and removes it', () => {

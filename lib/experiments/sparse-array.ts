@@ -11,7 +11,9 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { isSystemCallError } from '../errors.js';
 import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
-import { readStatus } from '../kernel/status.js';
+import { findMemoryCgroup } from '../kernel/cgroup.js';
+import { hasCapSysAdmin, readStatus } from '../kernel/status.js';
+import { withProcessInMemoryCgroup } from '../memory-cgroup.js';
 
 const D001 = '001_f08625d6d5509f52.txt';
 const D004 = '004_5cb27e43744276b5.txt';
@@ -24,8 +26,10 @@ export const SPARSE_BYTES = GiB;
 const PROGRAM_STRIDE_BYTES = 4096;
 /** The genuinely sparse variant writes one page in this many. */
 const SPARSE_PAGE_INTERVAL = 64;
-/** Touching is refused unless MemAvailable exceeds the mapping by this much (shared machine). */
-const MEM_AVAILABLE_MARGIN = GiB;
+/** Without a memory cgroup to confine it, touching is refused unless MemAvailable exceeds the mapping by this much. */
+const MEM_AVAILABLE_MARGIN = 4 * GiB;
+/** The process is confined to the mapping plus this much while it touches (V8 allocates little meanwhile). */
+const CONFINE_SLACK_BYTES = 512 * MiB;
 const COMMITTED_SAMPLES = 5;
 
 export const sparseArrayClaims = {
@@ -103,6 +107,8 @@ export interface SparseDemoResult {
   variants: SparseVariantEvidence[];
   swapTotalBytes: number;
   swapFreeBytes: number;
+  /** Where the touching happened: a memory cgroup made for it, or why not (a shared machine). */
+  confinement: string;
 }
 
 export interface SparseDemoOptions {
@@ -185,29 +191,47 @@ function runVariant(
 }
 
 /**
- * 004's sparse program, then one page in 64; used by `overcommit-lab demo sparse` and by the
- * experiment. Throws when MemAvailable is too low to touch 1 GiB safely on a shared machine.
+ * Runs `fn` with this process in a memory cgroup limited to what it touches plus slack, so the
+ * touch can never push the rest of the machine out of memory; without one (no root, no
+ * controller), only when MemAvailable leaves a wide margin.
  */
-export async function runSparseDemo(options: SparseDemoOptions = {}): Promise<SparseDemoResult> {
-  const progress = options.progress ?? ((): void => {});
+async function confined<T>(fn: () => T): Promise<{ value: T; confinement: string }> {
+  const cg = findMemoryCgroup();
+  const why = !hasCapSysAdmin() ? 'not root' : !cg.available ? cg.reason : !cg.canCreateChild ? (cg.reason ?? 'cannot create a group') : undefined;
+  const limit = SPARSE_BYTES + CONFINE_SLACK_BYTES;
+  if (why === undefined) {
+    return withProcessInMemoryCgroup(limit, async (group) => ({
+      value: fn(),
+      confinement: `this process, in memory cgroup ${group.path} limited to ${limit} B while touching`,
+    }));
+  }
   const mem = readMeminfo();
   if (mem.memAvailable < SPARSE_BYTES + MEM_AVAILABLE_MARGIN) {
     throw new Error(
-      `sparse-array: MemAvailable is ${mem.memAvailable} B; touching 1 GiB needs at least ${SPARSE_BYTES + MEM_AVAILABLE_MARGIN} B on this shared machine`,
+      `sparse-array: no memory cgroup to confine the 1 GiB touch (${why}), and MemAvailable ${mem.memAvailable} B is below the ${SPARSE_BYTES + MEM_AVAILABLE_MARGIN} B needed to touch it unconfined on a shared machine`,
     );
   }
+  return { value: fn(), confinement: `not confined (${why}); MemAvailable was ${mem.memAvailable} B` };
+}
+
+/** 004's sparse program, then one page in 64; used by `overcommit-lab demo sparse` and by the experiment. */
+export async function runSparseDemo(options: SparseDemoOptions = {}): Promise<SparseDemoResult> {
+  const progress = options.progress ?? ((): void => {});
+  const mem = readMeminfo();
   const programOutput: string[] = [];
-  const program = runVariant('program', PROGRAM_STRIDE_BYTES, progress, (m, touched) => {
-    // printf("arr[0]=%d, arr[%ld]=%ld\n", arr[0], STRIDE, (long)arr[STRIDE]), read back from the mapping.
-    const stride = PROGRAM_STRIDE_BYTES / Int32Array.BYTES_PER_ELEMENT;
-    const arr = new Int32Array(m.view(0, PROGRAM_STRIDE_BYTES * 2));
-    programOutput.push(`Mapped 1GB sparse array at 0x${m.address.toString(16)} (no swap reserved)`);
-    programOutput.push(`Touched ${touched} pages (only those pages use swap)`);
-    programOutput.push(`arr[0]=${arr[0]}, arr[${stride}]=${arr[stride]}`);
+  const { value: variants, confinement } = await confined(() => {
+    const program = runVariant('program', PROGRAM_STRIDE_BYTES, progress, (m, touched) => {
+      // printf("arr[0]=%d, arr[%ld]=%ld\n", arr[0], STRIDE, (long)arr[STRIDE]), read back from the mapping.
+      const stride = PROGRAM_STRIDE_BYTES / Int32Array.BYTES_PER_ELEMENT;
+      const arr = new Int32Array(m.view(0, PROGRAM_STRIDE_BYTES * 2));
+      programOutput.push(`Mapped 1GB sparse array at 0x${m.address.toString(16)} (no swap reserved)`);
+      programOutput.push(`Touched ${touched} pages (only those pages use swap)`);
+      programOutput.push(`arr[0]=${arr[0]}, arr[${stride}]=${arr[stride]}`);
+    });
+    if (program.mmapCode !== null) programOutput.push(`mmap: ${program.mmapCode}`);
+    return [program, runVariant('one-page-in-64', SPARSE_PAGE_INTERVAL * pageSize, progress)];
   });
-  if (program.mmapCode !== null) programOutput.push(`mmap: ${program.mmapCode}`);
-  const sparse = runVariant('one-page-in-64', SPARSE_PAGE_INTERVAL * pageSize, progress);
-  return { programOutput, variants: [program, sparse], swapTotalBytes: mem.swapTotal, swapFreeBytes: mem.swapFree };
+  return { programOutput, variants, swapTotalBytes: mem.swapTotal, swapFreeBytes: mem.swapFree, confinement };
 }
 
 const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
@@ -233,6 +257,7 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
     programOutput: r.programOutput,
     swapTotalBytes: r.swapTotalBytes,
     swapFreeBytes: r.swapFreeBytes,
+    confinement: r.confinement,
     sparseVariant: { ...sparse },
   };
   const out: Finding[] = [];
