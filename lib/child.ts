@@ -64,7 +64,7 @@ export interface ChildStepResult {
   progress: number;
   /** mmap: the address. */
   address?: bigint;
-  /** setrlimit: the soft limit applied, and the address-space size it was relative to. */
+  /** setrlimit: the soft limit applied, and the child's address-space size when it was set. */
   limitBytes?: number | null;
   baseBytes?: number;
   /** sbrk: the break before and after. */
@@ -102,7 +102,8 @@ export interface RunChildOptions {
   timeoutMs?: number;
 }
 
-const SMAPS_MAX_BYTES = 16 << 20;
+/** Room for the child's /proc/self/smaps (Node's is well under 1 MiB). */
+const SMAPS_MAX_BYTES = 4 << 20;
 const RLIM_INFINITY_TOKEN = -1;
 
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]));

@@ -115,21 +115,20 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       r = syscall(SYS_prlimit64, 0, static_cast<int>(s.resource), nullptr, &cur);
       if (r != 0) break;
       lim = cur;
-      int64_t base = 0;
-      if (s.relative) {
-        long pages = ReadStatmPages();
-        if (pages < 0) {
-          r = -1;
-          errno = EIO;
-          break;
-        }
-        base = pages * sysconf(_SC_PAGESIZE);
+      // The child's own address-space size: what a relative limit adds to, and reported always.
+      long pages = ReadStatmPages();
+      if (pages < 0) {
+        r = -1;
+        errno = EIO;
+        break;
       }
+      const int64_t size = pages * sysconf(_SC_PAGESIZE);
+      const int64_t base = s.relative ? size : 0;
       if (s.soft != kKeep) lim.rlim_cur = s.soft == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(base + s.soft);
       if (s.hard != kKeep) lim.rlim_max = s.hard == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(s.hard);
       r = syscall(SYS_prlimit64, 0, static_cast<int>(s.resource), &lim, nullptr);
       res->value = static_cast<int64_t>(lim.rlim_cur);
-      res->value2 = base;
+      res->value2 = size;
       break;
     }
     case Op::Mmap:
@@ -552,7 +551,9 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
     steps.push_back(std::move(s));
   }
   size_t sharedBytes = sizeof(SharedHeader) + steps.size() * sizeof(StepResult) + dataBytes;
-  void* shared = mmap(nullptr, sharedBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  // NORESERVE: outside mode 2 the result area is not charged to the commit, so it does not
+  // disturb what the experiments measure there.
+  void* shared = mmap(nullptr, sharedBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (shared == MAP_FAILED) throw SystemError(env, errno, "mmap", std::to_string(sharedBytes) + " bytes for the child's results");
   auto* header = static_cast<SharedHeader*>(shared);
   auto* results = reinterpret_cast<StepResult*>(header + 1);

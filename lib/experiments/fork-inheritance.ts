@@ -57,7 +57,7 @@ export interface ForkInheritanceEvidence {
   forkChargeBytes: number;
   /** Sum of the parent's VMAs with 'ac' (and without 'dc', which fork does not copy), before the fork. */
   parentAccountedBytes: number;
-  /** runChild's result area: shared anonymous memory the parent maps for the child, charged once at creation. */
+  /** runChild's result area (shared anonymous, MAP_NORESERVE) where it is charged: in mode 2 only. */
   resultAreaBytes: number;
   predictedChargeBytes: number;
   /** The same sum over the child's own smaps, read while it lived. */
@@ -104,8 +104,9 @@ async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt;
       : null;
   const childVmas = parseSmaps(smapsStep?.data ?? '');
   const parentStarts = new Set(parentVmas.map((v) => v.start));
+  // The result area is MAP_NORESERVE: charged only where the kernel ignores that flag (mode 2).
   const resultAreaBytes = childVmas
-    .filter((v) => isSharedAnon(v) && !parentStarts.has(v.start))
+    .filter((v) => isSharedAnon(v) && !v.vmFlags.includes('nr') && !parentStarts.has(v.start))
     .reduce((sum, v) => sum + Number(v.end - v.start), 0);
   const parentAccountedBytes = accountedBytes(parentVmas);
   const childCommittedBytes = meminfoStep?.data === undefined ? 0 : parseMeminfo(meminfoStep.data).committedAs;
