@@ -15,7 +15,7 @@ import { runChild } from '../child.js';
 import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
 import { parseMeminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { findVma, parseSmaps } from '../kernel/smaps.js';
-import { memfdCreate, mmap, pageSize, type Mapping } from '../mapping.js';
+import { memfdCreate, mmap, pageSize, type Mapping, type MmapOptions } from '../mapping.js';
 
 const S001 = '001_f08625d6d5509f52.txt';
 const S003 = '003_35ee4977a1beca93.txt';
@@ -104,9 +104,9 @@ export const accountingClaims: readonly Claim[] = [...kindClaims, ...noreserveCl
 export interface AccountingOptions {
   /** Size of each mapping (default 512 MiB; scaled down in mode 2 to stay well inside the headroom). */
   sizeBytes?: number;
-  /** Committed_AS reads before and after each action (default 5). */
+  /** Committed_AS reads before and after each action (default 3). */
   samples?: number;
-  /** Map/unmap trials per kind (default 3); the charge is their median. */
+  /** Trials of each sequence of actions (default 5); each change reported is their median. */
   trials?: number;
   /** Bytes written into the memfd and the private file mapping (default 16 MiB). */
   touchBytes?: number;
@@ -126,11 +126,48 @@ export interface CommitDelta {
   spreadBytes: number;
 }
 
+/** One action of a trial: its Committed_AS change and the mapping's VmFlags after it. */
+export interface StepDelta extends CommitDelta {
+  step: string;
+  vmFlags: string[];
+}
+
+/** One action over all trials. */
+export interface StepSummary extends StepDelta {
+  /** Each trial's change; deltaBytes is their median, spreadBytes the median of the trials' read spreads. */
+  trialDeltaBytes: number[];
+}
+
 function measure<T>(samples: number, action: () => T): { result: T } & CommitDelta {
   const before = sampleCommitted(samples);
   const result = action();
   const after = sampleCommitted(samples);
   return { result, deltaBytes: after.median - before.median, spreadBytes: Math.max(before.spreadBytes, after.spreadBytes) };
+}
+
+/**
+ * One trial: how many reads per point, and whether to read VmFlags (a full /proc/self/smaps
+ * read, ~10 ms for Node: only the last trial reads them; they do not vary between trials).
+ */
+interface Trial {
+  samples: number;
+  flags: boolean;
+}
+
+function flagsOf(t: Trial, m: Mapping): string[] {
+  return t.flags && m.mapped ? m.vmFlags() : [];
+}
+
+/** measure() for an action on `m`, with the VmFlags after it (none once unmapped). */
+function step(t: Trial, m: Mapping, name: string, action: () => void): StepDelta {
+  const d = measure(t.samples, action);
+  return { step: name, deltaBytes: d.deltaBytes, spreadBytes: d.spreadBytes, vmFlags: flagsOf(t, m) };
+}
+
+/** Maps with measure(), as the first step of a trial. */
+function mapStep(t: Trial, length: number, options: MmapOptions): { m: Mapping; first: StepDelta } {
+  const d = measure(t.samples, () => mmap(length, options));
+  return { m: d.result, first: { step: 'mmap', deltaBytes: d.deltaBytes, spreadBytes: d.spreadBytes, vmFlags: flagsOf(t, d.result) } };
 }
 
 function median(values: readonly number[]): number {
@@ -139,16 +176,47 @@ function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** Tolerance: the largest spread seen (within reads, and between trials) plus NOISE_FLOOR_BYTES. */
-function tolerance(deltas: readonly CommitDelta[], trialValues: readonly number[] = []): number {
-  const within = Math.max(0, ...deltas.map((d) => d.spreadBytes));
-  const between = trialValues.length > 1 ? Math.max(...trialValues) - Math.min(...trialValues) : 0;
-  return Math.max(within, between) + NOISE_FLOOR_BYTES;
+/**
+ * Per action over trials: the median change and the median read spread. Another process that
+ * maps or unmaps during one trial moves that trial, not the median of three.
+ */
+function summarize(runs: readonly StepDelta[][]): StepSummary[] {
+  return runs[0]!.map((first, i) => {
+    const deltas = runs.map((r) => r[i]!.deltaBytes);
+    return {
+      step: first.step,
+      deltaBytes: median(deltas),
+      trialDeltaBytes: deltas,
+      spreadBytes: median(runs.map((r) => r[i]!.spreadBytes)),
+      vmFlags: runs[runs.length - 1]![i]!.vmFlags,
+    };
+  });
+}
+
+/** Runs the same sequence of actions `trials` times and summarizes it. */
+function overTrials(samples: number, trials: number, once: (t: Trial) => StepDelta[]): StepSummary[] {
+  return summarize(Array.from({ length: trials }, (_, i) => once({ samples, flags: i === trials - 1 })));
+}
+
+/** Tolerance: the largest (median-trial) spread of back-to-back reads over the steps, plus NOISE_FLOOR_BYTES. */
+function tolerance(steps: readonly CommitDelta[]): number {
+  return Math.max(0, ...steps.map((d) => d.spreadBytes)) + NOISE_FLOOR_BYTES;
 }
 
 const near = (value: number, expected: number, tol: number): boolean => Math.abs(value - expected) <= tol;
 
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
+
+/** Noise too large to tell a charge of `size` from none. */
+function tooNoisy(tol: number, size: number): string | undefined {
+  return tol >= size / 4
+    ? `Committed_AS moved by up to ${mib(tol)} between back-to-back reads (other processes), too much to judge a ${mib(size)} charge`
+    : undefined;
+}
+
+function stepEvidence(steps: readonly StepSummary[]): Evidence['steps'] {
+  return steps.map((s) => ({ step: s.step, deltaBytes: s.deltaBytes, trialDeltaBytes: s.trialDeltaBytes, spreadBytes: s.spreadBytes, vmFlags: s.vmFlags }));
+}
 
 export interface KindMeasurement {
   kind: MappingKind;
@@ -166,52 +234,42 @@ export interface KindMeasurement {
 }
 
 /** A sparse temporary file of `size` bytes (ftruncate: no blocks), removed by the returned function. */
-function sparseFile(size: number): { fd: number; path: string; remove(): void } {
+function sparseFile(size: number): { fd: number; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-accounting-'));
-  const path = join(dir, 'sparse');
-  const fd = openSync(path, 'w+');
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  let fd: number;
+  try {
+    fd = openSync(join(dir, 'sparse'), 'w+');
+  } catch (e) {
+    remove();
+    throw e;
+  }
   try {
     ftruncateSync(fd, size);
   } catch (e) {
     closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
+    remove();
     throw e;
   }
   return {
     fd,
-    path,
     remove() {
       closeSync(fd);
-      rmSync(dir, { recursive: true, force: true });
+      remove();
     },
   };
 }
 
-function measureKind(
-  kind: MappingKind,
-  noreserve: boolean,
-  size: number,
-  fd: number,
-  mode: OvercommitMode,
-  samples: number,
-  trials: number,
-): KindMeasurement {
+function measureKind(kind: MappingKind, noreserve: boolean, size: number, fd: number, mode: OvercommitMode, samples: number, trials: number): KindMeasurement {
   const s = shapeOf(kind);
-  const maps: CommitDelta[] = [];
-  const unmaps: CommitDelta[] = [];
-  let vmFlags: string[] = [];
-  for (let i = 0; i < trials; i++) {
-    const m = measure(samples, () =>
-      mmap(size, { prot: s.writable ? 'rw' : 'r', shared: s.shared, noreserve, ...(s.file ? { fd } : {}) }),
-    );
+  const [mapped, unmapped] = overTrials(samples, trials, (t) => {
+    const { m, first } = mapStep(t, size, { prot: s.writable ? 'rw' : 'r', shared: s.shared, noreserve, ...(s.file ? { fd } : {}) });
     try {
-      vmFlags = m.result.vmFlags();
+      return [first, step(t, m, 'munmap', () => m.unmap())];
     } finally {
-      unmaps.push(measure(samples, () => m.result.unmap()));
+      m.unmap();
     }
-    maps.push(m);
-  }
-  const charged = maps.map((d) => d.deltaBytes);
+  }) as [StepSummary, StepSummary];
   // MAP_NORESERVE: no charge in modes 0 and 1 (004); ignored in mode 2 (001).
   const expectCharge = documentedCharged(kind) && !(noreserve && mode !== 2);
   return {
@@ -219,11 +277,11 @@ function measureKind(
     noreserve,
     sizeBytes: size,
     documentedBytes: expectCharge ? size : 0,
-    chargedBytes: median(charged),
-    trialChargedBytes: charged,
-    unmapChargedBytes: median(unmaps.map((d) => d.deltaBytes)),
-    toleranceBytes: tolerance([...maps, ...unmaps], charged),
-    vmFlags,
+    chargedBytes: mapped.deltaBytes,
+    trialChargedBytes: mapped.trialDeltaBytes,
+    unmapChargedBytes: unmapped.deltaBytes,
+    toleranceBytes: tolerance([mapped, unmapped]),
+    vmFlags: mapped.vmFlags,
   };
 }
 
@@ -239,13 +297,6 @@ function kindEvidence(k: KindMeasurement): Evidence {
     toleranceBytes: k.toleranceBytes,
     vmFlags: k.vmFlags,
   };
-}
-
-/** Noise too large to tell a charge of the mapping's size from none. */
-function tooNoisy(tol: number, size: number): string | undefined {
-  return tol >= size / 4
-    ? `Committed_AS moved by up to ${mib(tol)} between reads (other processes), too much to judge a ${mib(size)} charge`
-    : undefined;
 }
 
 /**
@@ -273,75 +324,80 @@ function kindFinding(claim: Claim, k: KindMeasurement, mode: OvercommitMode): Fi
   return finding(claim, chargedOk && flagOk, observed, kindEvidence(k), reason);
 }
 
-export interface StepDelta extends CommitDelta {
-  step: string;
-  vmFlags: string[];
-}
-
-function stepEvidence(steps: readonly StepDelta[]): Evidence['steps'] {
-  return steps.map((s) => ({ step: s.step, deltaBytes: s.deltaBytes, spreadBytes: s.spreadBytes, vmFlags: s.vmFlags }));
-}
-
-function runStep(samples: number, m: Mapping, step: string, action: () => void): StepDelta {
-  const d = measure(samples, action);
-  return { step, deltaBytes: d.deltaBytes, spreadBytes: d.spreadBytes, vmFlags: m.mapped ? m.vmFlags() : [] };
-}
-
 /** memfd (shmfs) mapped shared: the cost at mmap, and after `touch` bytes are written. */
-function shmfs(size: number, touch: number, samples: number): Finding {
-  const fd = memfdCreate('overcommit-lab-accounting');
-  try {
-    ftruncateSync(fd, size);
-    const at = measure(samples, () => mmap(size, { shared: true, fd }));
-    const m = at.result;
+function shmfs(size: number, touch: number, samples: number, trials: number): Finding {
+  const steps = overTrials(samples, trials, (t) => {
+    const fd = memfdCreate('overcommit-lab-accounting');
     try {
-      const vmFlags = m.vmFlags();
-      const written = measure(samples, () => m.touch({ length: touch }));
-      const freed = measure(samples, () => {
+      ftruncateSync(fd, size);
+      const { m, first } = mapStep(t, size, { shared: true, fd });
+      try {
+        return [
+          first,
+          step(t, m, 'write', () => m.touch({ length: touch })),
+          step(t, m, 'munmap and truncate', () => {
+            m.unmap();
+            ftruncateSync(fd, 0);
+          }),
+        ];
+      } finally {
         m.unmap();
-        ftruncateSync(fd, 0);
-      });
-      const tol = tolerance([at, written, freed]);
-      const holds = near(written.deltaBytes, touch, tol);
-      const noisy = tooNoisy(tol, touch);
-      const observed =
-        `memfd of ${mib(size)} mapped MAP_SHARED: Committed_AS changed by ${mib(at.deltaBytes)} at mmap; writing ${mib(touch)} ` +
-        `(${written.result} pages) changed it by ${mib(written.deltaBytes)}; unmapping and truncating the file by ${mib(freed.deltaBytes)} ` +
-        `(tolerance ±${mib(tol)}). ${holds ? 'shmfs pages are charged to the same Committed_AS pool, page by page as they are allocated, not at mmap' : 'the written shmfs pages were not charged to Committed_AS'}`;
-      return finding(C.shmfs, noisy ? null : holds, observed, {
-        kind: 'memfd-shared-rw',
-        noreserve: false,
-        sizeBytes: size,
-        chargedBytes: at.deltaBytes,
-        touchedBytes: touch,
-        touchChargedBytes: written.deltaBytes,
-        releasedBytes: freed.deltaBytes,
-        toleranceBytes: tol,
-        vmFlags,
-      }, noisy);
+      }
     } finally {
-      m.unmap();
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
-  }
+  });
+  const [at, written, freed] = steps as [StepSummary, StepSummary, StepSummary];
+  const tol = tolerance(steps);
+  const holds = near(written.deltaBytes, touch, tol);
+  const observed =
+    `memfd of ${mib(size)} mapped MAP_SHARED: Committed_AS changed by ${mib(at.deltaBytes)} at mmap; writing ${mib(touch)} ` +
+    `changed it by ${mib(written.deltaBytes)}; unmapping and truncating the file by ${mib(freed.deltaBytes)} ` +
+    `(medians of ${trials} trials, tolerance ±${mib(tol)}). ${holds ? 'shmfs pages are charged to the same Committed_AS pool, page by page as they are allocated, not at mmap' : 'the written shmfs pages were not charged to Committed_AS'}`;
+  const noisy = tooNoisy(tol, touch);
+  return finding(
+    C.shmfs,
+    noisy ? null : holds,
+    observed,
+    {
+      kind: 'memfd-shared-rw',
+      noreserve: false,
+      sizeBytes: size,
+      chargedBytes: at.deltaBytes,
+      touchedBytes: touch,
+      touchChargedBytes: written.deltaBytes,
+      releasedBytes: freed.deltaBytes,
+      toleranceBytes: tol,
+      vmFlags: at.vmFlags,
+      steps: stepEvidence(steps),
+    },
+    noisy,
+  );
 }
 
 /** A private writable file mapping: charged at mmap; writing pages (private copies) adds nothing. */
-function writableCopies(size: number, touch: number, fd: number, samples: number): Finding {
-  const at = measure(samples, () => mmap(size, { fd }));
-  const m = at.result;
-  try {
-    const vmFlags = m.vmFlags();
-    const written = measure(samples, () => m.touch({ length: touch }));
-    const tol = tolerance([at, written]);
-    const holds = near(at.deltaBytes, size, tol) && near(written.deltaBytes, 0, tol) && vmFlags.includes('ac');
-    const noisy = tooNoisy(tol, touch);
-    const observed =
-      `file-private-rw of ${mib(size)}: Committed_AS changed by ${mib(at.deltaBytes)} at mmap (VmFlags ${vmFlags.join(' ')}); ` +
-      `writing ${mib(touch)} (${written.result} pages copied privately) changed it by ${mib(written.deltaBytes)} ` +
-      `(tolerance ±${mib(tol)}): the copies ${holds ? 'are accounted up front, at mmap, for the whole mapping' : 'are not accounted as documented'}`;
-    return finding(C.writableCopies, noisy ? null : holds, observed, {
+function writableCopies(size: number, touch: number, fd: number, samples: number, trials: number): Finding {
+  const steps = overTrials(samples, trials, (t) => {
+    const { m, first } = mapStep(t, size, { fd });
+    try {
+      return [first, step(t, m, 'write', () => m.touch({ length: touch })), step(t, m, 'munmap', () => m.unmap())];
+    } finally {
+      m.unmap();
+    }
+  });
+  const [at, written] = steps as [StepSummary, StepSummary, StepSummary];
+  const tol = tolerance(steps);
+  const holds = near(at.deltaBytes, size, tol) && near(written.deltaBytes, 0, tol) && at.vmFlags.includes('ac');
+  const noisy = tooNoisy(tol, touch);
+  const observed =
+    `file-private-rw of ${mib(size)}: Committed_AS changed by ${mib(at.deltaBytes)} at mmap (VmFlags ${at.vmFlags.join(' ')}); ` +
+    `writing ${mib(touch)} (pages copied privately) changed it by ${mib(written.deltaBytes)} ` +
+    `(medians of ${trials} trials, tolerance ±${mib(tol)}): the copies ${holds ? 'are accounted up front, at mmap, for the whole mapping' : 'are not accounted as documented'}`;
+  return finding(
+    C.writableCopies,
+    noisy ? null : holds,
+    observed,
+    {
       kind: 'file-private-rw',
       noreserve: false,
       sizeBytes: size,
@@ -349,11 +405,11 @@ function writableCopies(size: number, touch: number, fd: number, samples: number
       touchedBytes: touch,
       touchChargedBytes: written.deltaBytes,
       toleranceBytes: tol,
-      vmFlags,
-    }, noisy);
-  } finally {
-    m.unmap();
-  }
+      vmFlags: at.vmFlags,
+      steps: stepEvidence(steps),
+    },
+    noisy,
+  );
 }
 
 /**
@@ -361,55 +417,70 @@ function writableCopies(size: number, touch: number, fd: number, samples: number
  * written, then writable, a page written, and read-only again (the kernel keeps the charge
  * once the mapping has anonymous pages).
  */
-function mprotectFinding(size: number, samples: number): Finding {
-  const m = mmap(size, { prot: 'r' });
-  try {
-    const steps = [
-      runStep(samples, m, 'rw (never written)', () => m.protect('rw')),
-      runStep(samples, m, 'r (never written)', () => m.protect('r')),
-      runStep(samples, m, 'rw again', () => m.protect('rw')),
-      runStep(samples, m, 'one page written', () => m.touch({ length: pageSize })),
-      runStep(samples, m, 'r (after a write)', () => m.protect('r')),
-      runStep(samples, m, 'munmap', () => m.unmap()),
-    ];
-    const [toRw, toRo, again, , toRoWritten, unmap] = steps as [StepDelta, StepDelta, StepDelta, StepDelta, StepDelta, StepDelta];
-    const tol = tolerance(steps);
-    const holds = near(toRw.deltaBytes, size, tol) && toRw.vmFlags.includes('ac');
-    const noisy = tooNoisy(tol, size);
-    const uncharged = near(toRo.deltaBytes, -size, tol);
-    const kept = near(toRoWritten.deltaBytes, 0, tol);
-    const observed =
-      `anon-private-ro of ${mib(size)} made writable: ${mib(toRw.deltaBytes)} (VmFlags ${toRw.vmFlags.join(' ')}); ` +
-      `read-only again before any write: ${mib(toRo.deltaBytes)} (${uncharged ? 'charge given back' : 'charge kept'}); writable again: ${mib(again.deltaBytes)}; ` +
-      `read-only after a page was written: ${mib(toRoWritten.deltaBytes)} (${kept ? 'charge kept: the mapping has private pages' : 'charge changed'}; VmFlags ${toRoWritten.vmFlags.join(' ')}); ` +
-      `munmap ${mib(unmap.deltaBytes)}; tolerance ±${mib(tol)}`;
-    return finding(C.mprotect, noisy ? null : holds, observed, {
-      kind: 'anon-private-ro',
-      noreserve: false,
-      sizeBytes: size,
-      chargedBytes: toRw.deltaBytes,
-      toleranceBytes: tol,
-      vmFlags: toRw.vmFlags,
-      steps: stepEvidence(steps),
-    }, noisy);
-  } finally {
-    m.unmap();
-  }
+function mprotectFinding(size: number, samples: number, trials: number): Finding {
+  const steps = overTrials(samples, trials, (t) => {
+    const { m, first } = mapStep(t, size, { prot: 'r' });
+    try {
+      return [
+        first,
+        step(t, m, 'rw (never written)', () => m.protect('rw')),
+        step(t, m, 'r (never written)', () => m.protect('r')),
+        step(t, m, 'rw again', () => m.protect('rw')),
+        step(t, m, 'one page written', () => m.touch({ length: pageSize })),
+        step(t, m, 'r (after a write)', () => m.protect('r')),
+        step(t, m, 'munmap', () => m.unmap()),
+      ];
+    } finally {
+      m.unmap();
+    }
+  });
+  const [, toRw, toRo, again, , toRoWritten, unmap] = steps as [StepSummary, StepSummary, StepSummary, StepSummary, StepSummary, StepSummary, StepSummary];
+  const tol = tolerance(steps);
+  const holds = near(toRw.deltaBytes, size, tol) && toRw.vmFlags.includes('ac');
+  const noisy = tooNoisy(tol, size);
+  const uncharged = near(toRo.deltaBytes, -size, tol);
+  const kept = near(toRoWritten.deltaBytes, 0, tol);
+  const observed =
+    `anon-private-ro of ${mib(size)} made writable: ${mib(toRw.deltaBytes)} (VmFlags ${toRw.vmFlags.join(' ')}); ` +
+    `read-only again before any write: ${mib(toRo.deltaBytes)} (${uncharged ? 'charge given back' : 'charge kept'}); writable again: ${mib(again.deltaBytes)}; ` +
+    `read-only after a page was written: ${mib(toRoWritten.deltaBytes)} (${kept ? 'charge kept: the mapping has private pages' : 'charge changed'}; VmFlags ${toRoWritten.vmFlags.join(' ')}); ` +
+    `munmap ${mib(unmap.deltaBytes)}; medians of ${trials} trials, tolerance ±${mib(tol)}`;
+  return finding(
+    C.mprotect,
+    noisy ? null : holds,
+    observed,
+    { kind: 'anon-private-ro', noreserve: false, sizeBytes: size, chargedBytes: toRw.deltaBytes, toleranceBytes: tol, vmFlags: toRw.vmFlags, steps: stepEvidence(steps) },
+    noisy,
+  );
 }
 
 /** mremap of a private writable anonymous mapping: grown to twice its size, then shrunk to half. */
-function mremapFinding(size: number, samples: number): Finding {
-  const m = mmap(size);
-  try {
-    const grow = runStep(samples, m, `grow to ${2 * size}`, () => m.remap(2 * size));
-    const shrink = runStep(samples, m, `shrink to ${size / 2}`, () => m.remap(size / 2));
-    const tol = tolerance([grow, shrink]);
-    const holds = near(grow.deltaBytes, size, tol) && near(shrink.deltaBytes, -1.5 * size, tol);
-    const noisy = tooNoisy(tol, size);
-    const observed =
-      `anon-private-rw of ${mib(size)}: mremap to ${mib(2 * size)} changed Committed_AS by ${mib(grow.deltaBytes)} (expected +${mib(size)}), ` +
-      `mremap to ${mib(size / 2)} by ${mib(shrink.deltaBytes)} (expected -${mib(1.5 * size)}); tolerance ±${mib(tol)}`;
-    return finding(C.mremap, noisy ? null : holds, observed, {
+function mremapFinding(size: number, samples: number, trials: number): Finding {
+  const steps = overTrials(samples, trials, (t) => {
+    const { m, first } = mapStep(t, size, {});
+    try {
+      return [
+        first,
+        step(t, m, `grow to ${2 * size}`, () => m.remap(2 * size)),
+        step(t, m, `shrink to ${size / 2}`, () => m.remap(size / 2)),
+        step(t, m, 'munmap', () => m.unmap()),
+      ];
+    } finally {
+      m.unmap();
+    }
+  });
+  const [, grow, shrink] = steps as [StepSummary, StepSummary, StepSummary, StepSummary];
+  const tol = tolerance(steps);
+  const holds = near(grow.deltaBytes, size, tol) && near(shrink.deltaBytes, -1.5 * size, tol);
+  const noisy = tooNoisy(tol, size);
+  const observed =
+    `anon-private-rw of ${mib(size)}: mremap to ${mib(2 * size)} changed Committed_AS by ${mib(grow.deltaBytes)} (expected +${mib(size)}), ` +
+    `mremap to ${mib(size / 2)} by ${mib(shrink.deltaBytes)} (expected -${mib(1.5 * size)}); medians of ${trials} trials, tolerance ±${mib(tol)}`;
+  return finding(
+    C.mremap,
+    noisy ? null : holds,
+    observed,
+    {
       kind: 'anon-private-rw',
       noreserve: false,
       sizeBytes: size,
@@ -417,56 +488,78 @@ function mremapFinding(size: number, samples: number): Finding {
       shrinkChargedBytes: shrink.deltaBytes,
       toleranceBytes: tol,
       vmFlags: grow.vmFlags,
-      steps: stepEvidence([grow, shrink]),
-    }, noisy);
-  } finally {
-    m.unmap();
-  }
+      steps: stepEvidence(steps),
+    },
+    noisy,
+  );
 }
 
-/** brk in a child: the break raised by `size`, then lowered, with /proc/meminfo read between. */
-async function brkFinding(size: number, samples: number): Promise<Finding> {
+/** One child: the break raised by `size`, then lowered, with /proc/meminfo read `samples` times around each move. */
+async function brkOnce(size: number, samples: number): Promise<{ raised: StepDelta; lowered: StepDelta } | string> {
   const reads = Array.from({ length: samples }, () => ({ op: 'readfile' as const, path: '/proc/meminfo' }));
   const r = await runChild(
-    [...reads, { op: 'sbrk', increment: size, required: true }, ...reads, { op: 'readfile', path: '/proc/self/smaps', maxBytes: 16 * MiB }, { op: 'sbrk', increment: -size }, ...reads],
+    [
+      ...reads,
+      { op: 'sbrk', increment: size, required: true },
+      ...reads,
+      { op: 'readfile', path: '/proc/self/smaps', maxBytes: 16 * MiB, required: true },
+      { op: 'sbrk', increment: -size, required: true },
+      ...reads,
+    ],
     { timeoutMs: 30_000 },
   );
-  const batch = (from: number): { median: number; spread: number } => {
-    const v = r.steps.slice(from, from + samples).filter((s) => s.status === 'ok').map((s) => parseMeminfo(s.data ?? '').committedAs);
-    return v.length === 0 ? { median: NaN, spread: NaN } : { median: median(v), spread: Math.max(...v) - Math.min(...v) };
-  };
   const grow = r.steps[samples]!;
   const smaps = r.steps[2 * samples + 1]!;
   const shrink = r.steps[2 * samples + 2]!;
-  const [b0, b1, b2] = [batch(0), batch(samples + 1), batch(2 * samples + 3)];
-  const raised = b1.median - b0.median;
-  const lowered = b2.median - b1.median;
-  const tol = Math.max(b0.spread, b1.spread, b2.spread) + NOISE_FLOOR_BYTES;
-  const heap = grow.break !== undefined && smaps.status === 'ok' ? findVma(parseSmaps(smaps.data ?? ''), grow.break - 1n) : undefined;
-  const vmFlags = heap?.vmFlags ?? [];
-  const evidence: Evidence = {
-    kind: 'brk',
-    noreserve: false,
-    sizeBytes: size,
-    chargedBytes: Number.isNaN(raised) ? null : raised,
-    releasedBytes: Number.isNaN(lowered) ? null : lowered,
-    toleranceBytes: Number.isNaN(tol) ? null : tol,
-    vmFlags,
-    brkStatus: grow.status,
-    brkCode: grow.code,
-    shrinkStatus: shrink.status,
-    exitCode: r.exitCode,
-    signal: r.signal,
-  };
-  if (grow.status !== 'ok' || shrink.status !== 'ok' || Number.isNaN(raised) || Number.isNaN(lowered)) {
-    return finding(C.brk, null, `the child could not move its break by ${mib(size)} and back: brk ${grow.status} ${grow.code ?? ''}, shrink ${shrink.status}`, evidence, 'brk did not complete');
+  if (grow.status !== 'ok' || smaps.status !== 'ok' || shrink.status !== 'ok') {
+    return `brk ${grow.status} ${grow.code ?? ''}, smaps ${smaps.status}, shrink ${shrink.status} (exit ${r.exitCode}, signal ${r.signal})`;
   }
-  const holds = near(raised, size, tol) && near(lowered, -size, tol);
+  const batch = (from: number): { median: number; spread: number } => {
+    const v = r.steps.slice(from, from + samples).map((s) => parseMeminfo(s.data ?? '').committedAs);
+    return { median: median(v), spread: Math.max(...v) - Math.min(...v) };
+  };
+  const [b0, b1, b2] = [batch(0), batch(samples + 1), batch(2 * samples + 3)];
+  const heap = findVma(parseSmaps(smaps.data ?? ''), grow.break! - 1n);
+  return {
+    raised: { step: 'brk +size', deltaBytes: b1.median - b0.median, spreadBytes: Math.max(b0.spread, b1.spread), vmFlags: heap?.vmFlags ?? [] },
+    lowered: { step: 'brk -size', deltaBytes: b2.median - b1.median, spreadBytes: Math.max(b1.spread, b2.spread), vmFlags: [] },
+  };
+}
+
+/** brk in children (one per trial): the break raised by `size` and lowered again. */
+async function brkFinding(size: number, samples: number, trials: number): Promise<Finding> {
+  const runs: StepDelta[][] = [];
+  for (let i = 0; i < trials; i++) {
+    const r = await brkOnce(size, samples);
+    if (typeof r === 'string') {
+      return finding(C.brk, null, `a child could not move its break by ${mib(size)} and back: ${r}`, { kind: 'brk', noreserve: false, sizeBytes: size, chargedBytes: null, vmFlags: null }, 'brk did not complete');
+    }
+    runs.push([r.raised, r.lowered]);
+  }
+  const steps = summarize(runs);
+  const [raised, lowered] = steps as [StepSummary, StepSummary];
+  const tol = tolerance(steps);
+  const holds = near(raised.deltaBytes, size, tol) && near(lowered.deltaBytes, -size, tol);
   const noisy = tooNoisy(tol, size);
   const observed =
-    `a child raised its break by ${mib(size)}: Committed_AS changed by ${mib(raised)}; lowering it again: ${mib(lowered)} ` +
-    `(tolerance ±${mib(tol)}; ${samples} reads per point); heap VmFlags ${vmFlags.join(' ')}`;
-  return finding(C.brk, noisy ? null : holds, observed, evidence, noisy);
+    `a child raised its break by ${mib(size)}: Committed_AS changed by ${mib(raised.deltaBytes)}; lowering it again: ${mib(lowered.deltaBytes)} ` +
+    `(medians of ${trials} children, ${samples} reads per point, tolerance ±${mib(tol)}); heap VmFlags ${raised.vmFlags.join(' ')}`;
+  return finding(
+    C.brk,
+    noisy ? null : holds,
+    observed,
+    {
+      kind: 'brk',
+      noreserve: false,
+      sizeBytes: size,
+      chargedBytes: raised.deltaBytes,
+      releasedBytes: lowered.deltaBytes,
+      toleranceBytes: tol,
+      vmFlags: raised.vmFlags,
+      steps: stepEvidence(steps),
+    },
+    noisy,
+  );
 }
 
 /** Mode 2 charges everything against CommitLimit: keep each mapping (and mremap's doubling) well inside the headroom. */
@@ -481,8 +574,8 @@ function sizeFor(requested: number, mode: OvercommitMode): { size: number; note?
 }
 
 async function run(ctx: ExperimentContext, options: AccountingOptions = {}): Promise<Finding[]> {
-  const samples = options.samples ?? 5;
-  const trials = options.trials ?? 3;
+  const samples = options.samples ?? 3;
+  const trials = options.trials ?? 5;
   const touch = options.touchBytes ?? 16 * MiB;
   const { size, note } = sizeFor(options.sizeBytes ?? 512 * MiB, ctx.mode);
   if (note) ctx.progress(note);
@@ -503,14 +596,14 @@ async function run(ctx: ExperimentContext, options: AccountingOptions = {}): Pro
     }
     out.push(...summaryFindings(plain, size));
     out.push(munmapFinding(plain.find((k) => k.kind === 'anon-private-rw')!));
-    out.push(writableCopies(size, touch, file.fd, samples));
+    out.push(writableCopies(size, touch, file.fd, samples, trials));
   } finally {
     file.remove();
   }
-  out.push(shmfs(size, touch, samples));
-  out.push(mprotectFinding(size, samples));
-  out.push(mremapFinding(size, samples));
-  out.push(await brkFinding(size, samples));
+  out.push(shmfs(size, touch, samples, trials));
+  out.push(mprotectFinding(size, samples, trials));
+  out.push(mremapFinding(size, samples, trials));
+  out.push(await brkFinding(size, samples, trials));
   if (note) for (const f of out) f.reason = f.reason ? `${f.reason}; ${note}` : note;
   return out;
 }
