@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { forkInheritance, forkInheritanceClaims, measureForkInheritance } from '../lib/experiments/fork-inheritance.js';
+import {
+  forkInheritance,
+  forkInheritanceClaims,
+  forkInheritanceFindings,
+  measureForkInheritance,
+  type ForkInheritanceEvidence,
+} from '../lib/experiments/fork-inheritance.js';
 import { withSettingsLock } from '../lib/lock.js';
 import { currentMode } from './helpers.js';
 
@@ -40,8 +46,16 @@ describe('fork-inheritance experiment', () => {
       else expect(inherits.holds).toBe((e.childNoreserveFlags as string[]).includes('nr'));
       const accounted = byId.get('fork-accounted')!.holds;
       if (e.chargeMatches) expect(accounted).toBe((e.childOrdinaryFlags as string[]).includes('ac'));
-      else expect(accounted).toBe((e.toleranceBytes as number) > 0 ? null : false);
+      else {
+        const off = Math.abs((e.forkChargeBytes as number) - (e.predictedChargeBytes as number));
+        expect(accounted).toBe(off < (e.regionBytes as number) / 2 ? null : false);
+      }
       expect(e.attempts).toHaveLength(3);
+
+      // The same evidence with the ordinary region left uncharged must give a false verdict.
+      const missing = { ...(e as unknown as ForkInheritanceEvidence), forkChargeBytes: (e.forkChargeBytes as number) - (e.regionBytes as number), chargeMatches: false };
+      const verdicts = forkInheritanceFindings(missing, null, mode);
+      expect(verdicts.find((f) => f.claim === 'fork-accounted')!.holds).toBe(false);
     });
   });
 });

@@ -20,6 +20,11 @@ const MiB = 1024 * 1024;
 /** Each region's size; mapped, never touched. */
 const REGION_BYTES = 256 * MiB;
 const COMMITTED_SAMPLES = 5;
+/**
+ * Node itself (V8's heap, thread arenas) may map a little while the child lives and unmap it
+ * before the next read, unseen by the samples: ~150 KiB was seen here. Added to the tolerance.
+ */
+const OWN_JITTER_BYTES = 1 << 20;
 const SMAPS_MAX_BYTES = 16 * MiB;
 /** Forks measured; the quietest (smallest tolerance) is judged, since other processes move the counter. */
 const ATTEMPTS = 3;
@@ -112,7 +117,7 @@ async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt;
   const childCommittedBytes = meminfoStep?.data === undefined ? 0 : parseMeminfo(meminfoStep.data).committedAs;
   const forkChargeBytes = childCommittedBytes - before.median;
   const predictedChargeBytes = parentAccountedBytes + resultAreaBytes;
-  const toleranceBytes = before.spreadBytes + after.spreadBytes + Math.abs(after.median - before.median);
+  const toleranceBytes = before.spreadBytes + after.spreadBytes + Math.abs(after.median - before.median) + OWN_JITTER_BYTES;
   return {
     problem,
     evidence: {
@@ -187,11 +192,13 @@ export function forkInheritanceFindings(e: ForkInheritanceEvidence, problem: str
   const charge =
     `Committed_AS while the child lived was ${e.forkChargeBytes} B (${mib(e.forkChargeBytes)}) above the parent's reading before the fork; ` +
     `predicted ${e.predictedChargeBytes} B = the parent's accountable VMAs ${e.parentAccountedBytes} B (all of Node's, including the ${mib(e.regionBytes)} ordinary region${childNrAc ? ' and the MAP_NORESERVE one' : ''}) ` +
-    `+ runChild's result area ${e.resultAreaBytes} B; off by ${e.forkChargeBytes - e.predictedChargeBytes} B, tolerance ±${e.toleranceBytes} B (sampled spread and drift; quietest of ${e.attempts.length} forks)` +
-    `${e.chargeMatches ? '' : ': other processes moved the counter beyond it'}. The child's own accountable VMAs sum to ${e.childAccountedBytes} B.`;
-  // A mismatch while the counter was still moving cannot be told from other processes' activity.
-  const undecided = !e.chargeMatches && e.toleranceBytes > 0;
-  const noisy = `Committed_AS moved by up to ${e.toleranceBytes} B during the quietest of ${e.attempts.length} forks, more than the mismatch can be told apart from`;
+    `+ runChild's result area ${e.resultAreaBytes} B; off by ${e.forkChargeBytes - e.predictedChargeBytes} B, tolerance ±${e.toleranceBytes} B (sampled spread and drift, plus ${mib(OWN_JITTER_BYTES)} for Node's own allocations; quietest of ${e.attempts.length} forks)` +
+    `${e.chargeMatches ? '' : ': beyond the tolerance'}. The child's own accountable VMAs sum to ${e.childAccountedBytes} B.`;
+  // A mismatch smaller than half a region cannot be a region charged or left out: noise from
+  // other processes, not a verdict. A larger one is decisive.
+  const mismatch = Math.abs(e.forkChargeBytes - e.predictedChargeBytes);
+  const undecided = !e.chargeMatches && mismatch < e.regionBytes / 2;
+  const noisy = `the charge is off by ${mismatch} B, beyond the tolerance but under half a region: other processes' activity, not a region charged or left out`;
   out.push(
     finding(
       c.accounted,
