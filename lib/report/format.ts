@@ -3,6 +3,7 @@
  * value is a finding's "key number". One place, so the terminal, Markdown, HTML and comparison
  * always say the same thing about the same finding.
  */
+import { modeName as kernelModeName } from '../kernel/sysctl.js';
 import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../experiment.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
@@ -57,10 +58,8 @@ export function verdictGlyph(v: Verdict): string {
   return GLYPHS[v];
 }
 
-const MODE_NAMES: Record<OvercommitMode, string> = { 0: 'heuristic', 1: 'always', 2: 'never (strict)' };
-
 export function modeName(mode: OvercommitMode): string {
-  return `${mode} (${MODE_NAMES[mode]})`;
+  return `${mode} (${kernelModeName(mode)})`;
 }
 
 /**
@@ -77,6 +76,9 @@ const PRIMARY_KEYS = [
   'commitLimitBytes',
 ] as const;
 
+/** Numbers that say where a finding was made, not what was measured. */
+const NOT_MEASUREMENTS = new Set(['mode', 'pageSize', 'pid', 'uid', 'ratio', 'kbytes']);
+
 export interface KeyNumber {
   key: string;
   value: number;
@@ -88,7 +90,7 @@ export function keyNumber(f: Finding): KeyNumber | undefined {
     if (typeof value === 'number') return { key, value };
   }
   for (const [key, value] of Object.entries(f.evidence)) {
-    if (typeof value === 'number') return { key, value };
+    if (typeof value === 'number' && !NOT_MEASUREMENTS.has(key)) return { key, value };
   }
   return undefined;
 }
