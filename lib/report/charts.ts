@@ -5,7 +5,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { Finding, OvercommitMode, RunReport } from '../experiment.js';
+import type { Evidence, Finding, OvercommitMode, RunReport } from '../experiment.js';
 import { formatBytes, formatCount } from './format.js';
 
 export interface Chart {
@@ -122,11 +122,20 @@ function modeMatrixChart(report: RunReport): TopLevelSpec | undefined {
 
 const SPARSE_MEASURES = ['pages touched', 'resident pages (mincore)', 'RSS change ÷ page size'];
 
+/** A sparse-array finding's access patterns: the program's (top level) and the sparse variant's (nested). */
+function sparsePatterns(s: Sourced): Sourced[] {
+  const nested = s.finding.evidence.sparseVariant;
+  const variant = nested !== null && typeof nested === 'object' && !Array.isArray(nested) ? (nested as Evidence) : undefined;
+  return variant === undefined ? [s] : [s, { mode: s.mode, finding: { ...s.finding, evidence: variant } }];
+}
+
 function sparseChart(report: RunReport): TopLevelSpec | undefined {
   const pageSize = report.system.pageSize;
   // The pattern's cost does not depend on the mode: chart each (mapping, pages touched) once.
   const measured = uniqueBy(
-    findingsOf(report, 'sparse-array').filter(({ finding: f }) => num(f, 'touchedPages') !== undefined && num(f, 'residentPages') !== undefined),
+    findingsOf(report, 'sparse-array')
+      .flatMap(sparsePatterns)
+      .filter(({ finding: f }) => num(f, 'touchedPages') !== undefined && num(f, 'residentPages') !== undefined),
     ({ finding: f }) => `${num(f, 'touchedPages')}/${num(f, 'mappedBytes')}`,
   );
   if (measured.length === 0) return undefined;
@@ -219,7 +228,7 @@ function oomChart(report: RunReport): TopLevelSpec | undefined {
     const pages = num(f, 'pagesTouchedBeforeKill') as number;
     const limit = num(f, 'cgroupLimitBytes') as number;
     return [
-      { mode: `mode ${mode}`, measure: 'touched before the kill', bytes: pages * pageSize, label: `${formatCount(pages)} pages (${formatBytes(pages * pageSize)})` },
+      { mode: `mode ${mode}`, measure: 'touched before the kill', bytes: pages * pageSize, label: formatBytes(pages * pageSize) },
       { mode: `mode ${mode}`, measure: 'cgroup memory limit', bytes: limit, label: formatBytes(limit) },
     ];
   });
