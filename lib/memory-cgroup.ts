@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileS
 import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findMemoryCgroup, type MemoryCgroup } from './kernel/cgroup.js';
+import { hasCapSysAdmin } from './kernel/status.js';
 
 export interface TempMemoryCgroup {
   /** The group's directory. */
@@ -30,6 +31,21 @@ const NAME = /^overcommit-lab-(\d+)-\d+$/;
 
 let counter = 0;
 const live = new Set<TempMemoryCgroup>();
+
+export interface CgroupAvailability {
+  available: boolean;
+  /** Why groups cannot be made here (no root, no memory controller, not permitted). */
+  reason?: string;
+}
+
+/** Whether this process may create memory cgroups; callers skip, or fall back, with `reason`. */
+export function memoryCgroupAvailability(): CgroupAvailability {
+  if (!hasCapSysAdmin()) return { available: false, reason: 'needs root (CAP_SYS_ADMIN) to create memory cgroups' };
+  const cg = findMemoryCgroup();
+  if (!cg.available) return { available: false, reason: `no memory cgroup controller: ${cg.reason}` };
+  if (!cg.canCreateChild) return { available: false, reason: `cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'not permitted'}` };
+  return { available: true };
+}
 
 function usableCgroup(): MemoryCgroup {
   const cg = findMemoryCgroup();

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { packageRoot } from './binding.js';
 import type { Experiment, ExperimentRun, OvercommitMode, RunReport, SettingsInfo } from './experiment.js';
 import { experiments as allExperiments } from './experiments/index.js';
-import { findMemoryCgroup } from './kernel/cgroup.js';
 import { readMeminfo } from './kernel/meminfo.js';
 import { hasCapSysAdmin } from './kernel/status.js';
 import { readOvercommitSettings, sysctlWritability } from './kernel/sysctl.js';
 import { systemInfo } from './kernel/system.js';
 import { withSettingsLock } from './lock.js';
 import { pageSize } from './mapping.js';
+import { memoryCgroupAvailability } from './memory-cgroup.js';
 import { withMode } from './settings-guard.js';
 
 export interface RunOptions {
@@ -70,9 +70,8 @@ export function skipReason(experiment: Experiment, mode: OvercommitMode): string
     if (!w.writable) return `needs to write /proc/sys/vm: ${w.reason ?? 'not writable'}`;
   }
   if (r.memoryCgroup) {
-    const cg = findMemoryCgroup();
-    if (!cg.available) return `needs a memory cgroup controller: ${cg.reason}`;
-    if (!cg.canCreateChild) return `cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'not permitted'}`;
+    const cg = memoryCgroupAvailability();
+    if (!cg.available) return cg.reason;
   }
   return undefined;
 }

@@ -6,12 +6,14 @@ import { oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
 import { withSettingsLock } from '../lib/lock.js';
 import { pageSize } from '../lib/mapping.js';
-import { canSwitchModes, currentMode, isRoot, rootOnly } from './helpers.js';
+import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import { canSwitchModes, currentMode, isRoot } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const cgroup = findMemoryCgroup();
-const usable = isRoot && cgroup.available && cgroup.canCreateChild;
-const skipped = usable ? '' : rootOnly || ` (skipped: no usable memory cgroup: ${cgroup.reason ?? ''})`;
+const cgroups = memoryCgroupAvailability();
+const usable = cgroups.available;
+const skipped = usable ? '' : ` (skipped: ${cgroups.reason})`;
 const MiB = 1024 * 1024;
 
 /** Our own groups left under our memory cgroup (there must be none). */

@@ -5,11 +5,12 @@ import type { Finding, OvercommitMode } from '../lib/experiment.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
 import { withSettingsLock } from '../lib/lock.js';
 import { pageSize } from '../lib/mapping.js';
+import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
 import { guardAvailability, withMode } from '../lib/settings-guard.js';
-import { currentMode, isRoot } from './helpers.js';
+import { currentMode } from './helpers.js';
 
 const cg = findMemoryCgroup();
-const cgroupReason = !isRoot ? 'needs root' : !cg.available ? cg.reason : !cg.canCreateChild ? (cg.reason ?? 'cannot create a memory cgroup') : '';
+const cgroupReason = memoryCgroupAvailability().reason ?? '';
 const guard = guardAvailability();
 const switchReason = cgroupReason || (guard.available ? '' : (guard.reason ?? 'cannot switch modes'));
 const skipped = (reason: string): string => (reason ? ` (skipped: ${reason})` : '');

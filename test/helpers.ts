@@ -10,6 +10,3 @@ export function currentMode(): OvercommitMode {
 
 export const isRoot = hasCapSysAdmin();
 export const canSwitchModes = sysctlWritability().writable;
-
-/** The reason a root-only test is skipped, for its title. */
-export const rootOnly = isRoot ? '' : ' (skipped: needs root)';

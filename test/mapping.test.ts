@@ -5,14 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { isSystemCallError, mmap, pageSize, maxBufferLength, memfdCreate } from '../lib/index.js';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
 import { withSettingsLock } from '../lib/lock.js';
-import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
-import { currentMode, isRoot } from './helpers.js';
+import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
+import { currentMode } from './helpers.js';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;
-const memoryCgroup = findMemoryCgroup();
-const canConfine = isRoot && memoryCgroup.available && memoryCgroup.canCreateChild;
+const cgroups = memoryCgroupAvailability();
 
 describe('mmap and Mapping', () => {
   it('maps anonymous read-write memory that JS can read and write', () => {
@@ -210,7 +208,7 @@ describe('mmap and Mapping', () => {
   });
 
   // Touching 1 GiB happens only inside a memory cgroup, so the machine's other processes are never at risk.
-  it.skipIf(!canConfine)(`1 GiB MAP_NORESERVE touched once per page: every touched page is resident; one in 64: only those${canConfine ? '' : ' (skipped: needs root and a memory cgroup)'}`, async () => {
+  it.skipIf(!cgroups.available)(`1 GiB MAP_NORESERVE touched once per page: every touched page is resident; one in 64: only those${cgroups.available ? '' : ` (skipped: ${cgroups.reason})`}`, async () => {
     await withProcessInMemoryCgroup(GiB + 512 * MiB, async () => touchOneGiB());
   });
 

@@ -5,13 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { runChild } from '../lib/child.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { createMemoryCgroup, sweepStaleCgroups, withMemoryCgroup, withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
+import { createMemoryCgroup, memoryCgroupAvailability, sweepStaleCgroups, withMemoryCgroup, withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
 
 const root = join(import.meta.dirname, '..');
 const cgroup = findMemoryCgroup();
-const isRoot = process.getuid?.() === 0;
-const usable = isRoot && cgroup.available && cgroup.canCreateChild;
-const skipReason = !isRoot ? 'not root' : !cgroup.available ? cgroup.reason : (cgroup.reason ?? '');
+const { available: usable, reason: skipReason } = memoryCgroupAvailability();
 
 /** Starts the fixture that creates a group and waits; resolves with the process and the group's path. */
 function startHolder(): Promise<{ child: ReturnType<typeof spawn>; path: string }> {

@@ -11,9 +11,8 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { isSystemCallError } from '../errors.js';
 import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
-import { findMemoryCgroup } from '../kernel/cgroup.js';
-import { hasCapSysAdmin, readStatus } from '../kernel/status.js';
-import { withProcessInMemoryCgroup } from '../memory-cgroup.js';
+import { readStatus } from '../kernel/status.js';
+import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../memory-cgroup.js';
 
 const D001 = '001_f08625d6d5509f52.txt';
 const D004 = '004_5cb27e43744276b5.txt';
@@ -196,10 +195,10 @@ function runVariant(
  * controller), only when MemAvailable leaves a wide margin.
  */
 async function confined<T>(fn: () => T): Promise<{ value: T; confinement: string }> {
-  const cg = findMemoryCgroup();
-  const why = !hasCapSysAdmin() ? 'not root' : !cg.available ? cg.reason : !cg.canCreateChild ? (cg.reason ?? 'cannot create a group') : undefined;
+  const cgroups = memoryCgroupAvailability();
+  const why = cgroups.reason;
   const limit = SPARSE_BYTES + CONFINE_SLACK_BYTES;
-  if (why === undefined) {
+  if (cgroups.available) {
     return withProcessInMemoryCgroup(limit, async (group) => ({
       value: fn(),
       confinement: `this process, in memory cgroup ${group.path} limited to ${limit} B while touching`,
