@@ -32,6 +32,7 @@ export type ChildStep = Common &
     | { op: 'setuid'; uid: number; gid?: number }
     | { op: 'probe'; noreserve?: boolean; lo?: number; hi: number; granularity?: number }
     | { op: 'sleep'; ms: number }
+    | { op: 'stack'; bytes: number }
     | { op: 'vmflags'; address: bigint }
   );
 
@@ -44,6 +45,7 @@ export type ChildStep = Common &
  * - sbrk: moves the break by `increment` with the raw brk syscall.
  * - fork: a grandchild that exits at once; reports its pid, or the errno.
  * - probe: the largest private anonymous read-write mapping mmap accepts in [lo, hi].
+ * - stack: grows the child's stack by about `bytes` (nested 16 KiB frames, every page written).
  * - vmflags: the VmFlags of the child's VMA containing `address`, from its /proc/self/smaps.
  */
 
@@ -78,6 +80,8 @@ export interface ChildStepResult {
   /** probe: the largest accepted size and how many mmap calls it took. */
   largestBytes?: number;
   probes?: number;
+  /** stack: the bytes of stack the nested frames used. */
+  stackBytes?: number;
   /** vmflags: the flags of the VMA. */
   vmFlags?: string[];
 }
@@ -163,6 +167,8 @@ function toNative(step: ChildStep, index: number): NativeStep {
       };
     case 'sleep':
       return { op: 'sleep', required, ms: step.ms };
+    case 'stack':
+      return { op: 'stack', required, bytes: step.bytes };
     case 'vmflags':
       if (typeof step.address !== 'bigint') throw new TypeError(`steps[${index}].address must be a bigint`);
       return { op: 'readfile', required, path: '/proc/self/smaps', maxBytes: SMAPS_MAX_BYTES };
@@ -200,6 +206,9 @@ function fromNative(step: ChildStep, r: NativeStepResult): ChildStepResult {
     case 'readfile':
       out.data = r.data ?? '';
       out.truncated = r.value2 === 1n;
+      break;
+    case 'stack':
+      out.stackBytes = Number(r.value);
       break;
     case 'probe':
       out.largestBytes = Number(r.value);

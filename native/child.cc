@@ -30,7 +30,7 @@
 namespace ocl {
 namespace {
 
-enum class Op { Setrlimit, Mmap, Touch, Munmap, Mprotect, Sbrk, Fork, Readfile, Writefile, Setuid, Probe, Sleep };
+enum class Op { Setrlimit, Mmap, Touch, Munmap, Mprotect, Sbrk, Fork, Readfile, Writefile, Setuid, Probe, Sleep, Stack };
 
 const struct {
   const char* name;
@@ -39,6 +39,7 @@ const struct {
     {"setrlimit", Op::Setrlimit}, {"mmap", Op::Mmap},         {"touch", Op::Touch},         {"munmap", Op::Munmap},
     {"mprotect", Op::Mprotect},   {"sbrk", Op::Sbrk},         {"fork", Op::Fork},           {"readfile", Op::Readfile},
     {"writefile", Op::Writefile}, {"setuid", Op::Setuid},     {"probe", Op::Probe},         {"sleep", Op::Sleep},
+    {"stack", Op::Stack},
 };
 
 constexpr int64_t kInfinity = -1;  // an rlimit of RLIM_INFINITY
@@ -53,7 +54,7 @@ struct Step {
   int64_t length = 0, offset = 0, stride = 0, prot = 0, flags = 0, fd = -1;
   int64_t resource = 0, soft = kKeep, hard = kKeep;
   bool relative = false;
-  int64_t increment = 0, uid = 0, gid = 0, lo = 0, hi = 0, granularity = 0, ms = 0;
+  int64_t increment = 0, uid = 0, gid = 0, lo = 0, hi = 0, granularity = 0, ms = 0, bytes = 0;
   std::string path, data;
   size_t dataOffset = 0, maxBytes = 0;  // readfile: its slice of the shared data area
 };
@@ -95,6 +96,16 @@ long ReadStatmPages() {
   long pages = 0;
   for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) pages = pages * 10 + (buf[i] - '0');
   return pages;
+}
+
+// Grows the stack by about `remaining` bytes, one 16 KiB frame at a time, writing every page
+// of each frame from the top down (as a deep C call chain would); returns the bytes used.
+__attribute__((noinline)) int64_t GrowStack(int64_t remaining) {
+  volatile char frame[16384];
+  for (int64_t i = static_cast<int64_t>(sizeof frame) - 1; i >= 0; i -= 4096) frame[i] = 1;
+  int64_t deeper = remaining > static_cast<int64_t>(sizeof frame) ? GrowStack(remaining - static_cast<int64_t>(sizeof frame)) : 0;
+  frame[0] = static_cast<char>(deeper);  // uses the frame after the call: no tail call
+  return deeper + static_cast<int64_t>(sizeof frame);
 }
 
 void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<Step>& steps, uint8_t* data) {
@@ -253,6 +264,9 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       }
       break;
     }
+    case Op::Stack:
+      res->value = GrowStack(s.bytes);
+      break;
     case Op::Sleep: {
       struct timespec ts = {static_cast<time_t>(s.ms / 1000), static_cast<long>((s.ms % 1000) * 1000000)};
       while (syscall(SYS_nanosleep, &ts, &ts) == -1 && errno == EINTR) {
@@ -423,6 +437,10 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       break;
     case Op::Sleep:
       s.ms = Field(o, "ms", 0, 0, 3600000);
+      break;
+    case Op::Stack:
+      s.bytes = Field(o, "bytes", 0, 1, 256LL << 20);
+      if (s.bytes == 0) throw Napi::RangeError::New(env, "step.bytes is required");
       break;
   }
   return s;

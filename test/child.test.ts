@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getrlimit, mmap, pageSize, runChild, setrlimit } from '../lib/index.js';
 import { parseMeminfo } from '../lib/kernel/meminfo.js';
+import { parseSmaps } from '../lib/kernel/smaps.js';
 
 const MiB = 1 << 20;
 
@@ -96,9 +97,30 @@ describe('runChild', () => {
     nr.unmap();
   });
 
+  it('grows its stack, and a stack past RLIMIT_STACK ends in SIGSEGV', async () => {
+    const stackSize = (data: string | undefined) => {
+      const v = parseSmaps(data ?? '').find((x) => x.pathname === '[stack]')!;
+      return Number(v.end - v.start);
+    };
+    const r = await runChild([
+      { op: 'readfile', path: '/proc/self/smaps', maxBytes: 4 * MiB },
+      { op: 'stack', bytes: 4 * MiB },
+      { op: 'readfile', path: '/proc/self/smaps', maxBytes: 4 * MiB },
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(r.steps[1]!.stackBytes).toBeGreaterThanOrEqual(4 * MiB);
+    expect(stackSize(r.steps[2]!.data) - stackSize(r.steps[0]!.data)).toBeGreaterThan(3 * MiB);
+    const overflow = await runChild([
+      { op: 'setrlimit', resource: 'stack', soft: 2 * MiB, required: true },
+      { op: 'stack', bytes: 16 * MiB },
+    ]);
+    expect(overflow.signal).toBe('SIGSEGV');
+  });
+
   it('validates steps before forking', async () => {
     await expect(runChild([{ op: 'nope' } as never])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'mmap', length: -1 }])).rejects.toThrow(RangeError);
+    await expect(runChild([{ op: 'stack', bytes: 0 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'touch', mapping: 0 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'touch', address: 4096 as unknown as bigint, length: 1 }])).rejects.toThrow(TypeError);
     await expect(runChild([{ op: 'setrlimit', resource: 'cpu' as 'as', soft: 1 }])).rejects.toThrow(RangeError);

@@ -90,6 +90,12 @@ function checkFindings(findings: Finding[], mode: OvercommitMode): void {
   expectNear(brk, 'releasedBytes', -size);
   expect(flags(brk)).toContain('ac');
 
+  // The [stack] VMA's growth (exact, from smaps) is what Committed_AS gained.
+  const stack = byId.get('stack-growth')!;
+  expect(num(stack, 'sizeBytes')).toBeGreaterThan(num(stack, 'stackUsedBytes') * 0.9);
+  expectNear(stack, 'chargedBytes', num(stack, 'sizeBytes'));
+  expect(flags(stack)).toContain('ac');
+
   const shmfs = byId.get('shmfs-same-pool')!;
   expect(shmfs.evidence.kind).toBe('memfd-shared-rw');
   expectNear(shmfs, 'touchChargedBytes', num(shmfs, 'touchedBytes'));

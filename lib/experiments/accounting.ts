@@ -96,6 +96,11 @@ const C = {
   mprotect: { id: 'mprotect', text: 'We account mprotect changes in commit', source: S001 },
   mremap: { id: 'mremap', text: 'We account mremap changes in size', source: S001 },
   brk: { id: 'brk', text: 'We account brk', source: S001 },
+  stack: {
+    id: 'stack-growth',
+    text: 'Gotchas: the C language stack growth does an implicit mremap (growing the stack is charged to the commit like an mremap growth)',
+    source: S001,
+  },
   munmap: { id: 'munmap', text: 'We account munmap', source: S001 },
 } satisfies Record<string, Claim>;
 
@@ -562,6 +567,79 @@ async function brkFinding(size: number, samples: number, trials: number): Promis
   );
 }
 
+/** How far a child grows its stack: a C call chain this deep needs RLIMIT_STACK raised above the usual 8 MiB. */
+const STACK_GROWTH_BYTES = 32 * MiB;
+
+/** One child grows its stack; Committed_AS around it, and the [stack] VMA before and after (exact, from smaps). */
+async function stackOnce(samples: number): Promise<{ grown: StepDelta; vmaGrowthBytes: number } | string> {
+  const reads = Array.from({ length: samples }, () => ({ op: 'readfile' as const, path: '/proc/meminfo' }));
+  const smaps = { op: 'readfile' as const, path: '/proc/self/smaps', maxBytes: 16 * MiB, required: true };
+  const r = await runChild(
+    [
+      { op: 'setrlimit', resource: 'stack', soft: 2 * STACK_GROWTH_BYTES, required: true },
+      smaps,
+      ...reads,
+      { op: 'stack', bytes: STACK_GROWTH_BYTES, required: true },
+      ...reads,
+      smaps,
+    ],
+    { timeoutMs: 30_000 },
+  );
+  const stackVma = (i: number) => parseSmaps(r.steps[i]?.data ?? '').find((v) => v.pathname === '[stack]');
+  const [before, after] = [stackVma(1), stackVma(samples + 3 + samples)];
+  if (r.exitCode !== 0 || before === undefined || after === undefined) {
+    return `the child ended with exit ${r.exitCode}, signal ${r.signal} (steps: ${r.steps.map((x) => `${x.op} ${x.code ?? x.status}`).join(', ')})`;
+  }
+  const batch = (from: number): { median: number; spread: number } => {
+    const v = r.steps.slice(from, from + samples).map((x) => parseMeminfo(x.data ?? '').committedAs);
+    return { median: median(v), spread: Math.max(...v) - Math.min(...v) };
+  };
+  const [b0, b1] = [batch(2), batch(samples + 3)];
+  return {
+    grown: { step: 'stack growth', deltaBytes: b1.median - b0.median, spreadBytes: Math.max(b0.spread, b1.spread), vmFlags: after.vmFlags },
+    vmaGrowthBytes: Number(after.end - after.start) - Number(before.end - before.start),
+  };
+}
+
+/** Stack growth in children (one per trial), against the growth of their [stack] VMA. */
+async function stackFinding(samples: number, trials: number): Promise<Finding> {
+  const runs: StepDelta[][] = [];
+  const growths: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const r = await stackOnce(samples);
+    if (typeof r === 'string') {
+      return finding(C.stack, null, `a child could not grow its stack by ${mib(STACK_GROWTH_BYTES)}: ${r}`, { kind: 'stack', noreserve: false, sizeBytes: STACK_GROWTH_BYTES, chargedBytes: null, vmFlags: null }, 'the stack did not grow');
+    }
+    runs.push([r.grown]);
+    growths.push(r.vmaGrowthBytes);
+  }
+  const [grown] = summarize(runs) as [StepSummary];
+  const vmaGrowth = median(growths);
+  const tol = tolerance([grown]);
+  const noisy = tooNoisy(tol, vmaGrowth);
+  const holds = vmaGrowth > 0 && near(grown.deltaBytes, vmaGrowth, tol);
+  const observed =
+    `a child's nested calls used ${mib(STACK_GROWTH_BYTES)} of stack: its [stack] VMA grew by ${mib(vmaGrowth)} (smaps) and Committed_AS by ${mib(grown.deltaBytes)} ` +
+    `(medians of ${trials} children, ${samples} reads per point, tolerance ±${mib(tol)}); [stack] VmFlags ${grown.vmFlags.join(' ')}. ` +
+    `${holds ? 'The growth is charged as it happens, like an mremap growth: in mode 2 a stack can hit the commit limit while it grows.' : 'The charge does not follow the growth.'}`;
+  return finding(
+    C.stack,
+    noisy ? null : holds,
+    observed,
+    {
+      kind: 'stack',
+      noreserve: false,
+      sizeBytes: vmaGrowth,
+      chargedBytes: grown.deltaBytes,
+      stackUsedBytes: STACK_GROWTH_BYTES,
+      toleranceBytes: tol,
+      vmFlags: grown.vmFlags,
+      steps: stepEvidence([grown]),
+    },
+    noisy,
+  );
+}
+
 /** Mode 2 charges everything against CommitLimit: keep each mapping (and mremap's doubling) well inside the headroom. */
 function sizeFor(requested: number, mode: OvercommitMode): { size: number; note?: string } {
   if (mode !== 2) return { size: requested };
@@ -604,6 +682,7 @@ async function run(ctx: ExperimentContext, options: AccountingOptions = {}): Pro
   out.push(mprotectFinding(size, samples, trials));
   out.push(mremapFinding(size, samples, trials));
   out.push(await brkFinding(size, samples, trials));
+  out.push(await stackFinding(samples, trials));
   if (note) for (const f of out) f.reason = f.reason ? `${f.reason}; ${note}` : note;
   return out;
 }
@@ -652,7 +731,7 @@ function summaryFindings(plain: readonly KindMeasurement[], size: number): Findi
 
 export const accounting: Experiment = {
   id: 'accounting',
-  title: 'What each kind of mapping, mprotect, mremap, brk, munmap and shmfs cost in Committed_AS',
+  title: 'What each kind of mapping, mprotect, mremap, brk, stack growth, munmap and shmfs cost in Committed_AS',
   claims: accountingClaims,
   requires: {},
   run: (ctx) => run(ctx),
