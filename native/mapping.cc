@@ -104,10 +104,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
 
   void DetachBuffers() {
     for (auto& ref : region_->buffers) {
-      if (!ref.IsEmpty()) {
-        Napi::ArrayBuffer ab = ref.Value();
-        if (!ab.IsDetached()) ab.Detach();
-      }
+      // A weak reference whose buffer was collected yields an empty value: nothing to detach.
+      Napi::ArrayBuffer ab = ref.Value();
+      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
     }
     region_->buffers.clear();
   }
@@ -132,7 +131,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     // Drop weak references whose buffers are gone, so the list does not grow without bound.
     auto& bufs = region_->buffers;
     for (size_t k = 0; k < bufs.size();) {
-      if (bufs[k].IsEmpty()) {
+      if (bufs[k].Value().IsEmpty()) {
         bufs[k] = std::move(bufs.back());
         bufs.pop_back();
       } else {

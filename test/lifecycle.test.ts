@@ -16,6 +16,7 @@ describe('lifecycle, in forked Node processes', () => {
     expect(out.unmappedByGc).toBe(true);
     expect(out.bufferKeepsMemory).toBe(true);
     expect(out.newMappingIntact).toBe(true);
+    expect(out.unmapAfterBuffersCollected).toBe(true);
   });
 
   it('loads and works in worker threads', () => {
