@@ -14,8 +14,10 @@ describe('experiments and their claims', () => {
     expect(ids).toEqual([
       'settings',
       'sparse-array',
+      'zero-pages',
       'rlimit-as',
       'fork-inheritance',
+      'copy-on-write',
       'mode-matrix',
       'commit-limit',
       'accounting',

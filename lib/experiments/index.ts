@@ -2,6 +2,7 @@
 import type { Experiment } from '../experiment.js';
 import { accounting } from './accounting.js';
 import { commitLimit } from './commit-limit.js';
+import { copyOnWrite } from './copy-on-write.js';
 import { forkInheritance } from './fork-inheritance.js';
 import { modeMatrix } from './mode-matrix.js';
 import { oomLateFailure } from './oom-late-failure.js';
@@ -9,8 +10,9 @@ import { redisFork } from './redis-fork.js';
 import { rlimitAs } from './rlimit-as.js';
 import { settings } from './settings.js';
 import { sparseArray } from './sparse-array.js';
+import { zeroPages } from './zero-pages.js';
 
-export const experiments: readonly Experiment[] = [settings, sparseArray, rlimitAs, forkInheritance, modeMatrix, commitLimit, accounting, redisFork, oomLateFailure];
+export const experiments: readonly Experiment[] = [settings, sparseArray, zeroPages, rlimitAs, forkInheritance, copyOnWrite, modeMatrix, commitLimit, accounting, redisFork, oomLateFailure];
 
 export function findExperiment(id: string): Experiment | undefined {
   return experiments.find((e) => e.id === id);
