@@ -87,6 +87,10 @@ describe('mode-matrix experiment', () => {
       const found = await runIn(1);
       const m = readMeminfo();
       for (const id of tableIds[1]) expect(found.get(id)!.evidence.largestBytes as number).toBeGreaterThan(m.memTotal + m.swapTotal);
+      // 000's "99 Gio de mémoire virtuelle" for 1 of RAM: the verdict follows the ratio measured.
+      const times = (found.get(modeMatrixClaims.mode1Virtual99.id)!.evidence.largestBytes as number) / (m.memTotal + m.swapTotal);
+      expect(found.get(modeMatrixClaims.mode1Virtual99.id)!.holds).toBe(times >= 99);
+      expect(found.get(modeMatrixClaims.mode1Always.id)!.holds).toBe(true);
     });
     expect(readOvercommitSettings()).toEqual(start);
   });

@@ -27,6 +27,7 @@ import { readOvercommitSettings } from '../kernel/sysctl.js';
 import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { probeLargestMapping, type ProbeResult } from '../probe.js';
 
+const D000 = '000_702fed13d2efde5a.txt';
 const D001 = '001_f08625d6d5509f52.txt';
 const D003 = '003_35ee4977a1beca93.txt';
 const D004 = '004_5cb27e43744276b5.txt';
@@ -36,6 +37,18 @@ export const modeMatrixClaims = {
   table0Yes: { id: 'table-mode0-noreserve-yes', text: 'Mode 0 (default), MAP_NORESERVE = Yes: allow overcommits.', source: D004, modes: [0] },
   table1No: { id: 'table-mode1-noreserve-no', text: 'Mode 1, MAP_NORESERVE = No: always allow overcommits (no check).', source: D004, modes: [1] },
   table1Yes: { id: 'table-mode1-noreserve-yes', text: 'Mode 1, MAP_NORESERVE = Yes: always allow overcommits (no check).', source: D004, modes: [1] },
+  mode1Always: {
+    id: 'mode1-malloc-always-succeeds',
+    text: 'Setting overcommit to 1: when a program calls something like malloc() to allocate a chunk of memory, it will always succeed regardless if the system knows it will not have all the memory that is being asked for.',
+    source: D000,
+    modes: [1],
+  },
+  mode1Virtual99: {
+    id: 'mode1-99-times-virtual',
+    text: "On peut très bien ne disposer que d'1 Gio de mémoire physique, et allouer 99 Gio de mémoire virtuelle (virtual memory far beyond physical memory).",
+    source: D000,
+    modes: [1],
+  },
   table2No: { id: 'table-mode2-noreserve-no', text: 'Mode 2 (strict), MAP_NORESERVE = No: strict accounting for ALL mappings.', source: D004, modes: [2] },
   table2Yes: { id: 'table-mode2-noreserve-yes', text: 'Mode 2 (strict), MAP_NORESERVE = Yes: total <= swap + RAM * overcommit_ratio/100.', source: D004, modes: [2] },
   q3: { id: 'q3-noreserve-allows-denied-overcommit', text: 'Q3: Under overcommit_memory=0, specifying MAP_NORESERVE allows the overcommit that would otherwise be denied.', source: D004, modes: [0] },
@@ -332,6 +345,24 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         ),
       );
     }
+    const times = no.largestBytes / ramSwap;
+    out.push(
+      finding(
+        c.mode1Always,
+        no.largestBytes > ramSwap,
+        `One ordinary mapping (no MAP_NORESERVE) of ${no.largestBytes} B, ${times.toFixed(0)} x RAM + swap, was accepted. "Always" has one limit: ` +
+          `a request larger than the largest free gap of the address space (${gib(no.largestBytes)} here) still fails, with ${no.refusedCode ?? 'ENOMEM'}.`,
+        cellEvidence(no),
+      ),
+    );
+    out.push(
+      finding(
+        c.mode1Virtual99,
+        times >= 99,
+        `${gib(no.largestBytes)} of virtual memory in one mapping, ${times.toFixed(0)} times the ${gib(ramSwap)} of RAM + swap of this machine.`,
+        cellEvidence(no),
+      ),
+    );
   }
 
   if (mode === 2) {
