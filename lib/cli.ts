@@ -71,7 +71,7 @@ async function run(ids: string[], flags: Flags): Promise<void> {
   const progress = progressReporter(flags);
   let report: RunReport;
   try {
-    report = await runExperiments({ experiments: ids, modes, progress });
+    report = await runExperiments({ experiments: ids, modes, progress, onWait: (m) => process.stderr.write(`${toolName}: ${m}\n`) });
   } finally {
     clearProgress(flags);
   }

@@ -7,7 +7,7 @@
  * setting upgrades the same open file description (flock would otherwise make it wait for
  * itself), and goes back to shared when the exclusive hold ends.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from './binding.js';
 
@@ -59,6 +59,20 @@ async function take(fd: number, op: 'sh' | 'ex', path: string, options: AcquireO
   }
 }
 
+/**
+ * flock needs only a read-only descriptor, so a user without root can lock the file root made.
+ * An existing file is opened without O_CREAT: in a sticky /tmp, protected_regular refuses
+ * O_CREAT on another user's file even when it exists.
+ */
+function openLockFile(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return openSync(path, fsConstants.O_RDONLY | fsConstants.O_CREAT, 0o644);
+  }
+}
+
 function level(h: Hold): 'ex' | 'sh' | null {
   return h.exclusive > 0 ? 'ex' : h.shared > 0 ? 'sh' : null;
 }
@@ -69,7 +83,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
   let hold = holds.get(path);
   const fresh = hold === undefined;
   if (hold === undefined) {
-    hold = { fd: openSync(path, 'a', 0o666), shared: 0, exclusive: 0 };
+    hold = { fd: openLockFile(path), shared: 0, exclusive: 0 };
     holds.set(path, hold);
   }
   const h = hold;

@@ -26,6 +26,8 @@ export interface RunOptions {
   progress?: (message: string) => void;
   /** Called as each run completes. */
   onRun?: (run: ExperimentRun) => void;
+  /** Called when another process holds the settings lock and the run waits for it. */
+  onWait?: (message: string) => void;
 }
 
 /** A request the runner cannot understand (unknown experiment id); the CLI exits 2 on it. */
@@ -106,6 +108,7 @@ export async function runExperiments(options: RunOptions = {}): Promise<RunRepor
     }
   };
 
+  const waitOptions = options.onWait === undefined ? {} : { onWait: options.onWait };
   // The lock is held shared throughout, so that no other process switches the settings under
   // our feet; a switch of our own upgrades it (the lock is re-entrant within a process).
   const settings = await withSettingsLock(
@@ -124,12 +127,12 @@ export async function runExperiments(options: RunOptions = {}): Promise<RunRepor
           const reason = `cannot switch to mode ${mode}: ${writable.reason ?? '/proc/sys/vm is not writable'}`;
           for (const e of selected) record({ experiment: e.id, mode, status: 'skipped', reason, durationMs: 0, findings: [] });
         } else {
-          await withMode(mode, () => runAll(mode), { onWait: progress });
+          await withMode(mode, () => runAll(mode), waitOptions);
         }
       }
       return found;
     },
-    { onWait: progress },
+    waitOptions,
   );
   return {
     tool: { name: toolName, version: toolVersion },

@@ -1,4 +1,6 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +39,25 @@ describe('command line', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain('Usage: overcommit-lab');
     }
+  });
+
+  it('a run waits, saying so, while another process holds the settings lock', async () => {
+    const env = { ...process.env, NO_COLOR: '1', OVERCOMMIT_LAB_LOCK: join(dir, 'lock') };
+    const holder = spawn(process.execPath, [join(root, 'test/fixtures/lock-holder.mjs'), env.OVERCOMMIT_LAB_LOCK, 'exclusive'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    await once(holder.stdout!, 'data');
+    const run = spawn(process.execPath, [join(root, 'dist/cli.js'), 'run', 'settings', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let stdout = '';
+    run.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    while (!stderr.includes('waiting for another overcommit-lab process')) await sleep(50);
+    expect(stdout).toBe('');
+    holder.stdin!.end();
+    const [code] = (await once(run, 'exit')) as [number];
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as RunReport).runs[0]!.status).toBe('ran');
   });
 
   it('settings prints what /proc says, as the documents\' settings program does', async () => {
