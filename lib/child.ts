@@ -10,7 +10,10 @@ import { findVma, parseSmaps } from './kernel/smaps.js';
 import { mmapFlags, protFlags, type MmapOptions, type Prot } from './mapping.js';
 import { rlimitResource, type RlimitResource } from './rlimit.js';
 
-/** What a step works on: an earlier mmap step of the same child, or a range inherited from the parent. */
+/**
+ * What a step works on: an earlier mmap step of the same child (its first `length` bytes, all of
+ * it by default), or a range inherited from the parent. A touch starts at `offset` in that range.
+ */
 export type StepTarget = { mapping: number; length?: number } | { address: bigint; length: number };
 
 interface Common {
@@ -108,7 +111,6 @@ export interface RunChildOptions {
 
 /** Room for the child's /proc/self/smaps (Node's is well under 1 MiB). */
 const SMAPS_MAX_BYTES = 4 << 20;
-const RLIM_INFINITY_TOKEN = -1;
 
 const signalNames = new Map<number, string>(Object.entries(osConstants.signals).map(([name, n]) => [n, name]));
 
@@ -182,7 +184,7 @@ function fromNative(step: ChildStep, r: NativeStepResult): ChildStepResult {
     op: step.op,
     status: r.status,
     code: r.code,
-    errno: -r.errno,
+    errno: r.errno === 0 ? 0 : -r.errno,
     startMs: r.startMs,
     endMs: r.endMs,
     progress: r.progress,
@@ -193,7 +195,7 @@ function fromNative(step: ChildStep, r: NativeStepResult): ChildStepResult {
       out.address = r.value;
       break;
     case 'setrlimit':
-      out.limitBytes = r.value === BigInt(RLIM_INFINITY_TOKEN) || r.value < 0n ? null : Number(r.value);
+      out.limitBytes = r.value < 0n ? null : Number(r.value); // RLIM_INFINITY is all ones
       out.baseBytes = Number(r.value2);
       break;
     case 'sbrk':
@@ -218,7 +220,7 @@ function fromNative(step: ChildStep, r: NativeStepResult): ChildStepResult {
       const vma = findVma(parseSmaps(r.data ?? ''), step.address);
       if (vma === undefined) {
         out.status = 'failed';
-        out.code = 'ERR_NO_VMA';
+        out.code = r.value2 === 1n ? 'ERR_SMAPS_TRUNCATED' : 'ERR_NO_VMA';
       } else {
         out.vmFlags = vma.vmFlags;
       }

@@ -84,6 +84,15 @@ int64_t NowNs() {
 
 // ---- child side: async-signal-safe only ----
 
+// fork without atfork handlers (nothing of Node's runs in the child); async-signal-safe.
+pid_t ForkRaw() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  return _Fork();
+#else
+  return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+#endif
+}
+
 int RawErr(long r) { return r == -1 ? errno : 0; }
 
 long ReadStatmPages() {
@@ -150,7 +159,7 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
     case Op::Touch: {
       volatile uint8_t* base = reinterpret_cast<volatile uint8_t*>(addr);
       const int64_t page = sysconf(_SC_PAGESIZE);
-      const int64_t end = s.offset + (s.length > 0 ? s.length : len - s.offset);
+      const int64_t end = len;  // the target range: [offset, len) of it is touched
       int64_t lastPage = -1;
       for (int64_t off = s.offset; off < end; off += s.stride) {
         if (off + 4 <= end) {
@@ -184,11 +193,7 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       break;
     }
     case Op::Fork: {
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-      pid_t pid = _Fork();
-#else
-      pid_t pid = static_cast<pid_t>(syscall(SYS_fork));
-#endif
+      pid_t pid = ForkRaw();
       if (pid == 0) _exit(0);
       if (pid < 0) {
         r = -1;
@@ -312,15 +317,9 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
 // ---- parent side ----
 
 int64_t Field(Napi::Object o, const char* name, int64_t def, int64_t min, int64_t max) {
-  Napi::Env env = o.Env();
   Napi::Value v = o.Get(name);
   if (v.IsUndefined()) return def;
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string("step.") + name + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (d != d || d < static_cast<double>(min) || d > static_cast<double>(max) || static_cast<double>(static_cast<int64_t>(d)) != d) {
-    throw Napi::RangeError::New(env, std::string("step.") + name + " is out of range or not an integer");
-  }
-  return static_cast<int64_t>(d);
+  return CheckInteger(o.Env(), v, std::string("step.") + name, min, max);
 }
 
 // An rlimit field: null is infinity, undefined keeps the current value.
@@ -328,7 +327,7 @@ int64_t LimitField(Napi::Object o, const char* name) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined()) return kKeep;
   if (v.IsNull()) return kInfinity;
-  return Field(o, name, kKeep, INT64_MIN / 2, 9007199254740991LL);
+  return Field(o, name, kKeep, 0, 9007199254740991LL);
 }
 
 std::string StringField(Napi::Object o, const char* name) {
@@ -379,15 +378,13 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       s.hard = LimitField(o, "hard");
       s.relative = o.Get("relative").ToBoolean();
       if (s.relative && s.soft < 0) throw Napi::RangeError::New(env, "a relative soft limit must be a number of bytes");
-      if (!s.relative && s.soft < kKeep) throw Napi::RangeError::New(env, "step.soft must not be negative");
       break;
     case Op::Mmap: {
       s.length = Field(o, "length", 0, 1, kMaxSize);
       if (s.length == 0) throw Napi::RangeError::New(env, "step.length is required");
       s.prot = Field(o, "prot", PROT_READ | PROT_WRITE, 0, PROT_READ | PROT_WRITE);
       s.flags = Field(o, "flags", MAP_PRIVATE | MAP_ANONYMOUS, 0, INT32_MAX);
-      const int64_t allowed = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
-      if ((s.flags & ~allowed) != 0) throw Napi::RangeError::New(env, "step.flags: unsupported mmap flags");
+      CheckMmapFlags(env, s.flags, "step.flags");
       s.fd = Field(o, "fd", -1, -1, INT32_MAX);
       s.offset = Field(o, "offset", 0, 0, kMaxSize);
       break;
@@ -396,11 +393,7 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       target();
       s.offset = Field(o, "offset", 0, 0, kMaxSize);
       s.stride = Field(o, "stride", page, 1, kMaxSize);
-      if (s.mapping < 0 && s.offset >= s.length) throw Napi::RangeError::New(env, "step.offset is past the range");
-      if (s.mapping >= 0) {
-        int64_t whole = earlier[s.mapping].length;
-        if (s.offset >= whole || s.offset + s.length > whole) throw Napi::RangeError::New(env, "step.offset + length is past the mapping");
-      }
+      if (s.offset >= (s.length > 0 ? s.length : earlier[s.mapping].length)) throw Napi::RangeError::New(env, "step.offset is past the range");
       break;
     case Op::Munmap:
       target();
@@ -423,7 +416,8 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       s.data = StringField(o, "data");
       break;
     case Op::Setuid:
-      s.uid = Field(o, "uid", -1, 0, UINT32_MAX - 1);
+      if (o.Get("uid").IsUndefined()) throw Napi::TypeError::New(env, "step.uid is required");
+      s.uid = Field(o, "uid", 0, 0, UINT32_MAX - 1);
       s.gid = Field(o, "gid", s.uid, 0, UINT32_MAX - 1);
       break;
     case Op::Probe:
@@ -579,11 +573,7 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
 
   pid_t parent = getpid();
   int64_t forkNs = NowNs();
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  pid_t pid = _Fork();  // no atfork handlers: nothing of Node's runs in the child
-#else
-  pid_t pid = static_cast<pid_t>(syscall(SYS_fork));
-#endif
+  pid_t pid = ForkRaw();
   if (pid == 0) ChildMain(parent, steps, header, results, data);
   if (pid < 0) {
     int err = errno;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include <sys/mman.h>
+
 namespace ocl {
 
 const char* ErrnoName(int err) {
@@ -43,23 +45,33 @@ Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::
   return e;
 }
 
+int64_t CheckInteger(Napi::Env env, Napi::Value v, const std::string& what, int64_t min, int64_t max) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, what + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d || std::fabs(d) > 9007199254740991.0) {
+    throw Napi::RangeError::New(env, what + " must be a safe integer");
+  }
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    throw Napi::RangeError::New(env, what + " is out of range: " + std::to_string(static_cast<int64_t>(d)));
+  }
+  return static_cast<int64_t>(d);
+}
+
 int64_t ArgInteger(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= i || !info[i].IsNumber()) {
-    throw Napi::TypeError::New(env, std::string(name) + " must be a number");
-  }
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(v) || std::trunc(v) != v || std::fabs(v) > 9007199254740991.0) {
-    throw Napi::RangeError::New(env, std::string(name) + " must be a safe integer");
-  }
-  if (v < static_cast<double>(min) || v > static_cast<double>(max)) {
-    throw Napi::RangeError::New(env, std::string(name) + " is out of range: " + std::to_string(static_cast<int64_t>(v)));
-  }
-  return static_cast<int64_t>(v);
+  if (info.Length() <= i) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  return CheckInteger(info.Env(), info[i], name, min, max);
 }
 
 size_t ArgLength(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return static_cast<size_t>(ArgInteger(info, i, name, 1, 9007199254740991LL));
+}
+
+void CheckMmapFlags(Napi::Env env, int64_t flags, const std::string& what) {
+  const int64_t allowed = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
+  if ((flags & ~allowed) != 0) throw Napi::RangeError::New(env, what + ": unsupported mmap flags " + std::to_string(flags & ~allowed));
+  if (((flags & MAP_SHARED) != 0) == ((flags & MAP_PRIVATE) != 0)) {
+    throw Napi::RangeError::New(env, what + ": exactly one of MAP_SHARED and MAP_PRIVATE");
+  }
 }
 
 }  // namespace ocl

@@ -13,8 +13,13 @@ const char* ErrnoName(int err);
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& detail);
 
 // Argument checks shared by every exported function: each throws a TypeError or
-// RangeError before any syscall is made.
+// RangeError before any syscall is made. `what` names the value in the message.
+int64_t CheckInteger(Napi::Env env, Napi::Value v, const std::string& what, int64_t min, int64_t max);
 int64_t ArgInteger(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max);
 size_t ArgLength(const Napi::CallbackInfo& info, size_t i, const char* name);
+
+// mmap flags the addon accepts: MAP_FIXED and friends could map over memory Node is using.
+// Throws a RangeError for any other bit, or unless exactly one of SHARED and PRIVATE is set.
+void CheckMmapFlags(Napi::Env env, int64_t flags, const std::string& what);
 
 }  // namespace ocl

@@ -23,6 +23,7 @@ struct Region {
   uint8_t* addr;
   size_t length;
   int prot;
+  int flags;  // the mmap flags: only private anonymous memory may grow (see Remap)
   bool mapped;
   uint32_t refs;
   std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers;  // weak: detached on unmap
@@ -205,9 +206,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     if (mprotect(region_->addr, region_->length, prot) != 0) {
       throw SystemError(env, errno, "mprotect", Hex(region_->addr) + ", " + std::to_string(region_->length) + " bytes");
     }
+    region_->prot = prot;
     // Buffers stay valid only while every page is readable and writable.
     if (prot != (PROT_READ | PROT_WRITE)) DetachBuffers();
-    region_->prot = prot;
     return env.Undefined();
   }
 
@@ -217,6 +218,12 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     Napi::Env env = info.Env();
     RequireMapped(env, "remap");
     size_t newLength = ArgLength(info, 0, "newLength");
+    // New pages past a file's end, or past a shared mapping's shmem object, raise SIGBUS when
+    // touched: only private anonymous memory may grow.
+    const bool privateAnon = (region_->flags & MAP_ANONYMOUS) && (region_->flags & MAP_PRIVATE);
+    if (newLength > region_->length && !privateAnon) {
+      throw Napi::RangeError::New(env, "remap: only a private anonymous mapping can grow (new pages of a file or shared mapping would fault with SIGBUS)");
+    }
     void* p = mremap(region_->addr, region_->length, newLength, MREMAP_MAYMOVE);
     if (p == MAP_FAILED) {
       throw SystemError(env, errno, "mremap",
@@ -265,12 +272,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   int fd = static_cast<int>(ArgInteger(info, 3, "fd", -1, INT32_MAX));
   int64_t offset = ArgInteger(info, 4, "offset", 0, INT64_MAX / 2);
 
-  // MAP_FIXED and friends could map over memory Node is using: only these bits are accepted.
-  const int allowed = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
-  if ((flags & ~allowed) != 0) throw Napi::RangeError::New(env, "flags: unsupported mmap flags " + std::to_string(flags & ~allowed));
-  if (((flags & MAP_SHARED) != 0) == ((flags & MAP_PRIVATE) != 0)) {
-    throw Napi::RangeError::New(env, "flags: exactly one of MAP_SHARED and MAP_PRIVATE");
-  }
+  CheckMmapFlags(env, flags, "flags");
   const size_t page = PageSize();
   if (offset % static_cast<int64_t>(page) != 0) throw Napi::RangeError::New(env, "offset must be a multiple of the page size");
   if (flags & MAP_ANONYMOUS) {
@@ -293,7 +295,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   if (p == MAP_FAILED) {
     throw SystemError(env, errno, "mmap", std::to_string(length) + " bytes, prot " + std::to_string(prot) + ", flags " + std::to_string(flags));
   }
-  Region* r = new Region{static_cast<uint8_t*>(p), length, prot, true, 1, {}};
+  Region* r = new Region{static_cast<uint8_t*>(p), length, prot, flags, true, 1, {}};
   AddonData* data = env.GetInstanceData<AddonData>();
   try {
     return data->mappingConstructor.New({Napi::External<Region>::New(env, r)});

@@ -41,8 +41,7 @@ ProbeResult ProbeLargest(int prot, int extraFlags, uint64_t lo, uint64_t hi, uin
         break;
       }
       r.refusedErrno = err;
-      if (mid == 0) break;
-      b = mid - 1;
+      b = mid - 1;  // mid >= 1: a starts at 1
     } else {
       syscall(SYS_munmap, static_cast<unsigned long>(p), static_cast<unsigned long>(size));
       good = size;
@@ -60,7 +59,7 @@ Napi::Value ProbeLargestMapping(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int prot = static_cast<int>(ArgInteger(info, 0, "prot", 0, PROT_READ | PROT_WRITE));
   int extra = static_cast<int>(ArgInteger(info, 1, "extraFlags", 0, INT32_MAX));
-  if ((extra & ~(MAP_NORESERVE | MAP_SHARED)) != 0) throw Napi::RangeError::New(env, "extraFlags: only MAP_NORESERVE");
+  if ((extra & ~MAP_NORESERVE) != 0) throw Napi::RangeError::New(env, "extraFlags: only MAP_NORESERVE");
   uint64_t lo = static_cast<uint64_t>(ArgLength(info, 2, "lo"));
   uint64_t hi = static_cast<uint64_t>(ArgLength(info, 3, "hi"));
   uint64_t gran = static_cast<uint64_t>(ArgLength(info, 4, "granularity"));

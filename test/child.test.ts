@@ -117,10 +117,26 @@ describe('runChild', () => {
     expect(overflow.signal).toBe('SIGSEGV');
   });
 
+  it('a touch of an inherited range starts at its offset and stays inside the range', async () => {
+    const m = mmap(8 * pageSize);
+    const r = await runChild([
+      { op: 'touch', address: m.address, length: 4 * pageSize, offset: 2 * pageSize },
+      { op: 'mmap', length: 8 * pageSize },
+      { op: 'touch', mapping: 1, length: 4 * pageSize, offset: pageSize },
+    ]);
+    expect(r.exitCode).toBe(0);
+    expect(r.steps[0]!.progress).toBe(2);
+    expect(r.steps[2]!.progress).toBe(3);
+    m.unmap();
+  });
+
   it('validates steps before forking', async () => {
     await expect(runChild([{ op: 'nope' } as never])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'mmap', length: -1 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'stack', bytes: 0 }])).rejects.toThrow(RangeError);
+    await expect(runChild([{ op: 'setuid' } as never])).rejects.toThrow(TypeError);
+    await expect(runChild([{ op: 'setrlimit', resource: 'as', hard: -5 }])).rejects.toThrow(RangeError);
+    await expect(runChild([{ op: 'mmap', length: 4096, options: { prot: 'rw' } }, { op: 'touch', mapping: 0, offset: 4096 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'touch', mapping: 0 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'touch', address: 4096 as unknown as bigint, length: 1 }])).rejects.toThrow(TypeError);
     await expect(runChild([{ op: 'setrlimit', resource: 'cpu' as 'as', soft: 1 }])).rejects.toThrow(RangeError);

@@ -103,6 +103,21 @@ describe('mmap and Mapping', () => {
     m.unmap();
   });
 
+  it('remap refuses to grow file and shared mappings, whose new pages would raise SIGBUS', () => {
+    const shared = mmap(2 * pageSize, { shared: true });
+    expect(() => shared.remap(4 * pageSize)).toThrow(RangeError);
+    shared.remap(pageSize);
+    expect(shared.touch()).toBe(1);
+    shared.unmap();
+    const fd = memfdCreate('overcommit-lab-remap');
+    ftruncateSync(fd, 2 * pageSize);
+    const file = mmap(2 * pageSize, { fd, shared: true });
+    expect(() => file.remap(8 * pageSize)).toThrow(RangeError);
+    expect(file.touch()).toBe(2);
+    file.unmap();
+    closeSync(fd);
+  });
+
   it('unmap detaches every buffer; afterwards methods throw and a second unmap is harmless', () => {
     const m = mmap(2 * pageSize);
     const whole = m.buffer;
