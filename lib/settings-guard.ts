@@ -10,8 +10,9 @@
  *   inherits the lock's file description, so the flock stays held until it has restored: no
  *   other switcher can record our mode as its 'original' in between.
  * Before a window in mode 2 the guard makes sure CommitLimit stays above Committed_AS by a safe
- * margin, raising overcommit_kbytes for the window if it must, so that no other process on the
- * machine is refused memory.
+ * margin, raising overcommit_kbytes for the window if it must, so that the other processes of
+ * the machine keep room to allocate. (What the experiments do inside the window is theirs to
+ * keep safe: a mode-2 request the kernel is checking counts against everyone for microseconds.)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -11,9 +11,11 @@
  *           counter that may lag the exact Committed_AS by up to one batch per cpu.
  * MAP_NORESERVE makes a mapping unaccounted except in mode 2, so with it modes 0 and 1 are
  * limited by the address space only.
- * Safety: a mode-2 probe holds nearly all the remaining commit for the microseconds between its
- * mmap and munmap; the kernel's user reserve still leaves other processes headroom, and the
- * searches start bracketed around the prediction so that there are few such probes.
+ * Safety: an accepted mode-2 probe commits, for the microseconds between its mmap and munmap,
+ * all that the kernel lets this process have. The kernel holds back min(total_vm/32,
+ * user_reserve_kbytes) of it; an uncharged PROT_NONE reservation of 32 x user_reserve_kbytes
+ * makes that the whole user reserve, which other processes keep. The searches start bracketed
+ * around the prediction, so there are few such probes.
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -161,8 +163,27 @@ function addressSpaceCell(mode: OvercommitMode, noreserve: boolean): MatrixCell 
   };
 }
 
+/** The address space (PROT_NONE, never charged) that makes total_vm/32 at least user_reserve_kbytes. */
+function userReserveBallastBytes(): number {
+  return Math.max(pageSize, readOvercommitSettings().userReserveKbytes * 1024 * 32);
+}
+
+/** Runs `fn` while the kernel holds back the whole user reserve from this process's mode-2 probes. */
+function withFullUserReserve<T>(fn: () => T): T {
+  const ballast = mmap(userReserveBallastBytes(), { prot: 'none', noreserve: true });
+  try {
+    return fn();
+  } finally {
+    ballast.unmap();
+  }
+}
+
 /** Mode 2, as root: CommitLimit - Committed_AS - min(total_vm/32, user reserve) - 1 page. */
 function strictCell(noreserve: boolean): MatrixCell {
+  return withFullUserReserve(() => strictProbe(noreserve));
+}
+
+function strictProbe(noreserve: boolean): MatrixCell {
   const s = readOvercommitSettings();
   const ncpus = cpus().length;
   const m = readMeminfo();
@@ -207,7 +228,7 @@ function strictCell(noreserve: boolean): MatrixCell {
 }
 
 function cellEvidence(c: MatrixCell): Evidence {
-  return { ...c, inputs: c.inputs };
+  return { ...c };
 }
 
 function matches(c: MatrixCell): boolean {
@@ -245,8 +266,11 @@ export interface RootComparison {
 
 async function compareRootAndUser(lo: number, hi: number): Promise<RootComparison> {
   const probe: ChildStep = { op: 'probe', lo, hi };
-  const r = await runChild([probe, probe, { op: 'setuid', uid: UNPRIVILEGED_UID, gid: UNPRIVILEGED_UID, required: true }, probe], { timeoutMs: 10_000 });
-  const [a, b, su, u] = r.steps;
+  const ballast: ChildStep = { op: 'mmap', length: userReserveBallastBytes(), options: { prot: 'none', noreserve: true }, required: true };
+  const r = await runChild([ballast, probe, probe, { op: 'setuid', uid: UNPRIVILEGED_UID, gid: UNPRIVILEGED_UID, required: true }, probe], {
+    timeoutMs: 10_000,
+  });
+  const [, a, b, su, u] = r.steps;
   const rootBytes = [a!, b!].filter((x) => x.status === 'ok').map((x) => x.largestBytes!);
   const userBytes = u!.status === 'ok' ? u!.largestBytes! : null;
   // A result at either end of [lo, hi] is not a threshold found: leave the comparison undecided.
