@@ -25,8 +25,6 @@ export const SPARSE_BYTES = GiB;
 const PROGRAM_STRIDE_BYTES = 4096;
 /** The genuinely sparse variant writes one page in this many. */
 const SPARSE_PAGE_INTERVAL = 64;
-/** Without a memory cgroup to confine it, touching is refused unless MemAvailable exceeds the mapping by this much. */
-const MEM_AVAILABLE_MARGIN = 4 * GiB;
 /** The process is confined to the mapping plus this much while it touches (V8 allocates little meanwhile). */
 const CONFINE_SLACK_BYTES = 512 * MiB;
 const COMMITTED_SAMPLES = 5;
@@ -106,7 +104,7 @@ export interface SparseDemoResult {
   variants: SparseVariantEvidence[];
   swapTotalBytes: number;
   swapFreeBytes: number;
-  /** Where the touching happened: a memory cgroup made for it, or why not (a shared machine). */
+  /** Where the touching happened: the memory cgroup made for it. */
   confinement: string;
 }
 
@@ -191,26 +189,18 @@ function runVariant(
 
 /**
  * Runs `fn` with this process in a memory cgroup limited to what it touches plus slack, so the
- * touch can never push the rest of the machine out of memory; without one (no root, no
- * controller), only when MemAvailable leaves a wide margin.
+ * 1 GiB touch can never push the rest of the machine out of memory; without one, it is refused.
  */
 async function confined<T>(fn: () => T): Promise<{ value: T; confinement: string }> {
   const cgroups = memoryCgroupAvailability();
-  const why = cgroups.reason;
+  if (!cgroups.available) {
+    throw new Error(`sparse-array touches 1 GiB, which it does only inside a memory cgroup: ${cgroups.reason}`);
+  }
   const limit = SPARSE_BYTES + CONFINE_SLACK_BYTES;
-  if (cgroups.available) {
-    return withProcessInMemoryCgroup(limit, async (group) => ({
-      value: fn(),
-      confinement: `this process, in memory cgroup ${group.path} limited to ${limit} B while touching`,
-    }));
-  }
-  const mem = readMeminfo();
-  if (mem.memAvailable < SPARSE_BYTES + MEM_AVAILABLE_MARGIN) {
-    throw new Error(
-      `sparse-array: no memory cgroup to confine the 1 GiB touch (${why}), and MemAvailable ${mem.memAvailable} B is below the ${SPARSE_BYTES + MEM_AVAILABLE_MARGIN} B needed to touch it unconfined on a shared machine`,
-    );
-  }
-  return { value: fn(), confinement: `not confined (${why}); MemAvailable was ${mem.memAvailable} B` };
+  return withProcessInMemoryCgroup(limit, async (group) => ({
+    value: fn(),
+    confinement: `this process, in memory cgroup ${group.path} limited to ${limit} B while touching`,
+  }));
 }
 
 /** 004's sparse program, then one page in 64; used by `overcommit-lab demo sparse` and by the experiment. */
@@ -366,7 +356,8 @@ export const sparseArray: Experiment = {
   id: 'sparse-array',
   title: "004's sparse program: a 1 GiB MAP_NORESERVE array written once per page, and a one-page-in-64 variant",
   claims: Object.values(sparseArrayClaims),
-  requires: {},
+  // The 1 GiB touch happens inside a memory cgroup only (root and a memory controller).
+  requires: { memoryCgroup: true },
   async run(ctx: ExperimentContext): Promise<Finding[]> {
     return sparseFindings(await runSparseDemo({ progress: (m) => ctx.progress(m) }), ctx.mode);
   },
