@@ -5,11 +5,14 @@
  *
  * Within one process the lock is re-entrant: a shared holder that then needs to switch a
  * setting upgrades the same open file description (flock would otherwise make it wait for
- * itself), and goes back to shared when the exclusive hold ends.
+ * itself), and goes back to shared when the exclusive hold ends. flock's conversions are not
+ * atomic: while an upgrade waits, another process may take the lock in between; that is safe,
+ * since whoever holds it exclusively restores the settings before letting go.
  */
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from './binding.js';
+import { sleepSync } from './sleep-sync.js';
 
 /** Where the lock lives; override with OVERCOMMIT_LAB_LOCK. */
 export const lockPath: string = process.env.OVERCOMMIT_LAB_LOCK ?? '/tmp/overcommit-lab.lock';
@@ -73,6 +76,17 @@ function openLockFile(path: string): number {
   }
 }
 
+/**
+ * Back from exclusive to shared. flock does not promise that a conversion is atomic: if another
+ * process slipped in, wait (synchronously: this runs in release()) until it is ours again.
+ */
+function downgrade(fd: number, path: string): void {
+  for (let waited = 0; !native.flock(fd, 'sh'); waited += 10) {
+    if (waited > 120_000) throw new Error(`lost the shared settings lock ${path} while going back from exclusive`);
+    sleepSync(10);
+  }
+}
+
 function level(h: Hold): 'ex' | 'sh' | null {
   return h.exclusive > 0 ? 'ex' : h.shared > 0 ? 'sh' : null;
 }
@@ -96,7 +110,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
       holds.delete(path);
       closeSync(h.fd);
     } else if (before === 'sh') {
-      native.flock(h.fd, 'sh'); // a failed conversion may have dropped the shared lock
+      downgrade(h.fd, path); // a failed conversion may have dropped the shared lock
     }
     throw e;
   }
@@ -116,7 +130,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
         holds.delete(path);
         closeSync(h.fd);
       } else if (now === 'sh' && mode === 'exclusive') {
-        native.flock(h.fd, 'sh');
+        downgrade(h.fd, path);
       }
     },
   };

@@ -1,14 +1,15 @@
 /**
  * Temporary memory cgroups: a group with a memory limit, created under this process's own
  * memory cgroup for one experiment's child, and removed on every path (success, error, SIGINT,
- * SIGTERM, process exit). A crash (SIGKILL) can still leave one behind: sweepStaleCgroups()
+ * SIGTERM, SIGHUP, process exit). A crash (SIGKILL) can still leave one behind: sweepStaleCgroups()
  * removes the groups of dead processes, and runs each time a group is created.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { findMemoryCgroup, type MemoryCgroup } from './kernel/cgroup.js';
 import { hasCapSysAdmin } from './kernel/status.js';
+import { onProcessEnd } from './process-end.js';
+import { sleepSync } from './sleep-sync.js';
 
 export interface TempMemoryCgroup {
   /** The group's directory. */
@@ -54,10 +55,6 @@ function usableCgroup(): MemoryCgroup {
   return cg;
 }
 
-/** Blocks the thread for `ms` (removal must also work from 'exit' and signal handlers). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 /** "key value" lines (memory.events, memory.oom_control) as numbers. */
 function readKeyValues(file: string): Record<string, number> {
@@ -147,22 +144,8 @@ function removeAllLive(): void {
   }
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  removeAllLive();
-  process.exit(128 + (osConstants.signals[signal] ?? 0));
-}
-
-function installHandlers(): void {
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  process.on('exit', removeAllLive);
-}
-
-function uninstallHandlers(): void {
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  process.off('exit', removeAllLive);
-}
+/** Unregisters removeAllLive from the process-end cleanups; set while any group exists. */
+let forgetEndHandler: (() => void) | null = null;
 
 /**
  * Removes leftover overcommit-lab-<pid>-* groups under our own memory cgroup whose <pid> is no
@@ -241,10 +224,13 @@ export function createMemoryCgroup(limitBytes: number): TempMemoryCgroup {
     remove() {
       removeGroup(path);
       live.delete(cg);
-      if (live.size === 0) uninstallHandlers();
+      if (live.size === 0 && forgetEndHandler !== null) {
+        forgetEndHandler();
+        forgetEndHandler = null;
+      }
     },
   };
-  if (live.size === 0) installHandlers();
+  forgetEndHandler ??= onProcessEnd(removeAllLive);
   live.add(cg);
   return cg;
 }

@@ -4,7 +4,8 @@
  * holds the machine-wide settings lock exclusively, records the originals, applies the change,
  * runs the work and restores the originals, then reads them back to prove it:
  * - on success and on an exception (finally);
- * - on SIGINT/SIGTERM/SIGHUP and on process 'exit' (synchronous restore, then exit 128+signo);
+ * - on SIGINT/SIGTERM/SIGHUP and on process 'exit' (synchronous restore, then exit 128+signo;
+ *   see process-end.ts);
  * - on SIGKILL or a crash: a watchdog /bin/sh process, started detached before the change, reads
  *   a pipe from us; EOF without a prior 'done' line makes it write the originals back. It
  *   inherits the lock's file description, so the flock stays held until it has restored: no
@@ -17,12 +18,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import type { OvercommitMode } from './experiment.js';
 import { commitLimitFormula, readMeminfo, sampleCommitted } from './kernel/meminfo.js';
 import { readOvercommitSettings, sysctlWritability } from './kernel/sysctl.js';
 import { acquireSettingsLock } from './lock.js';
 import { pageSize } from './mapping.js';
+import { onProcessEnd } from './process-end.js';
 
 /** The three settings the guard may change; the two reserves are never written. */
 export interface SettingsSnapshot {
@@ -192,8 +193,6 @@ async function inTurn<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const HANDLED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 function restoreOnExit(): void {
   if (!active || active.restored) return;
   active.restored = true;
@@ -202,21 +201,6 @@ function restoreOnExit(): void {
   } catch (e) {
     process.stderr.write(`${(e as Error).message}; the watchdog will retry\n`);
   }
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  restoreOnExit();
-  process.exit(128 + (osConstants.signals[signal] ?? 0));
-}
-
-function installHandlers(): void {
-  for (const s of HANDLED_SIGNALS) process.on(s, onSignal);
-  process.on('exit', restoreOnExit);
-}
-
-function removeHandlers(): void {
-  for (const s of HANDLED_SIGNALS) process.off(s, onSignal);
-  process.off('exit', restoreOnExit);
 }
 
 function checkChange(change: SettingsChange): void {
@@ -315,11 +299,12 @@ async function outerWindow<T>(change: SettingsChange, fn: (window: GuardWindow) 
   const lock = await acquireSettingsLock('exclusive', lockOptions);
   let watchdog: ChildProcess | null = null;
   let restored = false;
+  let forgetEndHandler = (): void => {};
   try {
     const original = readSettingsSnapshot();
     watchdog = startWatchdog(original, lock.fd);
     active = { original, restored: false };
-    installHandlers();
+    forgetEndHandler = onProcessEnd(restoreOnExit);
     const { applied, headroom } = apply(original, change, options);
     try {
       return await nesting.run(true, () => fn({ original, applied, headroom, nested: false }));
@@ -329,7 +314,7 @@ async function outerWindow<T>(change: SettingsChange, fn: (window: GuardWindow) 
       restored = true;
     }
   } finally {
-    removeHandlers();
+    forgetEndHandler();
     active = null;
     if (watchdog) await dismissWatchdog(watchdog, restored);
     lock.release();

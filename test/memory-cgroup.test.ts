@@ -96,13 +96,17 @@ describe.skipIf(!usable)(`temporary memory cgroups (root, memory controller)${us
     }
   });
 
-  it('a process holding a group and sent SIGTERM removes it before exiting', async () => {
+  it.each([
+    ['SIGTERM', 15],
+    ['SIGINT', 2],
+    ['SIGHUP', 1],
+  ] as const)('a process holding a group and sent %s removes it before exiting', async (signal, number) => {
     const { child, path } = await startHolder();
     expect(existsSync(path)).toBe(true);
     const done = exited(child);
-    child.kill('SIGTERM');
+    child.kill(signal);
     const { code } = await done;
-    expect(code).toBe(128 + 15);
+    expect(code).toBe(128 + number);
     expect(existsSync(path)).toBe(false);
   });
 
