@@ -3,6 +3,7 @@
  * about CommitLimit and Committed_AS, so they are read here with everything else in meminfo.
  */
 import { readFileSync } from 'node:fs';
+import { median } from '../stats.js';
 
 export interface Meminfo {
   /** Every field by its kernel name ('Committed_AS', 'Active(anon)'): kB fields in bytes,
@@ -76,12 +77,9 @@ export function sampleCommitted(samples = 5): CommittedSample {
   if (!Number.isInteger(samples) || samples < 1) throw new Error(`sampleCommitted: samples must be a positive integer, got ${samples}`);
   const values: number[] = [];
   for (let i = 0; i < samples; i++) values.push(readMeminfo().committedAs);
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  const min = sorted[0]!;
-  const max = sorted[sorted.length - 1]!;
-  return { samples: values, min, max, median, spreadBytes: max - min };
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  return { samples: values, min, max, median: median(values), spreadBytes: max - min };
 }
 
 export interface CommitLimitResult {
