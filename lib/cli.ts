@@ -10,7 +10,7 @@ import { modeDescription, readOvercommitSettings } from './kernel/sysctl.js';
 import { compareReports, renderComparisonTerminal } from './report/compare.js';
 import { formatBytes, formatEvidenceValue } from './report/format.js';
 import { renderTerminal, shouldUseColor } from './report/terminal.js';
-import { writeComparisonReport, writeReport } from './report/write.js';
+import { reportFormat, writeComparisonReport, writeReport } from './report/write.js';
 import { runExperiments, toolName, toolVersion, UsageError } from './runner.js';
 
 const USAGE = `Usage: ${toolName} <command> [options]
@@ -190,6 +190,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (flags.mode !== undefined && command !== 'run') throw new UsageError('--mode goes with run');
     if (flags.report !== undefined && command !== 'run' && command !== 'compare') throw new UsageError('--report goes with run or compare');
+    // A bad report name is a usage error before any work, not a failure after the run.
+    if (flags.report !== undefined) {
+      try {
+        reportFormat(flags.report);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+    }
     switch (command) {
       case 'run':
         await run(rest, flags);

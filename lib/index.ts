@@ -25,3 +25,20 @@ export {
 } from './child.js';
 export { acquireSettingsLock, withSettingsLock, lockPath, type LockMode, type SettingsLock } from './lock.js';
 export * from './experiment.js';
+export { experiments } from './experiments/index.js';
+export { runExperiments, selectExperiments, skipReason, UsageError, type RunOptions } from './runner.js';
+export {
+  guardAvailability,
+  withMode,
+  withOvercommitSettings,
+  type GuardOptions,
+  type GuardWindow,
+  type SettingsChange,
+  type SettingsSnapshot,
+} from './settings-guard.js';
+export { memoryCgroupAvailability, withMemoryCgroup, withProcessInMemoryCgroup, type TempMemoryCgroup } from './memory-cgroup.js';
+export { renderTerminal } from './report/terminal.js';
+export { renderMarkdown } from './report/markdown.js';
+export { renderHtml } from './report/html.js';
+export { compareReports, type Comparison } from './report/compare.js';
+export { writeReport, writeComparisonReport } from './report/write.js';

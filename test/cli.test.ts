@@ -34,7 +34,7 @@ describe('command line', () => {
   });
 
   it('usage errors exit 2 with the usage', () => {
-    for (const args of [[], ['frobnicate'], ['run', 'no-such-experiment'], ['run', '--mode', '5'], ['--bogus'], ['list', '--mode', '1'], ['demo', 'dense'], ['compare', 'one.json']]) {
+    for (const args of [[], ['frobnicate'], ['run', 'no-such-experiment'], ['run', '--mode', '5'], ['--bogus'], ['list', '--mode', '1'], ['demo', 'dense'], ['compare', 'one.json'], ['run', 'settings', '--report', 'out.pdf']]) {
       const r = cli(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain('Usage: overcommit-lab');

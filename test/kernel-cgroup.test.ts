@@ -96,6 +96,18 @@ describe('findMemoryCgroup on captured samples', () => {
     expect(cg.reason).toMatch(/no internal processes/);
   });
 
+  it('v2 at a (namespace) root without memory in subtree_control cannot create a limited child', () => {
+    const fs = fakeFs(
+      '30 1 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw\n',
+      '0::/\n',
+      { '/sys/fs/cgroup/cgroup.controllers': 'cpu io memory pids\n', '/sys/fs/cgroup/cgroup.subtree_control': 'cpu\n' },
+      ['/sys/fs/cgroup/'],
+    );
+    const cg = findMemoryCgroup(fs);
+    expect(cg).toMatchObject({ available: true, version: 2, canCreateChild: false });
+    expect(cg.reason).toMatch(/no memory\.max/);
+  });
+
   it('v2 without the memory controller is unavailable', () => {
     const fs = fakeFs(fixture('cgroup2-mountinfo.txt'), fixture('cgroup2-cgroup.txt'), { [`${V2_DIR}/cgroup.controllers`]: 'cpu pids\n' }, [V2_DIR]);
     const cg = findMemoryCgroup(fs);

@@ -13,7 +13,3 @@ import { sparseArray } from './sparse-array.js';
 import { zeroPages } from './zero-pages.js';
 
 export const experiments: readonly Experiment[] = [settings, sparseArray, zeroPages, rlimitAs, forkInheritance, copyOnWrite, modeMatrix, commitLimit, accounting, redisFork, oomLateFailure];
-
-export function findExperiment(id: string): Experiment | undefined {
-  return experiments.find((e) => e.id === id);
-}

@@ -112,12 +112,16 @@ function v2(mount: MountEntry, member: CgroupMembership, fs: CgroupFs): MemoryCg
   if (!fs.writableDir(ownDir)) return { ...base, canCreateChild: false, reason: `no write permission on ${ownDir}` };
   // A child only gets memory.max if the parent delegates memory in subtree_control, and the
   // "no internal processes" rule forbids enabling it in a non-root group that has processes.
+  // (A path of '/' may be a cgroup namespace's root, not the real one: it needs the same.)
   const subtree = fs.readFile(join(ownDir, 'cgroup.subtree_control')) ?? '';
-  if (subtree.split(/\s+/).includes('memory') || posix.normalize(member.path) === '/') return { ...base, canCreateChild: true };
+  if (subtree.split(/\s+/).includes('memory')) return { ...base, canCreateChild: true };
   return {
     ...base,
     canCreateChild: false,
-    reason: `memory is not in ${ownDir}/cgroup.subtree_control and cannot be enabled while this process lives in that group (cgroup v2 "no internal processes" rule)`,
+    reason:
+      posix.normalize(member.path) === '/'
+        ? `memory is not in ${ownDir}/cgroup.subtree_control: groups made here would have no memory.max`
+        : `memory is not in ${ownDir}/cgroup.subtree_control and cannot be enabled while this process lives in that group (cgroup v2 "no internal processes" rule)`,
   };
 }
 

@@ -4,10 +4,6 @@ import type { SystemInfo } from '../experiment.js';
 import { readMeminfo } from './meminfo.js';
 import { hasCapSysAdmin } from './status.js';
 
-export function isLinux(): boolean {
-  return process.platform === 'linux';
-}
-
 /** `pageSize` comes from the caller (the addon's sysconf), since Node cannot query it. */
 export function systemInfo(pageSize: number): SystemInfo {
   const m = readMeminfo();
