@@ -159,7 +159,11 @@ function startWatchdog(original: SettingsSnapshot, lockFd: number): ChildProcess
   return child;
 }
 
-/** Tells the watchdog all is restored and waits (briefly) for it to exit, so the lock is free. */
+/**
+ * Tells the watchdog all is restored and waits (briefly) for it to exit, so the lock is free.
+ * If it outlives the wait, releasing our descriptor does not free the lock: the watchdog holds
+ * the same open file description, and flock frees it only when every copy is closed.
+ */
 async function dismissWatchdog(child: ChildProcess, restored: boolean): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => {
