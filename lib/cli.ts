@@ -59,7 +59,7 @@ function parseModes(value: string): OvercommitMode[] {
 /** Progress on stderr, on one rewritten line, only when it is a terminal. */
 function progressReporter(flags: Flags): ((message: string) => void) | undefined {
   if (flags.quiet || !process.stderr.isTTY) return undefined;
-  return (message) => process.stderr.write(`\r\x1b[2K… ${message}`.slice(0, (process.stderr.columns ?? 80) + 6));
+  return (message) => process.stderr.write(`\r\x1b[2K… ${message}`.slice(0, (process.stderr.columns || 80) + 6));
 }
 
 function clearProgress(flags: Flags): void {
