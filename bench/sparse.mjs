@@ -10,17 +10,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mmap } from '../dist/index.js';
 import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../dist/memory-cgroup.js';
+import { median } from '../dist/stats.js';
+import { GiB, MiB } from '../dist/units.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CLI_ROUNDS = Number(process.env.BENCH_CLI_ROUNDS ?? 3);
-const BYTES = 1024 * 1024 * 1024;
+const BYTES = GiB;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Runs `fn` with this process (and the C program it spawns) in a memory cgroup: 1 GiB is touched only there. */
 async function confined(fn) {
   const cgroups = memoryCgroupAvailability();
   if (!cgroups.available) throw new Error(`the benchmark touches 1 GiB, which it does only inside a memory cgroup: ${cgroups.reason}`);
-  return withProcessInMemoryCgroup(BYTES + 512 * 1024 * 1024, async () => fn());
+  return withProcessInMemoryCgroup(BYTES + 512 * MiB, async () => fn());
 }
 
 function timed(fn) {
@@ -28,12 +30,6 @@ function timed(fn) {
   fn();
   return performance.now() - t0;
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-};
 
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-bench-'));
 try {

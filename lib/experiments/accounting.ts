@@ -11,17 +11,14 @@
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runChild } from '../child.js';
+import { runChild, type ChildResult } from '../child.js';
 import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
 import { parseMeminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { findVma, parseSmaps } from '../kernel/smaps.js';
+import { median } from '../stats.js';
 import { memfdCreate, mmap, pageSize, type Mapping, type MmapOptions } from '../mapping.js';
-
-const S001 = '001_f08625d6d5509f52.txt';
-const S003 = '003_35ee4977a1beca93.txt';
-const S004 = '004_5cb27e43744276b5.txt';
-
-const MiB = 1 << 20;
+import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { MiB, mib } from '../units.js';
 
 export const mappingKinds = [
   'file-private-rw',
@@ -62,20 +59,20 @@ const KIND_TEXT: Record<MappingKind, string> = {
   'anon-private-rw': 'For an anonymous or /dev/zero map, PRIVATE WRITABLE: size of mapping per instance',
 };
 
-const kindClaims: Claim[] = mappingKinds.map((kind) => ({ id: `cost-${kind}`, text: KIND_TEXT[kind], source: S001 }));
+const kindClaims: Claim[] = mappingKinds.map((kind) => ({ id: `cost-${kind}`, text: KIND_TEXT[kind], source: DOC_001 }));
 
 /** MAP_NORESERVE expectations differ by mode: 004 (Q3, table) for modes 0 and 1, 001 for mode 2. */
 const noreserveClaims: Claim[] = mappingKinds.flatMap((kind): Claim[] => [
   {
     id: `noreserve-${kind}`,
     text: `MAP_NORESERVE tells the kernel not to reserve swap space at mmap() time (${kind}: no charge)`,
-    source: S004,
+    source: DOC_004,
     modes: [0, 1],
   },
   {
     id: `noreserve-ignored-${kind}`,
     text: `In mode 2 the MAP_NORESERVE flag is ignored (${kind}: charged as without it)`,
-    source: S001,
+    source: DOC_001,
     modes: [2],
   },
 ]);
@@ -84,24 +81,24 @@ const C = {
   only: {
     id: 'charged-kinds',
     text: 'Overcommit monitoring comes into play only for private writable mappings (file and anonymous) and shared anonymous mappings',
-    source: S003,
+    source: DOC_003,
   },
   notCounted: {
     id: 'not-counted',
     text: 'Not subject to strict overcommit accounting: read-only private mappings and shared file mappings',
-    source: S004,
+    source: DOC_004,
   },
-  shmfs: { id: 'shmfs-same-pool', text: 'shmfs memory drawn from the same pool', source: S001 },
-  writableCopies: { id: 'writable-copies', text: 'Additional accounting: Pages made writable copies by mmap', source: S001 },
-  mprotect: { id: 'mprotect', text: 'We account mprotect changes in commit', source: S001 },
-  mremap: { id: 'mremap', text: 'We account mremap changes in size', source: S001 },
-  brk: { id: 'brk', text: 'We account brk', source: S001 },
+  shmfs: { id: 'shmfs-same-pool', text: 'shmfs memory drawn from the same pool', source: DOC_001 },
+  writableCopies: { id: 'writable-copies', text: 'Additional accounting: Pages made writable copies by mmap', source: DOC_001 },
+  mprotect: { id: 'mprotect', text: 'We account mprotect changes in commit', source: DOC_001 },
+  mremap: { id: 'mremap', text: 'We account mremap changes in size', source: DOC_001 },
+  brk: { id: 'brk', text: 'We account brk', source: DOC_001 },
   stack: {
     id: 'stack-growth',
     text: 'Gotchas: the C language stack growth does an implicit mremap (growing the stack is charged to the commit like an mremap growth)',
-    source: S001,
+    source: DOC_001,
   },
-  munmap: { id: 'munmap', text: 'We account munmap', source: S001 },
+  munmap: { id: 'munmap', text: 'We account munmap', source: DOC_001 },
 } satisfies Record<string, Claim>;
 
 export const accountingClaims: readonly Claim[] = [...kindClaims, ...noreserveClaims, ...Object.values(C)];
@@ -175,15 +172,9 @@ function mapStep(t: Trial, length: number, options: MmapOptions): { m: Mapping; 
   return { m: d.result, first: { step: 'mmap', deltaBytes: d.deltaBytes, spreadBytes: d.spreadBytes, vmFlags: flagsOf(t, d.result) } };
 }
 
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 /**
  * Per action over trials: the median change and the median read spread. Another process that
- * maps or unmaps during one trial moves that trial, not the median of three.
+ * maps or unmaps during one trial moves that trial, not the median of all of them.
  */
 function summarize(runs: readonly StepDelta[][]): StepSummary[] {
   return runs[0]!.map((first, i) => {
@@ -209,8 +200,6 @@ function tolerance(steps: readonly CommitDelta[]): number {
 }
 
 const near = (value: number, expected: number, tol: number): boolean => Math.abs(value - expected) <= tol;
-
-const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /** Noise too large to tell a charge of `size` from none. */
 function tooNoisy(tol: number, size: number): string | undefined {
@@ -499,6 +488,12 @@ function mremapFinding(size: number, samples: number, trials: number): Finding {
   );
 }
 
+/** Committed_AS from a child's `count` /proc/meminfo reads starting at step `from`: their median and spread. */
+function committedReads(r: ChildResult, from: number, count: number): { median: number; spread: number } {
+  const v = r.steps.slice(from, from + count).map((x) => parseMeminfo(x.data ?? '').committedAs);
+  return { median: median(v), spread: Math.max(...v) - Math.min(...v) };
+}
+
 /** One child: the break raised by `size`, then lowered, with /proc/meminfo read `samples` times around each move. */
 async function brkOnce(size: number, samples: number): Promise<{ raised: StepDelta; lowered: StepDelta } | string> {
   const reads = Array.from({ length: samples }, () => ({ op: 'readfile' as const, path: '/proc/meminfo' }));
@@ -519,11 +514,7 @@ async function brkOnce(size: number, samples: number): Promise<{ raised: StepDel
   if (grow.status !== 'ok' || smaps.status !== 'ok' || shrink.status !== 'ok') {
     return `brk ${grow.status} ${grow.code ?? ''}, smaps ${smaps.status}, shrink ${shrink.status} (exit ${r.exitCode}, signal ${r.signal})`;
   }
-  const batch = (from: number): { median: number; spread: number } => {
-    const v = r.steps.slice(from, from + samples).map((s) => parseMeminfo(s.data ?? '').committedAs);
-    return { median: median(v), spread: Math.max(...v) - Math.min(...v) };
-  };
-  const [b0, b1, b2] = [batch(0), batch(samples + 1), batch(2 * samples + 3)];
+  const [b0, b1, b2] = [committedReads(r, 0, samples), committedReads(r, samples + 1, samples), committedReads(r, 2 * samples + 3, samples)];
   const heap = findVma(parseSmaps(smaps.data ?? ''), grow.break! - 1n);
   return {
     raised: { step: 'brk +size', deltaBytes: b1.median - b0.median, spreadBytes: Math.max(b0.spread, b1.spread), vmFlags: heap?.vmFlags ?? [] },
@@ -590,11 +581,7 @@ async function stackOnce(samples: number): Promise<{ grown: StepDelta; vmaGrowth
   if (r.exitCode !== 0 || before === undefined || after === undefined) {
     return `the child ended with exit ${r.exitCode}, signal ${r.signal} (steps: ${r.steps.map((x) => `${x.op} ${x.code ?? x.status}`).join(', ')})`;
   }
-  const batch = (from: number): { median: number; spread: number } => {
-    const v = r.steps.slice(from, from + samples).map((x) => parseMeminfo(x.data ?? '').committedAs);
-    return { median: median(v), spread: Math.max(...v) - Math.min(...v) };
-  };
-  const [b0, b1] = [batch(2), batch(samples + 3)];
+  const [b0, b1] = [committedReads(r, 2, samples), committedReads(r, samples + 3, samples)];
   return {
     grown: { step: 'stack growth', deltaBytes: b1.median - b0.median, spreadBytes: Math.max(b0.spread, b1.spread), vmFlags: after.vmFlags },
     vmaGrowthBytes: Number(after.end - after.start) - Number(before.end - before.start),

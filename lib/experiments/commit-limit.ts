@@ -8,41 +8,38 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { commitLimitFormula, readMeminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../mapping.js';
 import { readSettingsSnapshot, withOvercommitSettings, type SettingsChange, type SettingsSnapshot } from '../settings-guard.js';
-
-const D001 = '001_f08625d6d5509f52.txt';
-const D003 = '003_35ee4977a1beca93.txt';
-const D004 = '004_5cb27e43744276b5.txt';
+import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
 
 export const commitLimitClaims = {
   followsRatio: {
     id: 'limit-follows-ratio',
     text: 'Strict overcommit limits the system-wide total of all allocations to [swap size] + [RAM size] * overcommit_ratio / 100.',
-    source: D003,
+    source: DOC_003,
   },
   followsKbytes: {
     id: 'limit-follows-kbytes',
     text: 'The overcommit amount can be set via vm.overcommit_kbytes (absolute value): the limit is then swap + that amount.',
-    source: D001,
+    source: DOC_001,
   },
   ratioOrKbytes: {
     id: 'ratio-or-kbytes',
     text: "The overcommit amount can be set via `vm.overcommit_ratio' (percentage) or `vm.overcommit_kbytes' (absolute value).",
-    source: D001,
+    source: DOC_001,
   },
   default001: {
     id: 'default-50-percent-of-ram',
     text: 'The total address space commit for the system is not permitted to exceed swap + a configurable amount (default is 50%) of physical RAM.',
-    source: D001,
+    source: DOC_001,
   },
   default003: {
     id: 'default-ratio-file-50',
     text: 'The default value contained in this file [/proc/sys/vm/overcommit_ratio] is 50.',
-    source: D003,
+    source: DOC_003,
   },
   defaultQ8: {
     id: 'q8-default-50',
     text: 'Q8: overcommit_ratio is an integer percentage in /proc/sys/vm/overcommit_ratio; the default is 50, meaning up to 50% of RAM size can be over-allocated beyond swap.',
-    source: D004,
+    source: DOC_004,
   },
 } satisfies Record<string, Claim>;
 

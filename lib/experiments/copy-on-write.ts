@@ -10,9 +10,9 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { parseMeminfo, readMeminfo } from '../kernel/meminfo.js';
 import { findVma, parseSmaps } from '../kernel/smaps.js';
 import { mmap, pageSize } from '../mapping.js';
+import { DOC_000 } from '../documents.js';
+import { MiB, mib } from '../units.js';
 
-const S000 = '000_702fed13d2efde5a.txt';
-const MiB = 1 << 20;
 /** The parent's dataset: small enough to write in-process on a shared machine, large enough to count exactly. */
 const REGION_BYTES = 16 * MiB;
 /** The child first writes one page in this many. */
@@ -22,17 +22,17 @@ const C = {
   shared: {
     id: 'fork-shares-pages',
     text: "Avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus (the parent and child share the common memory pages; a page is duplicated only when it changes)",
-    source: S000,
+    source: DOC_000,
   },
   virtualNotPhysical: {
     id: 'fork-doubles-virtual-not-physical',
     text: 'Redis forke le process, ce qui a pour effet de doubler la mémoire virtuelle nécessaire, mais pas nécessairement la mémoire physique',
-    source: S000,
+    source: DOC_000,
   },
   allWritten: {
     id: 'all-pages-written-cow-saves-nothing',
     text: "Dans le cas extrême où quelqu'un aura écrit sur TOUTES les pages de RAM utilisées par la DB, le copy-on-write n'aura servi à rien",
-    source: S000,
+    source: DOC_000,
   },
 } satisfies Record<string, Claim>;
 
@@ -111,7 +111,7 @@ export function copyOnWriteFindings(e: CopyOnWriteEvidence): Finding[] {
   const sharedAtFork = e.afterFork.sharedPages === n && e.afterFork.privatePages === 0;
   const onlyWrittenCopied = e.afterPartialWrite.privatePages === w && e.afterPartialWrite.sharedPages === n - w;
   const story =
-    `The parent wrote all ${n} pages of a ${REGION_BYTES / MiB} MiB private region, then forked. In the child's smaps the region had ${counts(e.afterFork)} pages right after the fork; ` +
+    `The parent wrote all ${n} pages of a ${mib(REGION_BYTES)} private region, then forked. In the child's smaps the region had ${counts(e.afterFork)} pages right after the fork; ` +
     `after the child wrote ${w} of them (one in ${PARTIAL_STRIDE_PAGES}): ${counts(e.afterPartialWrite)}; after it wrote all of them: ${counts(e.afterFullWrite)}.`;
   const charge = e.committedInChildBytes - e.committedBeforeForkBytes;
   return [

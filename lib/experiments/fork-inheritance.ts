@@ -11,12 +11,9 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { mmap, type Mapping } from '../mapping.js';
 import { parseMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { parseSmaps, readVmas, type Vma } from '../kernel/smaps.js';
+import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { KiB, MiB, mib } from '../units.js';
 
-const D001 = '001_f08625d6d5509f52.txt';
-const D003 = '003_35ee4977a1beca93.txt';
-const D004 = '004_5cb27e43744276b5.txt';
-
-const MiB = 1024 * 1024;
 /** Each region's size; mapped, never touched. */
 const REGION_BYTES = 256 * MiB;
 const COMMITTED_SAMPLES = 5;
@@ -24,7 +21,7 @@ const COMMITTED_SAMPLES = 5;
  * Node itself (V8's heap, thread arenas) may map a little while the child lives and unmap it
  * before the next read, unseen by the samples: ~150 KiB was seen here. Added to the tolerance.
  */
-const OWN_JITTER_BYTES = 1 << 20;
+const OWN_JITTER_BYTES = MiB;
 const SMAPS_MAX_BYTES = 16 * MiB;
 /** Forks measured; the quietest (smallest tolerance) is judged, since other processes move the counter. */
 const ATTEMPTS = 3;
@@ -33,22 +30,22 @@ export const forkInheritanceClaims = {
   inherits003: {
     id: 'child-inherits-noreserve',
     text: 'When a child process inherits a mapping across a fork(), it inherits the MAP_NORESERVE setting for the mapping.',
-    source: D003,
+    source: DOC_003,
   },
   inherits004: {
     id: 'fork-inherits-noreserve-q7',
     text: 'Fork behavior (Q7): a child created via fork() inherits the MAP_NORESERVE setting of each mapping.',
-    source: D004,
+    source: DOC_004,
   },
   accounted: {
     id: 'fork-accounted',
     text: 'Account and check on fork: a fork charges the commit with the child\'s copy of every accountable mapping.',
-    source: D001,
+    source: DOC_001,
   },
   perProcess: {
     id: 'private-writable-charged-per-process',
     text: 'For private writable mappings the swap cost of the mapping is equal to the size of the mapping for each process that employs the mapping.',
-    source: D003,
+    source: DOC_003,
   },
 } satisfies Record<string, Claim>;
 
@@ -92,7 +89,7 @@ async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt;
     r = await runChild([
       { op: 'vmflags', address: nr.address },
       { op: 'vmflags', address: ord.address },
-      { op: 'readfile', path: '/proc/meminfo', maxBytes: 64 * 1024, required: true },
+      { op: 'readfile', path: '/proc/meminfo', maxBytes: 64 * KiB, required: true },
       { op: 'readfile', path: '/proc/self/smaps', maxBytes: SMAPS_MAX_BYTES, required: true },
     ]);
   } catch (e) {
@@ -165,7 +162,6 @@ export async function measureForkInheritance(): Promise<{ evidence: ForkInherita
   }
 }
 
-const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
 const flagList = (f: readonly string[]): string => `[${f.join(' ')}]`;
 
 export function forkInheritanceFindings(e: ForkInheritanceEvidence, problem: string | null, mode: OvercommitMode): Finding[] {

@@ -28,41 +28,38 @@ import { hasCapSysAdmin, readStatus } from '../kernel/status.js';
 import { readOvercommitSettings } from '../kernel/sysctl.js';
 import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { probeLargestMapping, type ProbeResult } from '../probe.js';
-
-const D000 = '000_702fed13d2efde5a.txt';
-const D001 = '001_f08625d6d5509f52.txt';
-const D003 = '003_35ee4977a1beca93.txt';
-const D004 = '004_5cb27e43744276b5.txt';
+import { DOC_000, DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { GiB, MiB, gib } from '../units.js';
 
 export const modeMatrixClaims = {
-  table0No: { id: 'table-mode0-noreserve-no', text: 'Mode 0 (default), MAP_NORESERVE = No: deny obvious overcommits (heuristic check: small overcommits pass).', source: D004, modes: [0] },
-  table0Yes: { id: 'table-mode0-noreserve-yes', text: 'Mode 0 (default), MAP_NORESERVE = Yes: allow overcommits.', source: D004, modes: [0] },
-  table1No: { id: 'table-mode1-noreserve-no', text: 'Mode 1, MAP_NORESERVE = No: always allow overcommits (no check).', source: D004, modes: [1] },
-  table1Yes: { id: 'table-mode1-noreserve-yes', text: 'Mode 1, MAP_NORESERVE = Yes: always allow overcommits (no check).', source: D004, modes: [1] },
+  table0No: { id: 'table-mode0-noreserve-no', text: 'Mode 0 (default), MAP_NORESERVE = No: deny obvious overcommits (heuristic check: small overcommits pass).', source: DOC_004, modes: [0] },
+  table0Yes: { id: 'table-mode0-noreserve-yes', text: 'Mode 0 (default), MAP_NORESERVE = Yes: allow overcommits.', source: DOC_004, modes: [0] },
+  table1No: { id: 'table-mode1-noreserve-no', text: 'Mode 1, MAP_NORESERVE = No: always allow overcommits (no check).', source: DOC_004, modes: [1] },
+  table1Yes: { id: 'table-mode1-noreserve-yes', text: 'Mode 1, MAP_NORESERVE = Yes: always allow overcommits (no check).', source: DOC_004, modes: [1] },
   mode1Always: {
     id: 'mode1-malloc-always-succeeds',
     text: 'Setting overcommit to 1: when a program calls something like malloc() to allocate a chunk of memory, it will always succeed regardless if the system knows it will not have all the memory that is being asked for.',
-    source: D000,
+    source: DOC_000,
     modes: [1],
   },
   mode1Virtual99: {
     id: 'mode1-99-times-virtual',
     text: "On peut très bien ne disposer que d'1 Gio de mémoire physique, et allouer 99 Gio de mémoire virtuelle (virtual memory far beyond physical memory).",
-    source: D000,
+    source: DOC_000,
     modes: [1],
   },
-  table2No: { id: 'table-mode2-noreserve-no', text: 'Mode 2 (strict), MAP_NORESERVE = No: strict accounting for ALL mappings.', source: D004, modes: [2] },
-  table2Yes: { id: 'table-mode2-noreserve-yes', text: 'Mode 2 (strict), MAP_NORESERVE = Yes: total <= swap + RAM * overcommit_ratio/100.', source: D004, modes: [2] },
-  q3: { id: 'q3-noreserve-allows-denied-overcommit', text: 'Q3: Under overcommit_memory=0, specifying MAP_NORESERVE allows the overcommit that would otherwise be denied.', source: D004, modes: [0] },
-  obvious: { id: 'obvious-overcommits-refused', text: 'Heuristic overcommit handling. Obvious overcommits of address space are refused.', source: D001, modes: [0] },
+  table2No: { id: 'table-mode2-noreserve-no', text: 'Mode 2 (strict), MAP_NORESERVE = No: strict accounting for ALL mappings.', source: DOC_004, modes: [2] },
+  table2Yes: { id: 'table-mode2-noreserve-yes', text: 'Mode 2 (strict), MAP_NORESERVE = Yes: total <= swap + RAM * overcommit_ratio/100.', source: DOC_004, modes: [2] },
+  q3: { id: 'q3-noreserve-allows-denied-overcommit', text: 'Q3: Under overcommit_memory=0, specifying MAP_NORESERVE allows the overcommit that would otherwise be denied.', source: DOC_004, modes: [0] },
+  obvious: { id: 'obvious-overcommits-refused', text: 'Heuristic overcommit handling. Obvious overcommits of address space are refused.', source: DOC_001, modes: [0] },
   freeMemory: {
     id: 'heuristic-limit-is-free-memory',
     text: "Denying obvious overcommits means that new mappings whose size doesn't exceed the amount of currently available free memory are permitted.",
-    source: D003,
+    source: DOC_003,
     modes: [0],
   },
-  noreserveIgnored: { id: 'mode2-noreserve-ignored', text: 'In mode 2 the MAP_NORESERVE flag is ignored.', source: D001, modes: [2] },
-  rootMore: { id: 'root-allocates-slightly-more', text: 'root is allowed to allocate slightly more memory in this mode [0].', source: D001, modes: [0, 2] },
+  noreserveIgnored: { id: 'mode2-noreserve-ignored', text: 'In mode 2 the MAP_NORESERVE flag is ignored.', source: DOC_001, modes: [2] },
+  rootMore: { id: 'root-allocates-slightly-more', text: 'root is allowed to allocate slightly more memory in this mode [0].', source: DOC_001, modes: [0, 2] },
 } satisfies Record<string, Claim>;
 
 /** The uid/gid the unprivileged child switches to (nobody). */
@@ -119,10 +116,6 @@ export function strictBatchPages(memTotalBytes: number, ncpus: number): number {
   return Math.max(32, 2 * ncpus, Math.floor(pages(memTotalBytes) / ncpus / 256));
 }
 
-function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-}
-
 /** Mode 0: one mapping up to totalram + swap pages, nothing else considered. */
 function heuristicCell(noreserve: boolean): MatrixCell {
   const m = readMeminfo();
@@ -145,11 +138,11 @@ function heuristicCell(noreserve: boolean): MatrixCell {
 /** No commit check: only the largest free gap of the address space limits a mapping. */
 function addressSpaceCell(mode: OvercommitMode, noreserve: boolean): MatrixCell {
   const before = largestAddressGap();
-  const r = bracketedProbe(noreserve, before.bytes, 64 * 1024 * 1024);
+  const r = bracketedProbe(noreserve, before.bytes, 64 * MiB);
   const after = largestAddressGap();
   const m = readMeminfo();
   // Node's threads may map or unmap between the reads: the two estimates bound the noise.
-  const tolerance = Math.abs(before.bytes - after.bytes) + 64 * 1024 * 1024;
+  const tolerance = Math.abs(before.bytes - after.bytes) + 64 * MiB;
   return {
     mode,
     noreserve,
@@ -417,7 +410,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
     } else {
       ctx.progress('mode-matrix: root vs an unprivileged child');
       // In mode 2 the child's own fork is charged too, so its threshold sits lower than ours.
-      const below = mode === 0 ? 64 * pageSize : 4 * 1024 ** 3;
+      const below = mode === 0 ? 64 * pageSize : 4 * GiB;
       const cmp = await compareRootAndUser(Math.max(pageSize, no.largestBytes - below), no.largestBytes + 64 * pageSize + no.toleranceBytes);
       const decided = cmp.differenceBytes !== null;
       const more = decided && cmp.differenceBytes! > cmp.noiseBytes + pageSize;

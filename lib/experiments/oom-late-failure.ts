@@ -14,34 +14,31 @@ import { readMeminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../mapping.js';
 import { withMemoryCgroup, type TempMemoryCgroup } from '../memory-cgroup.js';
 import { guardAvailability, withOvercommitSettings, type GuardWindow } from '../settings-guard.js';
+import { DOC_002, DOC_003, DOC_004 } from '../documents.js';
+import { GiB, KiB, MiB, mib } from '../units.js';
 
-const D002 = '002_d5b4cbf62375c791.txt';
-const D003 = '003_35ee4977a1beca93.txt';
-const D004 = '004_5cb27e43744276b5.txt';
-const MiB = 1024 * 1024;
 const ms = (v: number | null): string => (v === null ? '?' : v.toFixed(v < 1 ? 3 : 1));
-const GiB = 1024 * MiB;
 
 export const oomLateFailureClaims = {
   lateSigkill: {
     id: 'overcommit-late-sigkill',
     text: "With overcommit the allocation appears to succeed; when it is eventually accessed the kernel invokes the OOM killer and terminates the process: there is no allocation failure to handle, only a SIGKILL.",
-    source: D002,
+    source: DOC_002,
   },
   mode2FailsFast: {
     id: 'mode2-allocations-fail-immediately',
     text: 'Disabling overcommit (mode 2) restores admission control at allocation time: allocations fail immediately (or succeed with a guarantee of backing memory).',
-    source: D002,
+    source: DOC_002,
   },
   oomKillerRelieves: {
     id: 'oom-killer-relieves-exhaustion',
     text: 'If applications attempt to employ the entire range of their mappings, memory may become exhausted; the kernel relieves memory exhaustion by killing processes (the OOM killer).',
-    source: D003,
+    source: DOC_003,
   },
   q2: {
     id: 'q2-overcommit-works-until-all-touch',
     text: 'Q2: overcommitting works as long as not all processes need their full allocation simultaneously; if they do, the OOM killer terminates processes.',
-    source: D004,
+    source: DOC_004,
   },
 } satisfies Record<string, Claim>;
 
@@ -301,7 +298,7 @@ export async function runMode2Path(ctx: ExperimentContext): Promise<Mode2Path> {
 }
 
 function describePath(p: FailurePath): string {
-  const size = `${(p.requestBytes / MiB).toFixed(0)} MiB`;
+  const size = `${mib(p.requestBytes)}`;
   if (p.site === 'at-call') return `${p.path}: mmap(${size}) failed at the call with ${p.code} after ${ms(p.msToFailure)} ms, the size in hand`;
   if (p.site === 'signal') return `${p.path}: ${p.signal} after ${p.pagesTouched} pages`;
   if (p.site === 'none') return `${p.path}: mmap(${size}) succeeded (no failure at the call)`;
@@ -329,13 +326,13 @@ function latePath(l: LateKillResult): FailurePath {
 }
 
 function describeLate(l: LateKillResult): string {
-  const lim = `${(l.cgroupLimitFileBytes / MiB).toFixed(0)} MiB`;
-  if (!l.mmapOk) return `mmap(${(l.mapBytes / MiB).toFixed(0)} MiB) in a ${lim} cgroup failed at the call (${l.mmapCode})`;
-  const how = l.signal === null ? `the child was not killed (exit ${l.exitCode})` : `${l.signal}${l.timedOut ? ' from our timeout' : ''} after ${l.pagesTouchedBeforeKill} pages (${(l.touchedBytesBeforeKill / MiB).toFixed(2)} MiB, ${(l.touchedToLimitRatio * 100).toFixed(1)}% of the limit; ${(l.limitMinusTouchedBytes / 1024).toFixed(0)} KiB short of it, the child's other charges) and ${ms(l.msFromFirstTouchToKill)} ms after the first touch (${ms(l.msFromMmapReturnToKill)} ms after mmap returned)`;
+  const lim = `${mib(l.cgroupLimitFileBytes)}`;
+  if (!l.mmapOk) return `mmap(${mib(l.mapBytes)}) in a ${lim} cgroup failed at the call (${l.mmapCode})`;
+  const how = l.signal === null ? `the child was not killed (exit ${l.exitCode})` : `${l.signal}${l.timedOut ? ' from our timeout' : ''} after ${l.pagesTouchedBeforeKill} pages (${mib(l.touchedBytesBeforeKill)}, ${(l.touchedToLimitRatio * 100).toFixed(1)}% of the limit; ${(l.limitMinusTouchedBytes / KiB).toFixed(0)} KiB short of it, the child's other charges) and ${ms(l.msFromFirstTouchToKill)} ms after the first touch (${ms(l.msFromMmapReturnToKill)} ms after mmap returned)`;
   const e = l.memoryEventsAfter;
   // v1: oom_kill_disable 1 would have left the child hanging under_oom instead of killed.
   const control = l.cgroupVersion === 1 ? ` (memory.oom_control after: oom_kill_disable ${e.oom_kill_disable}, under_oom ${e.under_oom})` : '';
-  return `mmap(${(l.mapBytes / MiB).toFixed(0)} MiB) in a ${lim} cgroup (v${l.cgroupVersion}) succeeded; ${how}; the cgroup's oom_kill count went ${l.cgroupOomKillsBefore} → ${l.cgroupOomKillsAfter}${control}`;
+  return `mmap(${mib(l.mapBytes)}) in a ${lim} cgroup (v${l.cgroupVersion}) succeeded; ${how}; the cgroup's oom_kill count went ${l.cgroupOomKillsBefore} → ${l.cgroupOomKillsAfter}${control}`;
 }
 
 function kernelLogSentence(k: KernelLog): string {
@@ -413,7 +410,7 @@ export async function runOomLateFailure(ctx: ExperimentContext, options: OomLate
   const mode2Holds = mode2.site === 'not-run' ? null : mode2.site === 'at-call' && mode2.code === 'ENOMEM';
   const guarantee =
     ctx.mode === 2
-      ? ` In this run mode 2 was in force for the cgroup child too: its ${(late.mapBytes / MiB).toFixed(0)} MiB mapping was admitted and ${late.signal ?? 'no signal'} still came after ${late.pagesTouchedBeforeKill} pages, so the 'guarantee of backing memory' is against the system-wide commit limit only, not a memory cgroup's limit.`
+      ? ` In this run mode 2 was in force for the cgroup child too: its ${mib(late.mapBytes)} mapping was admitted and ${late.signal ?? 'no signal'} still came after ${late.pagesTouchedBeforeKill} pages, so the 'guarantee of backing memory' is against the system-wide commit limit only, not a memory cgroup's limit.`
       : '';
   // The mode-2 path's own numbers lead this finding's evidence.
   const mode2Evidence: Evidence = {
@@ -440,7 +437,7 @@ export async function runOomLateFailure(ctx: ExperimentContext, options: OomLate
     finding(
       c.q2,
       late.mmapOk ? killedByOom : null,
-      `${(late.mapBytes / MiB).toFixed(0)} MiB promised in a ${(late.cgroupLimitFileBytes / MiB).toFixed(0)} MiB group: the first ${late.pagesTouchedBeforeKill} pages (${(late.touchedToLimitRatio * 100).toFixed(1)}% of the limit) were served; touching the rest ended in ${late.signal ?? 'no signal'} (oom_kill ${late.cgroupOomKillsBefore} → ${late.cgroupOomKillsAfter}).`,
+      `${mib(late.mapBytes)} promised in a ${mib(late.cgroupLimitFileBytes)} group: the first ${late.pagesTouchedBeforeKill} pages (${(late.touchedToLimitRatio * 100).toFixed(1)}% of the limit) were served; touching the rest ended in ${late.signal ?? 'no signal'} (oom_kill ${late.cgroupOomKillsBefore} → ${late.cgroupOomKillsAfter}).`,
       evidence,
       late.mmapOk ? exhaustion : 'the mapping was refused at the call',
     ),

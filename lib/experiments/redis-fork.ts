@@ -11,28 +11,26 @@ import { finding, type Claim, type Evidence, type Experiment, type ExperimentCon
 import { parseMeminfo, readMeminfo, type Meminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../mapping.js';
 import { withMemoryCgroup } from '../memory-cgroup.js';
-
-const S000 = '000_702fed13d2efde5a.txt';
-const S001 = '001_f08625d6d5509f52.txt';
-const MiB = 1 << 20;
+import { DOC_000, DOC_001 } from '../documents.js';
+import { MiB, gib, mib } from '../units.js';
 
 const C = {
   mode0: {
     id: 'mode0-fork-fails-without-free-ram',
     text: 'If the overcommit_memory setting is set to zero the fork will fail unless there is as much free RAM as required to really duplicate all the parent memory pages',
-    source: S000,
+    source: DOC_000,
     modes: [0],
   },
   mode1: {
     id: 'mode1-fork-succeeds',
     text: 'Setting overcommit_memory to 1 tells Linux to relax and perform the fork in a more optimistic allocation fashion',
-    source: S000,
+    source: DOC_000,
     modes: [1],
   },
   mode2: {
     id: 'mode2-fork-checked',
     text: 'Account and check on fork (mode 2: a fork whose copy of the private writable memory would exceed CommitLimit is refused)',
-    source: S001,
+    source: DOC_001,
     modes: [2],
   },
 } satisfies Record<string, Claim>;
@@ -66,8 +64,6 @@ export interface ForkAttempt {
 }
 
 const floorMiB = (bytes: number): number => Math.floor(bytes / MiB) * MiB;
-const gib = (bytes: number): string => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
-const mib = (bytes: number): string => `${(bytes / MiB).toFixed(0)} MiB`;
 
 /**
  * A child in its own memory cgroup: join the group, map `region` bytes, write `dataset` bytes of

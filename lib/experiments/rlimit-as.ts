@@ -7,11 +7,9 @@
 import { runChild, type ChildResult, type ChildStep, type ChildStepResult } from '../child.js';
 import { finding, type Claim, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
 import { parseStatus } from '../kernel/status.js';
+import { DOC_003, DOC_004 } from '../documents.js';
+import { KiB, MiB, mib } from '../units.js';
 
-const D003 = '003_35ee4977a1beca93.txt';
-const D004 = '004_5cb27e43744276b5.txt';
-
-const MiB = 1024 * 1024;
 /** 004's limit, and its two requests: one must exceed it, one must fit. */
 const LIMIT_BYTES = 64 * MiB;
 const LARGE_BYTES = 128 * MiB;
@@ -21,27 +19,27 @@ export const rlimitAsClaims = {
   mmapEnomem: {
     id: 'rlimit-as-mmap-enomem',
     text: 'RLIMIT_AS caps the total virtual address space of a process: an mmap() that would push the process beyond it returns ENOMEM (128 MB over a 64 MB headroom fails, 8 MB fits).',
-    source: D004,
+    source: DOC_004,
   },
   brkEnomem: {
     id: 'rlimit-as-brk-enomem',
     text: 'Any brk() that would push the process beyond RLIMIT_AS returns ENOMEM.',
-    source: D004,
+    source: DOC_004,
   },
   independent: {
     id: 'rlimit-as-independent-of-overcommit',
     text: 'Independent of overcommit settings, RLIMIT_AS caps the address space (Q6: independent of physical memory availability): MAP_NORESERVE does not escape it.',
-    source: D004,
+    source: DOC_004,
   },
   mmapCanFail: {
     id: 'mmap-fails-on-rlimit-as',
     text: 'A call to mmap() can also fail because it encounters the per-process RLIMIT_AS resource limit, an upper limit on the size of the address space of the calling process.',
-    source: D003,
+    source: DOC_003,
   },
   literalProgram: {
     id: 'rlimit-program-64mb',
     text: "004's RLIMIT_AS program: with RLIMIT_AS = 64 MB, mmap(128MB) 'should fail' and mmap(8MB) 'should succeed'.",
-    source: D004,
+    source: DOC_004,
   },
 } satisfies Record<string, Claim>;
 
@@ -96,7 +94,7 @@ export async function measureRlimitAs(): Promise<{ evidence: RlimitAsEvidence; p
   // 004's program: rlim_cur = 64 MB, rlim_max = RLIM_INFINITY, then 128 MB and 8 MB.
   // An absolute limit reports no base size: the child reads its own VmSize first.
   const literal: ChildStep[] = [
-    { op: 'readfile', path: '/proc/self/status', maxBytes: 64 * 1024, required: true },
+    { op: 'readfile', path: '/proc/self/status', maxBytes: 64 * KiB, required: true },
     { op: 'setrlimit', resource: 'as', soft: LIMIT_BYTES, hard: null, required: true },
     { op: 'mmap', length: LARGE_BYTES },
     { op: 'mmap', length: SMALL_BYTES },
@@ -125,8 +123,6 @@ export async function measureRlimitAs(): Promise<{ evidence: RlimitAsEvidence; p
     },
   };
 }
-
-const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
 
 export function rlimitAsFindings(e: RlimitAsEvidence, problem: string | null, mode: OvercommitMode): Finding[] {
   const c = rlimitAsClaims;

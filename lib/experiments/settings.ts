@@ -7,41 +7,38 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { pageSize } from '../mapping.js';
 import { commitLimitFormula, readMeminfo, type Meminfo } from '../kernel/meminfo.js';
 import { modeDescription, modeName, readOvercommitSettings, type OvercommitSettings } from '../kernel/sysctl.js';
-
-const D001 = '001_f08625d6d5509f52.txt';
-const D003 = '003_35ee4977a1beca93.txt';
-const D004 = '004_5cb27e43744276b5.txt';
+import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
 
 export const settingsClaims = {
   program: {
     id: 'settings-program-reads-mode',
     text: "004's settings program reads /proc/sys/vm/overcommit_memory and overcommit_ratio and names the mode: 0 'Heuristic (deny obvious overcommits)', 1 'Always allow overcommits', 2 'Strict (ratio-based accounting)'.",
-    source: D004,
+    source: DOC_004,
   },
   counters: {
     id: 'commit-counters-in-meminfo',
     text: 'The current overcommit limit and amount committed are viewable in /proc/meminfo as CommitLimit and Committed_AS respectively.',
-    source: D001,
+    source: DOC_001,
   },
   formula003: {
     id: 'commit-limit-swap-plus-ratio-of-ram',
     text: 'Strict overcommit limits the system-wide total of all allocations to [swap size] + [RAM size] * overcommit_ratio / 100.',
-    source: D003,
+    source: DOC_003,
   },
   formula004: {
     id: 'strict-total-swap-plus-ram-ratio',
     text: 'In mode 2 (strict) the total must stay within swap + RAM * overcommit_ratio/100.',
-    source: D004,
+    source: DOC_004,
   },
   ratioOrKbytes: {
     id: 'commit-limit-ratio-or-kbytes',
     text: "The overcommit amount can be set via vm.overcommit_ratio (percentage) or vm.overcommit_kbytes (absolute value); the limit is swap + that amount of physical RAM.",
-    source: D001,
+    source: DOC_001,
   },
   defaultRatio: {
     id: 'default-ratio-50',
     text: 'The default value of overcommit_ratio is 50.',
-    source: D004,
+    source: DOC_004,
   },
 } satisfies Record<string, Claim>;
 

@@ -13,12 +13,9 @@ import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readStatus } from '../kernel/status.js';
 import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../memory-cgroup.js';
+import { DOC_001, DOC_004 } from '../documents.js';
+import { GiB, MiB, mib } from '../units.js';
 
-const D001 = '001_f08625d6d5509f52.txt';
-const D004 = '004_5cb27e43744276b5.txt';
-
-const GiB = 1024 * 1024 * 1024;
-const MiB = 1024 * 1024;
 /** 004's ARRAY_SIZE * sizeof(int): 256M ints. */
 export const SPARSE_BYTES = GiB;
 /** 004's STRIDE: 4096 / sizeof(int) ints, one write per 4096 bytes. */
@@ -33,38 +30,38 @@ export const sparseArrayClaims = {
   mmapWithoutSwap: {
     id: 'sparse-mmap-succeeds-without-swap',
     text: 'The 1 GB MAP_NORESERVE mmap() succeeds even if 1GB swap is unavailable.',
-    source: D004,
+    source: DOC_004,
   },
   noReservation: {
     id: 'noreserve-no-swap-reservation',
     text: "Create a 1 GB sparse mapping with MAP_NORESERVE: no swap reservation (the program prints 'no swap reserved'; Q3: the kernel does not reserve swap space at mmap() time).",
-    source: D004,
+    source: DOC_004,
   },
   ignoredInMode2: {
     id: 'noreserve-ignored-in-mode-2',
     text: 'In mode 2 the MAP_NORESERVE flag is ignored.',
-    source: D001,
+    source: DOC_001,
     modes: [2],
   },
   allocatedOnTouch: {
     id: 'memory-taken-on-first-touch',
     text: 'Lazy reservation (Q1): memory for a mapped page is taken only when the page is first accessed (on page fault), not when mmap() is called.',
-    source: D004,
+    source: DOC_004,
   },
   reservedOnAccess: {
     id: 'swap-reserved-on-access',
     text: 'Linux solves this with lazy swap reservation: swap space is reserved only when a page is actually accessed.',
-    source: D004,
+    source: DOC_004,
   },
   onlyTouchedPages: {
     id: 'only-touched-pages-use-memory',
     text: "The program prints 'Touched N pages (only those pages use swap)': only the touched pages use swap/memory.",
-    source: D004,
+    source: DOC_004,
   },
   programIsSparse: {
     id: 'program-is-sparse',
     text: "The program is a sparse array: a 1 GB array of which only a few scattered elements are accessed ('Only touch every 4096th element').",
-    source: D004,
+    source: DOC_004,
   },
 } satisfies Record<string, Claim>;
 
@@ -222,8 +219,6 @@ export async function runSparseDemo(options: SparseDemoOptions = {}): Promise<Sp
   });
   return { programOutput, variants, swapTotalBytes: mem.swapTotal, swapFreeBytes: mem.swapFree, confinement };
 }
-
-const mib = (b: number): string => `${(b / MiB).toFixed(1)} MiB`;
 
 /** The sampled Committed_AS change set against what the VMA's flags say it must be. */
 function committedWords(v: SparseVariantEvidence): string {

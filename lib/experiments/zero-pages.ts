@@ -10,16 +10,14 @@ import { sampleCommitted } from '../kernel/meminfo.js';
 import { findVma, readVmas } from '../kernel/smaps.js';
 import { readStatus } from '../kernel/status.js';
 import { mmap, pageSize } from '../mapping.js';
-
-const S001 = '001_f08625d6d5509f52.txt';
-const GiB = 1 << 30;
-const MiB = 1 << 20;
+import { DOC_001 } from '../documents.js';
+import { GiB, mib } from '../units.js';
 
 const C = {
   zeroPages: {
     id: 'sparse-virtual-memory-is-zero-pages',
     text: 'Always overcommit: classic example is code using sparse arrays and just relying on the virtual memory consisting almost entirely of zero pages',
-    source: S001,
+    source: DOC_001,
   },
 } satisfies Record<string, Claim>;
 
@@ -86,7 +84,7 @@ export function zeroPagesFindings(e: ZeroPagesEvidence): Finding[] {
       C.zeroPages,
       costsNothing,
       `Reading one int in each of the ${e.readPages} pages of a 1 GiB MAP_NORESERVE mapping took ${e.readMs.toFixed(0)} ms and read ${e.allZero ? 'only zeros' : 'non-zero values'}; ` +
-        `the reads added ${e.vmaAnonymousDeltaBytes} B of Anonymous and ${e.vmaRssDeltaBytes} B of Rss to the mapping's VMA (smaps), the process's RSS moved by ${(e.rssDeltaBytes / MiB).toFixed(1)} MiB ` +
+        `the reads added ${e.vmaAnonymousDeltaBytes} B of Anonymous and ${e.vmaRssDeltaBytes} B of Rss to the mapping's VMA (smaps), the process's RSS moved by ${mib(e.rssDeltaBytes)} ` +
         `(less than 1% of the mapping counts as nothing: page tables, Node's own allocations), ` +
         `while mincore called ${e.residentPages} pages resident: they are all mapped to the one shared zero page, which mincore counts and smaps does not. ` +
         `Committed_AS moved by ${e.committedDeltaBytes} B at mmap (±${e.committedToleranceBytes} B; VmFlags ${e.vmFlags.join(' ')}).`,

@@ -1,0 +1,15 @@
+/** Byte units, and the one way findings write sizes in their text. */
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+/** '12.5 MiB': one decimal, enough to tell a page-sized difference from none at MiB scale. */
+export function mib(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** '1.25 GiB': two decimals, about 10 MiB, for sizes measured against RAM. */
+export function gib(bytes: number): string {
+  return `${(bytes / GiB).toFixed(2)} GiB`;
+}
