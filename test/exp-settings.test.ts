@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { settings, settingsClaims, readSettings } from '../lib/experiments/settings.js';
+import type { OvercommitMode } from '../lib/experiment.js';
 import { withSettingsLock } from '../lib/lock.js';
+import { MiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 
 describe('settings experiment', () => {
@@ -13,14 +15,40 @@ describe('settings experiment', () => {
       expect(ev.mode).toBe(mode);
       expect(ev.programOutput).toEqual([`overcommit_memory = ${mode}`, `overcommit_ratio = ${String(ev.ratio)}%`, `Mode: ${String(ev.modeDescription)}`]);
       const byId = new Map(findings.map((f) => [f.claim, f]));
-      expect(byId.get('settings-program-reads-mode')!.holds).toBe(true);
-      expect(byId.get('commit-counters-in-meminfo')!.holds).toBe(true);
+      // The program read the mode the runner says is in force.
+      const program = byId.get('settings-program-reads-mode')!;
+      expect(program.evidence.runnerMode).toBe(mode);
+      expect(program.holds).toBe(true);
+      // 64 MiB private read-write moved Committed_AS by 64 MiB, within the sampled noise.
+      const counters = byId.get('commit-counters-in-meminfo')!;
+      const p = counters.evidence.committedProbe as { mappedBytes: number; mmapCode: string | null; committedDeltaBytes: number; toleranceBytes: number };
+      expect(p.mmapCode).toBeNull();
+      expect(p.mappedBytes).toBe(64 * MiB);
+      expect(Math.abs(p.committedDeltaBytes - p.mappedBytes)).toBeLessThanOrEqual(p.toleranceBytes);
+      expect(p.toleranceBytes).toBeLessThan(p.mappedBytes / 4);
+      expect(counters.evidence.commitLimitBytes).toBe(counters.evidence.kernelFormulaBytes);
+      expect(counters.holds).toBe(true);
       // The verdicts follow the numbers they are computed from.
       const r = readSettings();
       expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
       expect(byId.get('commit-limit-swap-plus-ratio-of-ram')!.holds).toBe(r.documentedFormulaBytes === r.commitLimitBytes);
       expect(byId.get('strict-total-swap-plus-ram-ratio')!.holds).toBe(r.documentedFormulaBytes === r.commitLimitBytes);
-      expect(byId.get('default-ratio-50')!.holds).toBe(r.ratio === 50 ? true : null);
+      // The compiled-in default is never observable: no verdict, the value in force said instead.
+      const def = byId.get('default-ratio-50')!;
+      expect(def.holds).toBeNull();
+      expect(def.reason).toMatch(/cannot be observed/);
+      expect(def.observed).toContain(`in force is ${r.ratio}, which ${r.ratio === 50 ? 'equals' : 'does not equal'} 50`);
+    });
+  });
+
+  it('says the program does not read the mode in force when the runner claims another', async () => {
+    await withSettingsLock('shared', async () => {
+      const mode = currentMode();
+      const other = ((mode + 1) % 3) as OvercommitMode;
+      const findings = await settings.run({ mode: other, progress: () => {} });
+      const program = findings.find((f) => f.claim === 'settings-program-reads-mode')!;
+      expect(program.evidence.mode).toBe(mode);
+      expect(program.holds).toBe(false);
     });
   });
 

@@ -1,13 +1,16 @@
 /**
  * settings: 004's settings program (mode, ratio, the mode's name) and the commit counters of
  * /proc/meminfo, with CommitLimit checked against the formulas the documents give for it.
- * Nothing is mapped: this reads the sysctls and meminfo once and recomputes CommitLimit.
+ * It reads the sysctls and meminfo, recomputes CommitLimit, and maps (untouched) 64 MiB once to
+ * see Committed_AS count it.
  */
+import { isSystemCallError } from '../errors.js';
 import { finding, type Claim, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
-import { pageSize } from '../mapping.js';
-import { commitLimitFormula, readMeminfo, type Meminfo } from '../kernel/meminfo.js';
+import { mmap, pageSize } from '../mapping.js';
+import { commitLimitFormula, readMeminfo, sampleCommitted, type Meminfo } from '../kernel/meminfo.js';
 import { modeDescription, modeName, readOvercommitSettings, type OvercommitSettings } from '../kernel/sysctl.js';
 import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { MiB, mib } from '../units.js';
 
 export const settingsClaims = {
   program: {
@@ -110,29 +113,81 @@ function documentedVerdict(r: SettingsReading): { holds: boolean; observed: stri
   return { holds: false, observed: `${head}: off by ${diff} B: ${causes.join('; ') || 'no documented cause'}; ${explained}.` };
 }
 
+/** The private writable mapping whose charge shows Committed_AS is "the amount committed". */
+const PROBE_BYTES = 64 * MiB;
+/** Node's own allocations (V8, libuv) between two samplings, which their spreads cannot see. */
+const OWN_JITTER_BYTES = MiB;
+
+/** Committed_AS around mapping PROBE_BYTES private read-write (charged at mmap, never touched). */
+export interface CommittedProbe {
+  mappedBytes: number;
+  /** null when mmap succeeded; the errno code otherwise. */
+  mmapCode: string | null;
+  committedBeforeBytes: number;
+  committedAfterBytes: number;
+  committedDeltaBytes: number;
+  /** The spreads of both samplings plus OWN_JITTER_BYTES. */
+  toleranceBytes: number;
+}
+
+export function measureCommitted(): CommittedProbe {
+  const before = sampleCommitted();
+  let code: string | null = null;
+  let after = before;
+  try {
+    const m = mmap(PROBE_BYTES);
+    try {
+      after = sampleCommitted();
+    } finally {
+      m.unmap();
+    }
+  } catch (e) {
+    // Mode 2 near its limit may refuse even this: then nothing was charged, nothing to judge.
+    if (!isSystemCallError(e)) throw e;
+    code = e.code;
+  }
+  return {
+    mappedBytes: PROBE_BYTES,
+    mmapCode: code,
+    committedBeforeBytes: before.median,
+    committedAfterBytes: after.median,
+    committedDeltaBytes: after.median - before.median,
+    toleranceBytes: before.spreadBytes + after.spreadBytes + OWN_JITTER_BYTES,
+  };
+}
+
 export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
   const r = readSettings();
   const evidence = { ...r };
   const c = settingsClaims;
   const out: Finding[] = [];
 
-  const validMode = r.mode === 0 || r.mode === 1 || r.mode === 2;
+  // The mode read from the file must be the one the runner put in force (with --mode: the switch took effect).
+  const sameMode = r.mode === ctx.mode;
   out.push(
     finding(
       c.program,
-      validMode && r.mode === ctx.mode && r.modeDescription !== '',
-      `${r.programOutput.join(' / ')} (the runner says mode ${ctx.mode} is in force)`,
-      evidence,
+      sameMode,
+      `${r.programOutput.join(' / ')}; the runner says mode ${ctx.mode} is in force: ${sameMode ? 'the program reads the mode in force' : 'the file says otherwise'}.`,
+      { ...evidence, runnerMode: ctx.mode },
     ),
   );
 
-  // readMeminfo throws when either field is missing, so reaching here means both are present.
+  // Committed_AS must move by what was committed; CommitLimit must be the kernel's limit.
+  const p = measureCommitted();
+  const limitOk = r.commitLimitBytes === r.kernelFormulaBytes;
+  const counted = p.mmapCode === null && Math.abs(p.committedDeltaBytes - p.mappedBytes) <= p.toleranceBytes;
+  const limitWords = `CommitLimit ${r.commitLimitBytes} B ${limitOk ? 'equals' : `is off by ${r.commitLimitBytes - r.kernelFormulaBytes} B from`} ${r.kernelFormula}`;
   out.push(
     finding(
       c.counters,
-      r.commitLimitBytes > 0 && r.committedAsBytes > 0,
-      `/proc/meminfo has CommitLimit ${r.commitLimitBytes} B and Committed_AS ${r.committedAsBytes} B.`,
-      evidence,
+      p.mmapCode === null ? counted && limitOk : null,
+      p.mmapCode === null
+        ? `Mapping ${mib(p.mappedBytes)} private read-write (untouched) moved Committed_AS by ${p.committedDeltaBytes} B (${mib(p.committedDeltaBytes)}; tolerance ±${mib(p.toleranceBytes)}): ` +
+            `${counted ? 'the amount committed' : 'not the amount committed'}. ${limitWords}.`
+        : `mmap of ${mib(p.mappedBytes)} private read-write failed with ${p.mmapCode} in mode ${ctx.mode}. ${limitWords}.`,
+      { ...evidence, committedProbe: { ...p } },
+      p.mmapCode === null ? undefined : `the ${mib(p.mappedBytes)} mapping was refused (${p.mmapCode}), so Committed_AS could not be seen counting it`,
     ),
   );
 
@@ -158,17 +213,14 @@ export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
     ),
   );
 
-  // Only the current value is visible: 50 is consistent with the default, another value says
-  // someone set it, not that the default differs.
+  // A running kernel shows only the value in force, never the compiled-in default it started from.
   out.push(
     finding(
       c.defaultRatio,
-      r.ratio === 50 ? true : null,
-      `overcommit_ratio is ${r.ratio} now.`,
+      null,
+      `overcommit_ratio in force is ${r.ratio}, which ${r.ratio === 50 ? 'equals' : 'does not equal'} 50.`,
       evidence,
-      r.ratio === 50
-        ? 'the current value is 50; whether it was ever changed and set back cannot be seen'
-        : 'the current value is not 50, which only says someone set it: the default is not observable here',
+      `the compiled-in default cannot be observed on a running kernel: only the value in force (${r.ratio}) can, and it may have been set by anyone`,
     ),
   );
   return out;
