@@ -5,6 +5,7 @@ import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
 import { withSettingsLock } from '../lib/lock.js';
 import { pageSize } from '../lib/mapping.js';
 import { guardAvailability, withMode } from '../lib/settings-guard.js';
+import { KiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 
 const avail = guardAvailability();
@@ -53,7 +54,24 @@ describe('commit-limit experiment', () => {
         expect(byId.get('limit-follows-ratio')!.holds).toBe(exact.length >= 2 ? exact.every((s) => s.commitLimitBytes === s.formulaBytes) : null);
         const kb = steps[3]!;
         if (!kb.headroomRaised) expect(byId.get('ratio-or-kbytes')!.holds).toBe(kb.after.ratio === 0 && steps[4]!.after.kbytes === 0 && steps[4]!.before.kbytes === kb.value);
-        expect(typeof byId.get('limit-follows-kbytes')!.holds === 'boolean' || kb.headroomRaised).toBe(true);
+        if (!kb.headroomRaised) {
+          // CommitLimit is exactly swap + the kbytes written (a whole number of pages).
+          expect(kb.after).toMatchObject({ kbytes: kb.value, ratio: 0 });
+          expect(kb.commitLimitBytes).toBe(kb.value * KiB + kb.swapTotalBytes);
+          expect(byId.get('limit-follows-kbytes')!.holds).toBe(true);
+        } else {
+          expect(byId.get('limit-follows-kbytes')!.holds).toBeNull();
+        }
+        // Ratio 50 gives swap + half of (MemTotal - Hugetlb), in whole pages, for the 001 default claim.
+        const r50 = steps[0]!;
+        if (!r50.headroomRaised) {
+          const halfRam = Math.floor((Math.floor((r50.memTotalBytes - r50.hugetlbBytes) / pageSize) * 50) / 100) * pageSize;
+          expect(r50.commitLimitBytes).toBe(halfRam + Math.floor(r50.swapTotalBytes / pageSize) * pageSize);
+        }
+        const start50 = findings[0]!.evidence.original as { ratio: number; kbytes: number };
+        const def = byId.get('default-50-percent-of-ram')!;
+        if (start50.ratio === 50 && start50.kbytes === 0 && !r50.headroomRaised) expect(def.holds).toBe(true);
+        else expect(def.holds).toBeNull();
         // Inside the outer window the settings were the step's; outside they are back.
         expect(readOvercommitSettings()).toMatchObject({ mode: m });
       };

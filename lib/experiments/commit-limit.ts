@@ -8,7 +8,7 @@ import { finding, type Claim, type Experiment, type ExperimentContext, type Find
 import { commitLimitFormula, readMeminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../mapping.js';
 import { readSettingsSnapshot, withOvercommitSettings, type SettingsChange, type SettingsSnapshot } from '../settings-guard.js';
-import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { DOC_001, DOC_003 } from '../documents.js';
 
 export const commitLimitClaims = {
   followsRatio: {
@@ -30,16 +30,6 @@ export const commitLimitClaims = {
     id: 'default-50-percent-of-ram',
     text: 'The total address space commit for the system is not permitted to exceed swap + a configurable amount (default is 50%) of physical RAM.',
     source: DOC_001,
-  },
-  default003: {
-    id: 'default-ratio-file-50',
-    text: 'The default value contained in this file [/proc/sys/vm/overcommit_ratio] is 50.',
-    source: DOC_003,
-  },
-  defaultQ8: {
-    id: 'q8-default-50',
-    text: 'Q8: overcommit_ratio is an integer percentage in /proc/sys/vm/overcommit_ratio; the default is 50, meaning up to 50% of RAM size can be over-allocated beyond swap.',
-    source: DOC_004,
   },
 } satisfies Record<string, Claim>;
 
@@ -156,13 +146,11 @@ export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]>
   // The default is only visible as the value in force: this machine's, which may have been set.
   const is50 = original.ratio === 50 && original.kbytes === 0;
   const step50 = ratioSteps[0]!;
-  const half = Math.floor(Math.floor((m0.memTotal - m0.hugetlb) / pageSize) * 50 / 100) * pageSize;
-  const halfHolds = !step50.headroomRaised && step50.commitLimitBytes - m0.swapTotal === half;
+  const half = commitLimitFormula(m0, { ratio: 50, kbytes: 0 }, pageSize);
+  const halfHolds = !step50.headroomRaised && step50.commitLimitBytes === half.bytes;
   const inForce = `This machine's value in force is overcommit_ratio=${original.ratio}, overcommit_kbytes=${original.kbytes}${is50 ? ' (50, as the document says; whether it is the kernel default or was set is not observable)' : ' (not 50: someone set it, which says nothing about the default)'}`;
-  const withRatio50 = `with ratio 50, CommitLimit - swap = ${step50.commitLimitBytes - m0.swapTotal} B, half of RAM (in whole pages) = ${half} B`;
+  const withRatio50 = `with ratio 50, CommitLimit was ${step50.commitLimitBytes} B against swap + half of RAM: ${half.formula}`;
   out.push(finding(c.default001, is50 ? halfHolds : null, `${inForce}; ${withRatio50}.`, evidence, is50 ? "the machine's value, not necessarily the kernel default" : 'the value in force is not 50'));
-  out.push(finding(c.default003, is50 ? true : null, `${inForce}.`, evidence, is50 ? "the machine's value, not necessarily the kernel default" : 'the value in force is not 50'));
-  out.push(finding(c.defaultQ8, is50 ? halfHolds : null, `${inForce}; ${withRatio50}.`, evidence, is50 ? "the machine's value, not necessarily the kernel default" : 'the value in force is not 50'));
   return out;
 }
 
