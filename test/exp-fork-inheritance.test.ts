@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { ChildResult, ChildStepResult } from '../lib/child.js';
 import {
+  childProblem,
   forkInheritance,
   forkInheritanceClaims,
   forkInheritanceFindings,
@@ -56,6 +58,29 @@ describe('fork-inheritance experiment', () => {
       const missing = { ...(e as unknown as ForkInheritanceEvidence), forkChargeBytes: (e.forkChargeBytes as number) - (e.regionBytes as number), chargeMatches: false };
       const verdicts = forkInheritanceFindings(missing, null, mode);
       expect(verdicts.find((f) => f.claim === 'fork-accounted')!.holds).toBe(false);
+    });
+  });
+
+  it('treats a failed vmflags step as no measurement, and gives no verdict then', async () => {
+    const step = (op: ChildStepResult['op'], extra: Partial<ChildStepResult>): ChildStepResult => ({ op, status: 'ok', code: null, errno: 0, startMs: 0, endMs: 0, progress: 0, ...extra });
+    const result = (nrFlags: ChildStepResult): ChildResult => ({
+      pid: 1,
+      exitCode: 0,
+      signal: null,
+      timedOut: false,
+      stepsStarted: 4,
+      reapedMs: 1,
+      steps: [nrFlags, step('vmflags', { vmFlags: ['rd', 'wr', 'ac'] }), step('readfile', { data: '' }), step('readfile', { data: '', truncated: false })],
+    });
+    expect(childProblem(result(step('vmflags', { vmFlags: ['rd', 'wr', 'nr'] })))).toBeNull();
+    const problem = childProblem(result(step('vmflags', { status: 'failed', code: 'ERR_NO_VMA' })));
+    expect(problem).toMatch(/MAP_NORESERVE region failed \(ERR_NO_VMA\)/);
+
+    await withSettingsLock('shared', async () => {
+      const { evidence } = await measureForkInheritance();
+      const findings = forkInheritanceFindings({ ...evidence, childNoreserveFlags: [] }, problem, currentMode());
+      expect(findings.map((f) => f.holds)).toEqual([null, null, null, null]);
+      expect(findings.every((f) => f.reason === problem)).toBe(true);
     });
   });
 });

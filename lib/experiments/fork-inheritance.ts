@@ -81,6 +81,19 @@ const accountedBytes = (vmas: readonly Vma[]): number =>
 
 const isSharedAnon = (v: Vma): boolean => v.vmFlags.includes('sh') && v.pathname.startsWith('/dev/zero');
 
+/** Why the child's report cannot be judged, or null. Steps: vmflags (NORESERVE), vmflags (ordinary), meminfo, smaps. */
+export function childProblem(r: ChildResult): string | null {
+  const [nrStep, ordStep, meminfoStep, smapsStep] = r.steps;
+  if (r.exitCode !== 0 || meminfoStep?.data === undefined || smapsStep?.data === undefined || smapsStep.truncated) {
+    return `the child did not report (exit ${r.exitCode}, signal ${r.signal}${smapsStep?.truncated ? ', smaps truncated' : ''})`;
+  }
+  // A failed vmflags step has no flags: [] in their place would read as "not inherited".
+  const failed = [nrStep, ordStep].flatMap((st, i) =>
+    st?.status === 'ok' ? [] : [`vmflags of the ${i === 0 ? 'MAP_NORESERVE' : 'ordinary'} region ${st?.status ?? 'missing'} (${st?.code ?? 'no code'})`],
+  );
+  return failed.length > 0 ? `the child could not read its flags: ${failed.join('; ')}` : null;
+}
+
 async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt; problem: string | null }> {
   const parentVmas = readVmas();
   const before = sampleCommitted(COMMITTED_SAMPLES);
@@ -100,10 +113,7 @@ async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt;
   }
   const after = sampleCommitted(COMMITTED_SAMPLES);
   const [nrStep, ordStep, meminfoStep, smapsStep] = r.steps;
-  const problem =
-    r.exitCode !== 0 || meminfoStep?.data === undefined || smapsStep?.data === undefined || smapsStep.truncated
-      ? `the child did not report (exit ${r.exitCode}, signal ${r.signal}${smapsStep?.truncated ? ', smaps truncated' : ''})`
-      : null;
+  const problem = childProblem(r);
   const childVmas = parseSmaps(smapsStep?.data ?? '');
   const parentStarts = new Set(parentVmas.map((v) => v.start));
   // The result area is MAP_NORESERVE: charged only where the kernel ignores that flag (mode 2).
