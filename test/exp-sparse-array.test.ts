@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSparseDemo, sparseArrayClaims, sparseFindings, type SparseDemoResult } from '../lib/experiments/sparse-array.js';
+import { runSparseDemo, sparseArrayClaims, sparseFindings, type SparseDemoResult, type SparseVariantEvidence } from '../lib/experiments/sparse-array.js';
 import { withSettingsLock } from '../lib/lock.js';
 import type { Finding, OvercommitMode } from '../lib/experiment.js';
 import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
@@ -47,6 +47,7 @@ describe.skipIf(!cgroups.available)(`sparse-array experiment${cgroups.available 
   it('the VmFlags follow the mode, and the verdicts follow the VmFlags', () => {
     const [program] = demo.variants;
     const byId = new Map(findings.map((f) => [f.claim, f]));
+    const ev = findings[0]!.evidence;
     expect(findings.map((f) => f.claim)).toEqual(Object.values(sparseArrayClaims).map((c) => c.id));
     expect(program!.vmFlags.includes('nr')).toBe(mode !== 2);
     expect(program!.vmFlags.includes('ac')).toBe(mode === 2);
@@ -55,10 +56,29 @@ describe.skipIf(!cgroups.available)(`sparse-array experiment${cgroups.available 
     expect(byId.get('memory-taken-on-first-touch')!.holds).toBe(true);
     expect(byId.get('only-touched-pages-use-memory')!.holds).toBe(true);
     expect(byId.get('program-is-sparse')!.holds).toBe(false);
-    expect(typeof byId.get('swap-reserved-on-access')!.holds).toBe('boolean');
-    const ev = findings[0]!.evidence;
+    // Touching 1 GiB reserved nothing more: Committed_AS stayed within its tolerance of 0.
+    const access = byId.get('swap-reserved-on-access')!;
+    const tol = access.evidence.committedTouchJudgedToleranceBytes as number;
+    expect(tol).toBeLessThan((PAGES * 4096) / 2);
+    expect(Math.abs(program!.committedTouchDeltaBytes)).toBeLessThanOrEqual(tol);
+    expect(access.holds).toBe(false);
+    expect(demo.thpEnabled === null || ['always', 'madvise', 'never'].includes(demo.thpEnabled)).toBe(true);
+    expect(ev.thpEnabled).toBe(demo.thpEnabled);
     for (const key of ['mappedBytes', 'touchedPages', 'residentPages', 'rssDeltaBytes', 'committedDeltaBytes', 'vmFlags', 'touchMs']) {
       expect(ev).toHaveProperty(key);
     }
+  });
+
+  it('names the variant whose mmap failed, and says when THP may explain extra resident pages', () => {
+    const [program, sparse] = demo.variants as [SparseVariantEvidence, SparseVariantEvidence];
+    const failed = sparseFindings({ ...demo, variants: [program, { ...sparse, mmapCode: 'ENOMEM' }] }, mode);
+    expect(failed.slice(1).every((f) => f.holds === null)).toBe(true);
+    expect(failed[1]!.observed).toContain("the one-page-in-64 variant's 1 GiB mmap failed with ENOMEM");
+    expect(failed[1]!.observed).not.toContain('null');
+    // One fault per 2 MiB: all pages resident for 1/64 touched.
+    const huge = sparseFindings({ ...demo, thpEnabled: 'always', variants: [program, { ...sparse, residentPages: sparse.mappedPages }] }, mode);
+    const onlyTouched = huge.find((f) => f.claim === 'only-touched-pages-use-memory')!;
+    expect(onlyTouched.holds).toBe(false);
+    expect(onlyTouched.observed).toMatch(/may map a 2 MiB page/);
   });
 });
