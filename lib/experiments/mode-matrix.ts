@@ -220,10 +220,6 @@ function strictProbe(noreserve: boolean): MatrixCell {
   };
 }
 
-function cellEvidence(c: MatrixCell): Evidence {
-  return { ...c };
-}
-
 function matches(c: MatrixCell): boolean {
   return Math.abs(c.largestBytes - c.predictedBytes) <= c.toleranceBytes;
 }
@@ -298,7 +294,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         c.table0No,
         matches(no) && no.refusedCode === 'ENOMEM',
         `Without MAP_NORESERVE: ${compare(no)}. The threshold is MemTotal + SwapTotal for one mapping (refusals: ${no.refusedCode}); what is 'obvious' is a single mapping larger than RAM + swap.`,
-        cellEvidence(no),
+        { ...no },
       ),
     );
     out.push(
@@ -306,7 +302,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         c.table0Yes,
         yes.largestBytes > ramSwap,
         `With MAP_NORESERVE: ${compare(yes)}; that is ${(yes.largestBytes / ramSwap).toFixed(0)} x RAM + swap (${ramSwap} B): no commit check, only the address space limits it.`,
-        cellEvidence(yes),
+        { ...yes },
       ),
     );
 
@@ -333,7 +329,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         no.refusedCode === 'ENOMEM' && matches(no),
         `One mapping of ${no.largestBytes + pageSize} B (RAM + swap + 1 page) is refused with ${no.refusedCode}, one of ${no.largestBytes} B accepted. ` +
           `The heuristic judges each mapping alone: with one of ${no.largestBytes} B held (nothing touched), a second of the same size was ${second.accepted ? 'accepted too' : `refused (${second.code})`}, so the total commit may reach ${second.accepted ? 2 * no.largestBytes : no.largestBytes} B (${gib(2 * no.largestBytes)}) against RAM + swap of ${gib(ramSwap)}.`,
-        { ...cellEvidence(no), firstHeld: first.accepted, secondAccepted: second.accepted, secondCode: second.code },
+        { ...no, firstHeld: first.accepted, secondAccepted: second.accepted, secondCode: second.code },
       ),
     );
 
@@ -346,7 +342,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
           (no.largestBytes <= freeMax
             ? 'mappings beyond free memory were refused.'
             : `a mapping ${no.largestBytes - freeMax} B larger than the free memory was accepted. It does not match: the threshold is MemTotal + SwapTotal (${ramSwap} B), the modern heuristic, not the currently free memory.`),
-        { ...cellEvidence(no), memFreeBytes: m.memFree, memAvailableBytes: m.memAvailable },
+        { ...no, memFreeBytes: m.memFree, memAvailableBytes: m.memAvailable },
       ),
     );
   }
@@ -358,7 +354,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
           claim,
           cell.largestBytes > ramSwap && matches(cell),
           `${cell.noreserve ? 'With' : 'Without'} MAP_NORESERVE: ${compare(cell)}; ${(cell.largestBytes / ramSwap).toFixed(0)} x RAM + swap (${ramSwap} B): no commit check, the free address space is the limit.`,
-          cellEvidence(cell),
+          { ...cell },
         ),
       );
     }
@@ -369,7 +365,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         no.largestBytes > ramSwap,
         `One ordinary mapping (no MAP_NORESERVE) of ${no.largestBytes} B, ${times.toFixed(0)} x RAM + swap, was accepted. "Always" has one limit: ` +
           `a request larger than the largest free gap of the address space (${gib(no.largestBytes)} here) still fails, with ${no.refusedCode ?? 'ENOMEM'}.`,
-        cellEvidence(no),
+        { ...no },
       ),
     );
     out.push(
@@ -377,19 +373,19 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         c.mode1Virtual99,
         times >= 99,
         `${gib(no.largestBytes)} of virtual memory in one mapping, ${times.toFixed(0)} times the ${gib(ramSwap)} of RAM + swap of this machine.`,
-        cellEvidence(no),
+        { ...no },
       ),
     );
   }
 
   if (mode === 2) {
-    out.push(finding(c.table2No, matches(no), `Without MAP_NORESERVE: ${compare(no)}.`, cellEvidence(no)));
+    out.push(finding(c.table2No, matches(no), `Without MAP_NORESERVE: ${compare(no)}.`, { ...no }));
     out.push(
       finding(
         c.table2Yes,
         matches(yes),
         `With MAP_NORESERVE: ${compare(yes)}. The total is CommitLimit (swap + RAM x ratio/100 = ${m.commitLimit} B) less what is committed and the reserves.`,
-        cellEvidence(yes),
+        { ...yes },
       ),
     );
     const tol = Math.max(no.toleranceBytes, yes.toleranceBytes);
