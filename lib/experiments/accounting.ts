@@ -103,22 +103,20 @@ const C = {
 
 export const accountingClaims: readonly Claim[] = [...kindClaims, ...noreserveClaims, ...Object.values(C)];
 
-export interface AccountingOptions {
-  /** Size of each mapping (default 512 MiB; scaled down in mode 2 to stay well inside the headroom). */
-  sizeBytes?: number;
-  /** Committed_AS reads before and after each action (default 3). */
-  samples?: number;
-  /** Trials of each sequence of actions (default 5); each change reported is their median. */
-  trials?: number;
-  /** Bytes written into the memfd and the private file mapping (default 16 MiB). */
-  touchBytes?: number;
-}
+/** Size of each mapping (scaled down in mode 2 to stay well inside the headroom). */
+const SIZE_BYTES = 512 * MiB;
+/** Committed_AS reads before and after each action. */
+const SAMPLES = 3;
+/** Trials of each sequence of actions; each change reported is their median. */
+const TRIALS = 5;
+/** Bytes written into the memfd and the private file mapping. */
+const TOUCH_BYTES = 16 * MiB;
 
 /**
  * This process's own small allocations (V8, libuv) between two reads, which the spread of
  * back-to-back reads cannot see, are allowed on top of it.
  */
-export const NOISE_FLOOR_BYTES = 2 * MiB;
+const NOISE_FLOOR_BYTES = 2 * MiB;
 
 /** A change in Committed_AS around one action. */
 export interface CommitDelta {
@@ -638,11 +636,8 @@ function sizeFor(requested: number, mode: OvercommitMode): { size: number; note?
   return { size: cap, note: `scaled down from ${mib(requested)} to ${mib(cap)}: one eighth of the mode-2 headroom (CommitLimit - Committed_AS = ${mib(headroom)})` };
 }
 
-async function run(ctx: ExperimentContext, options: AccountingOptions = {}): Promise<Finding[]> {
-  const samples = options.samples ?? 3;
-  const trials = options.trials ?? 5;
-  const touch = options.touchBytes ?? 16 * MiB;
-  const { size, note } = sizeFor(options.sizeBytes ?? 512 * MiB, ctx.mode);
+async function run(ctx: ExperimentContext): Promise<Finding[]> {
+  const { size, note } = sizeFor(SIZE_BYTES, ctx.mode);
   if (note) ctx.progress(note);
   const file = sparseFile(size);
   const out: Finding[] = [];
@@ -650,26 +645,26 @@ async function run(ctx: ExperimentContext, options: AccountingOptions = {}): Pro
     const plain: KindMeasurement[] = [];
     for (const kind of mappingKinds) {
       ctx.progress(`accounting: ${kind}`);
-      const k = measureKind(kind, false, size, file.fd, ctx.mode, samples, trials);
+      const k = measureKind(kind, false, size, file.fd, ctx.mode, SAMPLES, TRIALS);
       plain.push(k);
       out.push(kindFinding(kindClaims.find((c) => c.id === `cost-${kind}`)!, k, ctx.mode));
     }
     for (const kind of mappingKinds) {
-      const k = measureKind(kind, true, size, file.fd, ctx.mode, samples, trials);
+      const k = measureKind(kind, true, size, file.fd, ctx.mode, SAMPLES, TRIALS);
       const id = ctx.mode === 2 ? `noreserve-ignored-${kind}` : `noreserve-${kind}`;
       out.push(kindFinding(noreserveClaims.find((c) => c.id === id)!, k, ctx.mode));
     }
     out.push(...summaryFindings(plain, size));
     out.push(munmapFinding(plain.find((k) => k.kind === 'anon-private-rw')!));
-    out.push(writableCopies(size, touch, file.fd, samples, trials));
+    out.push(writableCopies(size, TOUCH_BYTES, file.fd, SAMPLES, TRIALS));
   } finally {
     file.remove();
   }
-  out.push(shmfs(size, touch, samples, trials));
-  out.push(mprotectFinding(size, samples, trials));
-  out.push(mremapFinding(size, samples, trials));
-  out.push(await brkFinding(size, samples, trials));
-  out.push(await stackFinding(samples, trials));
+  out.push(shmfs(size, TOUCH_BYTES, SAMPLES, TRIALS));
+  out.push(mprotectFinding(size, SAMPLES, TRIALS));
+  out.push(mremapFinding(size, SAMPLES, TRIALS));
+  out.push(await brkFinding(size, SAMPLES, TRIALS));
+  out.push(await stackFinding(SAMPLES, TRIALS));
   if (note) for (const f of out) f.reason = f.reason ? `${f.reason}; ${note}` : note;
   return out;
 }
@@ -721,10 +716,5 @@ export const accounting: Experiment = {
   title: 'What each kind of mapping, mprotect, mremap, brk, stack growth, munmap and shmfs cost in Committed_AS',
   claims: accountingClaims,
   requires: {},
-  run: (ctx) => run(ctx),
+  run,
 };
-
-/** The experiment with other sizes or sample counts (tests). */
-export function runAccounting(ctx: ExperimentContext, options: AccountingOptions): Promise<Finding[]> {
-  return run(ctx, options);
-}

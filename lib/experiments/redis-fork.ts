@@ -37,11 +37,6 @@ const C = {
 
 export const redisForkClaims: readonly Claim[] = Object.values(C);
 
-export interface RedisForkOptions {
-  /** Bytes of the region really written (default min(256 MiB, 10% of MemAvailable)). */
-  datasetBytes?: number;
-}
-
 /** Room in the cgroup above the dataset, for the child's own pages (stack, copied-on-write pages of Node's image). */
 const CGROUP_SLACK_BYTES = 64 * MiB;
 
@@ -153,10 +148,11 @@ function regionSize(m: Meminfo): number {
   return floorMiB(ceiling - (ceiling - m.memAvailable) / 2);
 }
 
-async function run(ctx: ExperimentContext, options: RedisForkOptions = {}): Promise<Finding[]> {
+async function run(ctx: ExperimentContext): Promise<Finding[]> {
   const m = readMeminfo();
-  const dataset = floorMiB(options.datasetBytes ?? Math.min(256 * MiB, m.memAvailable / 10));
-  if (dataset < pageSize) throw new RangeError(`datasetBytes must be at least a page, got ${dataset}`);
+  // The dataset really written: min(256 MiB, 10% of MemAvailable), in whole MiB.
+  const dataset = floorMiB(Math.min(256 * MiB, m.memAvailable / 10));
+  if (dataset < pageSize) throw new Error(`redis-fork: MemAvailable (${mib(m.memAvailable)}) leaves no dataset to write`);
   const region = regionSize(m);
   ctx.progress(`redis-fork: mapping ${gib(region)}, writing ${mib(dataset)} in a memory cgroup, forking`);
   const big = await attempt(region, dataset);
@@ -216,10 +212,5 @@ export const redisFork: Experiment = {
   title: 'Fork of a process holding a region larger than free RAM (the Redis FAQ), in the mode in force',
   claims: redisForkClaims,
   requires: { root: true, memoryCgroup: true },
-  run: (ctx) => run(ctx),
+  run,
 };
-
-/** The experiment with another dataset size (tests). */
-export function runRedisFork(ctx: ExperimentContext, options: RedisForkOptions): Promise<Finding[]> {
-  return run(ctx, options);
-}
