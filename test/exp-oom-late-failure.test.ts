@@ -7,6 +7,7 @@ import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
 import { withSettingsLock } from '../lib/lock.js';
 import { pageSize } from '../lib/mapping.js';
 import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import { MiB } from '../lib/units.js';
 import { canSwitchModes, currentMode, isRoot } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
@@ -14,7 +15,6 @@ const cgroup = findMemoryCgroup();
 const cgroups = memoryCgroupAvailability();
 const usable = cgroups.available;
 const skipped = usable ? '' : ` (skipped: ${cgroups.reason})`;
-const MiB = 1024 * 1024;
 
 /** Our own groups left under our memory cgroup (there must be none). */
 function ourGroups(): string[] {

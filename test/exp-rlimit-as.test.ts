@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { measureRlimitAs, rlimitAs, rlimitAsClaims } from '../lib/experiments/rlimit-as.js';
 import { withSettingsLock } from '../lib/lock.js';
+import { MiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 
 describe('rlimit-as experiment', () => {
@@ -8,14 +9,14 @@ describe('rlimit-as experiment', () => {
     const { evidence: e, problem } = await measureRlimitAs();
     expect(problem).toBeNull();
     expect(e.baseBytes).toBeGreaterThan(0);
-    expect(e.limitBytes).toBe(e.baseBytes + 64 * 1024 * 1024);
+    expect(e.limitBytes).toBe(e.baseBytes + 64 * MiB);
     expect(e.controlMmap128).toBe('ok');
     for (const o of [e.mmap128, e.mmap8, e.noreserveMmap128, e.noreserveMmap8, e.sbrk128, e.sbrk8, e.literalMmap128, e.literalMmap8]) {
       expect(o === 'ok' || o === 'ENOMEM').toBe(true);
     }
-    expect(e.literalLimitBytes).toBe(64 * 1024 * 1024);
+    expect(e.literalLimitBytes).toBe(64 * MiB);
     // A forked Node child is far past 64 MiB of address space.
-    expect(e.literalBaseBytes).toBeGreaterThan(64 * 1024 * 1024);
+    expect(e.literalBaseBytes).toBeGreaterThan(64 * MiB);
   });
 
   it("computes each verdict from the children's errno codes", async () => {

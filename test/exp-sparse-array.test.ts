@@ -3,9 +3,10 @@ import { runSparseDemo, sparseArrayClaims, sparseFindings, type SparseDemoResult
 import { withSettingsLock } from '../lib/lock.js';
 import type { Finding, OvercommitMode } from '../lib/experiment.js';
 import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import { GiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 
-const PAGES = (1024 * 1024 * 1024) / 4096;
+const PAGES = GiB / 4096;
 
 // The experiment touches 1 GiB only inside a memory cgroup it makes (root and a controller).
 const cgroups = memoryCgroupAvailability();
