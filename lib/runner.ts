@@ -84,7 +84,8 @@ async function runOne(experiment: Experiment, mode: OvercommitMode, progress: (m
   if (reason !== undefined) return { ...base, status: 'skipped', reason, durationMs: 0, findings: [] };
   const start = performance.now();
   try {
-    const findings = await experiment.run({ mode, progress: (m) => progress(`${experiment.id}: ${m}`) });
+    // Experiments name themselves in their progress messages.
+    const findings = await experiment.run({ mode, progress });
     return { ...base, status: 'ran', durationMs: performance.now() - start, findings };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
