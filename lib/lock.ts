@@ -40,6 +40,8 @@ interface Hold {
   fd: number;
   shared: number;
   exclusive: number;
+  /** The shared lock could not be had back after an exclusive hold (see downgrade): closed. */
+  lost: boolean;
 }
 
 const holds = new Map<string, Hold>();
@@ -77,12 +79,20 @@ function openLockFile(path: string): number {
 }
 
 /**
- * Back from exclusive to shared. flock does not promise that a conversion is atomic: if another
- * process slipped in, wait (synchronously: this runs in release()) until it is ours again.
+ * Back to shared after an exclusive hold, or after an upgrade that failed. Going down from
+ * exclusive succeeds at once; a failed upgrade may have dropped the shared lock and let another
+ * process in, so wait (synchronously: this runs in release()) until it is ours again. If it never
+ * is, the hold is given up, saying so: the holders' releases then do nothing.
  */
-function downgrade(fd: number, path: string): void {
-  for (let waited = 0; !native.flock(fd, 'sh'); waited += 10) {
-    if (waited > 120_000) throw new Error(`lost the shared settings lock ${path} while going back from exclusive`);
+function downgrade(h: Hold, path: string): void {
+  for (let waited = 0; !native.flock(h.fd, 'sh'); waited += 10) {
+    if (waited > 120_000) {
+      h.lost = true;
+      holds.delete(path);
+      closeSync(h.fd);
+      process.stderr.write(`overcommit-lab: lost the shared settings lock ${path}; other processes may now switch the settings\n`);
+      return;
+    }
     sleepSync(10);
   }
 }
@@ -97,7 +107,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
   let hold = holds.get(path);
   const fresh = hold === undefined;
   if (hold === undefined) {
-    hold = { fd: openLockFile(path), shared: 0, exclusive: 0 };
+    hold = { fd: openLockFile(path), shared: 0, exclusive: 0, lost: false };
     holds.set(path, hold);
   }
   const h = hold;
@@ -110,7 +120,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
       holds.delete(path);
       closeSync(h.fd);
     } else if (before === 'sh') {
-      downgrade(h.fd, path); // a failed conversion may have dropped the shared lock
+      downgrade(h, path); // a failed conversion may have dropped the shared lock
     }
     throw e;
   }
@@ -121,7 +131,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
     fd: h.fd,
     mode,
     release() {
-      if (!held) return;
+      if (!held || h.lost) return;
       held = false;
       if (mode === 'exclusive') h.exclusive--;
       else h.shared--;
@@ -130,7 +140,7 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
         holds.delete(path);
         closeSync(h.fd);
       } else if (now === 'sh' && mode === 'exclusive') {
-        downgrade(h.fd, path);
+        downgrade(h, path);
       }
     },
   };

@@ -1,17 +1,17 @@
 /**
  * Cleanups that must run however this process ends: at exit, and on SIGINT, SIGTERM and SIGHUP,
- * which would otherwise end it without an 'exit' event. They run synchronously, in the order
- * registered; after a signal the process exits with 128 + the signal's number. (SIGKILL runs
- * nothing: the settings guard's watchdog and the cgroup sweep cover that.)
+ * which would otherwise end it without an 'exit' event. They run synchronously, once each;
+ * after a signal the process exits with 128 + the signal's number. (SIGKILL runs nothing: the
+ * settings guard's watchdog and the cgroup sweep cover that.)
  */
 import { constants as osConstants } from 'node:os';
 
-const cleanups = new Set<() => void>();
+/** In the order they run. */
+const cleanups: (() => void)[] = [];
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function runCleanups(): void {
-  for (const cleanup of [...cleanups]) {
-    cleanups.delete(cleanup);
+  for (const cleanup of cleanups.splice(0)) {
     try {
       cleanup();
     } catch (e) {
@@ -35,12 +35,17 @@ function uninstall(): void {
   process.off('exit', runCleanups);
 }
 
-/** Registers `cleanup` to run if the process ends; the returned function unregisters it. */
-export function onProcessEnd(cleanup: () => void): () => void {
-  if (cleanups.size === 0) install();
-  cleanups.add(cleanup);
+/**
+ * Registers `cleanup` to run if the process ends; the returned function unregisters it. 'first'
+ * puts it before the others: restoring the machine's settings must not wait behind slower work.
+ */
+export function onProcessEnd(cleanup: () => void, order: 'first' | 'last' = 'last'): () => void {
+  if (cleanups.length === 0) install();
+  if (order === 'first') cleanups.unshift(cleanup);
+  else cleanups.push(cleanup);
   return () => {
-    cleanups.delete(cleanup);
-    if (cleanups.size === 0) uninstall();
+    const i = cleanups.indexOf(cleanup);
+    if (i >= 0) cleanups.splice(i, 1);
+    if (cleanups.length === 0) uninstall();
   };
 }

@@ -152,9 +152,10 @@ function startWatchdog(original: SettingsSnapshot, lockFd: number): ChildProcess
     detached: true, // own session: the terminal's Ctrl-C does not reach it
     stdio: ['pipe', 'ignore', 'ignore', lockFd],
   });
+  // A failed spawn is also reported as an 'error' event on the next tick: listen before throwing.
+  child.on('error', () => {});
   if (child.pid === undefined || !child.stdin) throw new Error('settings guard: could not start the watchdog (/bin/sh)');
   child.stdin.on('error', () => {}); // EPIPE if it died: the finally path still restores
-  child.on('error', () => {});
   child.unref();
   return child;
 }
@@ -308,7 +309,7 @@ async function outerWindow<T>(change: SettingsChange, fn: (window: GuardWindow) 
     const original = readSettingsSnapshot();
     watchdog = startWatchdog(original, lock.fd);
     active = { original, restored: false };
-    forgetEndHandler = onProcessEnd(restoreOnExit);
+    forgetEndHandler = onProcessEnd(restoreOnExit, 'first');
     const { applied, headroom } = apply(original, change, options);
     try {
       return await nesting.run(true, () => fn({ original, applied, headroom, nested: false }));

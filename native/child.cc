@@ -117,7 +117,8 @@ __attribute__((noinline)) int64_t GrowStack(int64_t remaining) {
   return deeper + static_cast<int64_t>(sizeof frame);
 }
 
-void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<Step>& steps, uint8_t* data) {
+// `page` is the page size, read before fork (sysconf is not async-signal-safe).
+void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<Step>& steps, uint8_t* data, int64_t page) {
   uint64_t addr = s.address;
   int64_t len = s.length;
   if (s.mapping >= 0) {
@@ -142,7 +143,7 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
         errno = EIO;
         break;
       }
-      const int64_t size = pages * sysconf(_SC_PAGESIZE);
+      const int64_t size = pages * page;
       const int64_t base = s.relative ? size : 0;
       if (s.soft != kKeep) lim.rlim_cur = s.soft == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(base + s.soft);
       if (s.hard != kKeep) lim.rlim_max = s.hard == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(s.hard);
@@ -158,7 +159,6 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       break;
     case Op::Touch: {
       volatile uint8_t* base = reinterpret_cast<volatile uint8_t*>(addr);
-      const int64_t page = sysconf(_SC_PAGESIZE);
       const int64_t end = len;  // the target range: [offset, len) of it is touched
       int64_t lastPage = -1;
       for (int64_t off = s.offset; off < end; off += s.stride) {
@@ -289,7 +289,7 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
 }
 
 [[noreturn]] void ChildMain(pid_t parent, const std::vector<Step>& steps, SharedHeader* header, StepResult* results,
-                            uint8_t* data) {
+                            uint8_t* data, int64_t page) {
   syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (getppid() != parent) _exit(125);  // the parent died before the line above
   // Node's handlers and masks are not ours: default dispositions, nothing blocked.
@@ -307,7 +307,7 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
     header->stepsStarted = static_cast<int32_t>(i + 1);
     StepResult* res = &results[i];
     res->startNs = NowNs();
-    RunStep(steps[i], res, results, steps, data);
+    RunStep(steps[i], res, results, steps, data, page);
     res->endNs = NowNs();
     if (steps[i].required && res->status != kOk) _exit(1);
   }
@@ -572,9 +572,10 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
   auto* data = reinterpret_cast<uint8_t*>(results + steps.size());
 
   pid_t parent = getpid();
+  const int64_t page = sysconf(_SC_PAGESIZE);
   int64_t forkNs = NowNs();
   pid_t pid = ForkRaw();
-  if (pid == 0) ChildMain(parent, steps, header, results, data);
+  if (pid == 0) ChildMain(parent, steps, header, results, data, page);
   if (pid < 0) {
     int err = errno;
     munmap(shared, sharedBytes);

@@ -187,14 +187,19 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     size_t offset, length;
     Range(info, 0, &offset, &length);
     const size_t page = PageSize();
-    size_t start = offset / page * page;
-    size_t pages = (offset + length - start + page - 1) / page;
-    std::vector<unsigned char> vec(pages);
-    if (mincore(region_->addr + start, offset + length - start, vec.data()) != 0) {
-      throw SystemError(env, errno, "mincore", Hex(region_->addr + start) + ", " + std::to_string(length) + " bytes");
-    }
+    const size_t start = offset / page * page;
+    const size_t end = offset + length;
+    // In chunks: a NORESERVE mapping may span terabytes, one vector byte per page.
+    constexpr size_t kChunkPages = 65536;
+    std::vector<unsigned char> vec(kChunkPages);
     double resident = 0;
-    for (unsigned char v : vec) resident += (v & 1);
+    for (size_t at = start; at < end; at += kChunkPages * page) {
+      const size_t bytes = end - at < kChunkPages * page ? end - at : kChunkPages * page;
+      if (mincore(region_->addr + at, bytes, vec.data()) != 0) {
+        throw SystemError(env, errno, "mincore", Hex(region_->addr + at) + ", " + std::to_string(bytes) + " bytes");
+      }
+      for (size_t k = 0; k < (bytes + page - 1) / page; k++) resident += (vec[k] & 1);
+    }
     return Napi::Number::New(env, resident);
   }
 

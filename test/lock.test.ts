@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireSettingsLock, withSettingsLock } from '../lib/lock.js';
 
@@ -57,7 +58,15 @@ describe('settings lock', () => {
     // Back to shared: another process may share it, not take it.
     const other = await holder('shared');
     await other.stop();
+    const excluded = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/lock-holder.mjs'), path, 'exclusive'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let took = false;
+    excluded.stdout!.on('data', () => (took = true));
+    await sleep(300);
+    expect(took).toBe(false);
     shared.release();
+    await once(excluded.stdout!, 'data');
+    excluded.stdin!.end();
+    await once(excluded, 'exit');
   });
 
   it('withSettingsLock releases however the body ends', async () => {

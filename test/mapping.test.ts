@@ -262,6 +262,20 @@ describe('mmap and Mapping', () => {
     });
   });
 
+  it('residentPages works over a terabyte-sized MAP_NORESERVE mapping (in chunks)', async () => {
+    await withSettingsLock('shared', () => {
+      // Mode 2 charges the terabyte, so refuses it; elsewhere it is only address space.
+      if (currentMode() === 2) {
+        expect(() => mmap(2 ** 40, { noreserve: true })).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
+        return;
+      }
+      const m = mmap(2 ** 40, { noreserve: true });
+      m.touch({ offset: 2 ** 39, length: pageSize });
+      expect(m.residentPages()).toBe(1);
+      m.unmap();
+    });
+  });
+
   it('10,000 map/unmap cycles leave the process\'s mappings as they were', () => {
     const count = () => readFileSync('/proc/self/maps', 'utf8').split('\n').length;
     const before = count();
