@@ -13,3 +13,14 @@ export function mib(bytes: number): string {
 export function gib(bytes: number): string {
   return `${(bytes / GiB).toFixed(2)} GiB`;
 }
+
+/**
+ * Node's own allocations (V8, libuv) between two samplings of Committed_AS move it by up to
+ * ~1 MiB, which the samplings' spreads cannot see: every Committed_AS tolerance adds this.
+ */
+export const OWN_JITTER_BYTES = MiB;
+
+/** Whole pages in `bytes` (rounded down), as the kernel counts them. */
+export function bytesToPages(bytes: number, pageSize: number): number {
+  return Math.floor(bytes / pageSize);
+}

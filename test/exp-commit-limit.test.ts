@@ -68,10 +68,10 @@ describe('commit-limit experiment', () => {
           const halfRam = Math.floor((Math.floor((r50.memTotalBytes - r50.hugetlbBytes) / pageSize) * 50) / 100) * pageSize;
           expect(r50.commitLimitBytes).toBe(halfRam + Math.floor(r50.swapTotalBytes / pageSize) * pageSize);
         }
-        const start50 = findings[0]!.evidence.original as { ratio: number; kbytes: number };
+        // Judged on the ratio-50 step, with the default itself said to be unobservable.
         const def = byId.get('default-50-percent-of-ram')!;
-        if (start50.ratio === 50 && start50.kbytes === 0 && !r50.headroomRaised) expect(def.holds).toBe(true);
-        else expect(def.holds).toBeNull();
+        expect(def.holds).toBe(r50.headroomRaised ? null : true);
+        expect(def.reason).toMatch(r50.headroomRaised ? /guard raised/ : /cannot be observed on a running kernel/);
         // Inside the outer window the settings were the step's; outside they are back.
         expect(readOvercommitSettings()).toMatchObject({ mode: m });
       };

@@ -2,8 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { settings, settingsClaims, readSettings } from '../lib/experiments/settings.js';
 import type { OvercommitMode } from '../lib/experiment.js';
 import { withSettingsLock } from '../lib/lock.js';
-import { MiB } from '../lib/units.js';
+import { pageSize } from '../lib/mapping.js';
+import { guardAvailability, withOvercommitSettings } from '../lib/settings-guard.js';
+import { KiB, MiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
+
+const guard = guardAvailability();
 
 describe('settings experiment', () => {
   it('reports the settings in force and a computed verdict per claim', async () => {
@@ -31,8 +35,12 @@ describe('settings experiment', () => {
       // The verdicts follow the numbers they are computed from.
       const r = readSettings();
       expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
-      expect(byId.get('commit-limit-swap-plus-ratio-of-ram')!.holds).toBe(r.documentedFormulaBytes === r.commitLimitBytes);
-      expect(byId.get('strict-total-swap-plus-ram-ratio')!.holds).toBe(r.documentedFormulaBytes === r.commitLimitBytes);
+      // With overcommit_kbytes set the ratio formula is not in force: no verdict, and why.
+      for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
+        const f = byId.get(id)!;
+        expect(f.holds).toBe(r.kbytes === 0 ? r.documentedFormulaBytes === r.commitLimitBytes : null);
+        if (r.kbytes !== 0) expect(f.reason).toMatch(/overcommit_kbytes is \d+ here/);
+      }
       // The compiled-in default is never observable: no verdict, the value in force said instead.
       const def = byId.get('default-ratio-50')!;
       expect(def.holds).toBeNull();
@@ -49,6 +57,23 @@ describe('settings experiment', () => {
       const program = findings.find((f) => f.claim === 'settings-program-reads-mode')!;
       expect(program.evidence.mode).toBe(mode);
       expect(program.holds).toBe(false);
+    });
+  });
+
+  it.skipIf(!guard.available)(`gives the ratio formula no verdict while overcommit_kbytes is in force${guard.available ? '' : ` (skipped: ${guard.reason})`}`, async () => {
+    // 40% of RAM in whole pages: an amount no ratio gives, written in a guard window.
+    const kbytes = Math.floor((readSettings().memTotalBytes * 0.4) / pageSize) * (pageSize / KiB);
+    await withOvercommitSettings({ kbytes }, async () => {
+      const r = readSettings();
+      expect(r.kbytes).not.toBe(0);
+      const findings = await settings.run({ mode: currentMode(), progress: () => {} });
+      const byId = new Map(findings.map((f) => [f.claim, f]));
+      for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
+        expect(byId.get(id)!.holds).toBeNull();
+        expect(byId.get(id)!.reason).toBe(`overcommit_kbytes is ${r.kbytes} here, so the kernel computes CommitLimit from kbytes + swap and the ratio formula does not apply`);
+      }
+      // The kbytes formula is judged by its own claim.
+      expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
     });
   });
 

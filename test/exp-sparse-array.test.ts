@@ -81,5 +81,20 @@ describe.skipIf(!cgroups.available)(`sparse-array experiment${cgroups.available 
     const onlyTouched = huge.find((f) => f.claim === 'only-touched-pages-use-memory')!;
     expect(onlyTouched.holds).toBe(false);
     expect(onlyTouched.observed).toMatch(/may map a 2 MiB page/);
+    // ...which is still lazy allocation: nothing before the touch, at least the touched pages after.
+    const firstTouch = huge.find((f) => f.claim === 'memory-taken-on-first-touch')!;
+    expect(firstTouch.holds).toBe(true);
+    expect(firstTouch.observed).toContain('none before the touch, at least the touched pages after it');
+  });
+
+  it('says memory was not taken on first touch when pages were resident before it, or fewer than touched after', () => {
+    const [program, sparse] = demo.variants as [SparseVariantEvidence, SparseVariantEvidence];
+    const firstTouch = (variants: SparseVariantEvidence[]): Finding => sparseFindings({ ...demo, variants }, mode).find((f) => f.claim === 'memory-taken-on-first-touch')!;
+    const early = firstTouch([program, { ...sparse, residentPagesBeforeTouch: 1 }]);
+    expect(early.holds).toBe(false);
+    expect(early.observed).toContain('pages were resident before any touch');
+    const short = firstTouch([{ ...program, residentPages: program.touchedPages - 1 }, sparse]);
+    expect(short.holds).toBe(false);
+    expect(short.observed).toContain('fewer pages resident than were touched');
   });
 });

@@ -143,14 +143,25 @@ export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]>
     ),
   );
 
-  // The default is only visible as the value in force: this machine's, which may have been set.
+  // The verdict is on what is measured: at ratio 50, CommitLimit is swap + half of RAM. The
+  // compiled-in default is not observable (as settings' default-ratio-50 says): only the value in force.
   const is50 = original.ratio === 50 && original.kbytes === 0;
   const step50 = ratioSteps[0]!;
   const half = commitLimitFormula(m0, { ratio: 50, kbytes: 0 }, pageSize);
-  const halfHolds = !step50.headroomRaised && step50.commitLimitBytes === half.bytes;
-  const inForce = `This machine's value in force is overcommit_ratio=${original.ratio}, overcommit_kbytes=${original.kbytes}${is50 ? ' (50, as the document says; whether it is the kernel default or was set is not observable)' : ' (not 50: someone set it, which says nothing about the default)'}`;
-  const withRatio50 = `with ratio 50, CommitLimit was ${step50.commitLimitBytes} B against swap + half of RAM: ${half.formula}`;
-  out.push(finding(c.default001, is50 ? halfHolds : null, `${inForce}; ${withRatio50}.`, evidence, is50 ? "the machine's value, not necessarily the kernel default" : 'the value in force is not 50'));
+  const halfHolds = step50.commitLimitBytes === half.bytes;
+  const inForce = `This machine's value in force is overcommit_ratio=${original.ratio}, overcommit_kbytes=${original.kbytes}${is50 ? ' (50, as the document says)' : ' (not 50: someone set it)'}`;
+  const withRatio50 = `with ratio 50, CommitLimit was ${step50.commitLimitBytes} B against swap + half of RAM: ${half.formula} (${halfHolds ? 'equal' : `off by ${step50.commitLimitBytes - half.bytes} B`})`;
+  out.push(
+    finding(
+      c.default001,
+      step50.headroomRaised ? null : halfHolds,
+      `${inForce}; ${withRatio50}.`,
+      evidence,
+      step50.headroomRaised
+        ? 'the guard raised the limit for mode 2, so ratio 50 was not in force'
+        : 'the verdict is on what ratio 50 gives; the compiled-in default itself cannot be observed on a running kernel, only the value in force',
+    ),
+  );
   return out;
 }
 

@@ -6,7 +6,7 @@
  * right after the fork, after writing one page in four, and after writing them all; its
  * /proc/self/status says how much virtual memory it holds, against the parent's just before.
  */
-import { runChild, type ChildStepResult } from '../child.js';
+import { runChild, type ChildStep, type ChildStepResult } from '../child.js';
 import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
 import { parseMeminfo, readMeminfo } from '../kernel/meminfo.js';
 import { findVma, parseSmaps, readVmas } from '../kernel/smaps.js';
@@ -66,6 +66,11 @@ export interface CopyOnWriteEvidence {
   /** VmSize minus 'dc' VMAs, just before and just after the fork: what a full copy holds. */
   parentCopyableBeforeBytes: number;
   parentCopyableAfterBytes: number;
+  /**
+   * The room runChild's result area holds for the child's reads (the readfile steps' maxBytes):
+   * the area is mapped before the fork, so the child's VmSize holds it on top of the parent's.
+   */
+  resultReadBytes: number;
   /** The child's VmSize right after the fork (null if not read). */
   childVmSizeBytes: number | null;
   vmSizeToleranceBytes: number;
@@ -98,24 +103,27 @@ export async function measureCopyOnWrite(): Promise<{ evidence: CopyOnWriteEvide
     const committedBeforeForkBytes = readMeminfo().committedAs;
     const target = { address: region.address, length: region.length };
     const smaps = { op: 'readfile' as const, path: '/proc/self/smaps', maxBytes: 4 * MiB, required: true };
-    const parentBefore = forkableSize();
-    const r = await runChild([
+    const steps = [
       { op: 'readfile', path: '/proc/self/status', maxBytes: 64 * KiB, required: true },
-      { op: 'readfile', path: '/proc/meminfo', required: true },
+      { op: 'readfile', path: '/proc/meminfo', maxBytes: 64 * KiB, required: true },
       smaps,
       { op: 'touch', ...target, stride: PARTIAL_STRIDE_PAGES * pageSize },
       smaps,
       { op: 'touch', ...target },
       smaps,
-    ]);
+    ] as const satisfies readonly ChildStep[];
+    const resultReadBytes = steps.reduce((sum, step) => sum + (step.op === 'readfile' ? step.maxBytes : 0), 0);
+    const parentBefore = forkableSize();
+    const r = await runChild(steps);
     const parentAfter = forkableSize();
     const [status, meminfo] = r.steps;
-    const reads = { afterFork: regionPages(r.steps[2], region.address), afterPartialWrite: regionPages(r.steps[4], region.address), afterFullWrite: regionPages(r.steps[6], region.address) };
+    const regionReads = { afterFork: regionPages(r.steps[2], region.address), afterPartialWrite: regionPages(r.steps[4], region.address), afterFullWrite: regionPages(r.steps[6], region.address) };
     const evidence: CopyOnWriteEvidence = {
       regionBytes: REGION_BYTES,
       regionPages: REGION_BYTES / pageSize,
       partialWrittenPages: r.steps[3]?.progress ?? 0,
-      ...reads,
+      ...regionReads,
+      resultReadBytes,
       parentVmSizeBytes: parentBefore.vmSize,
       parentDontCopyBytes: parentBefore.dontCopy,
       parentCopyableBeforeBytes: parentBefore.vmSize - parentBefore.dontCopy,
@@ -128,7 +136,7 @@ export async function measureCopyOnWrite(): Promise<{ evidence: CopyOnWriteEvide
       signal: r.signal,
     };
     // A missing read is no measurement: zeros in its place would make a false verdict.
-    const missing = Object.entries(reads).filter(([, v]) => v === null).map(([k]) => `smaps ${k}`);
+    const missing = Object.entries(regionReads).filter(([, v]) => v === null).map(([k]) => `smaps ${k}`);
     if (evidence.childVmSizeBytes === null) missing.push('/proc/self/status');
     const problem =
       r.exitCode !== 0
@@ -168,7 +176,7 @@ export function copyOnWriteFindings(e: CopyOnWriteEvidence, problem: string | nu
       C.virtualNotPhysical,
       virtualDoubled && sharedAtFork,
       `The child's VmSize right after the fork was ${childVm} B (${mib(childVm)}); the parent's was ${e.parentVmSizeBytes} B (${mib(e.parentVmSizeBytes)}) just before it, ` +
-        `of which ${mib(e.parentDontCopyBytes)} is in VMAs marked 'dc' (MADV_DONTFORK), which fork never copies: the rest, ${mib(copyable)} (the smaller of the reads before and after), is what a copy holds. ` +
+        `of which ${mib(e.parentDontCopyBytes)} is in VMAs marked 'dc' (MADV_DONTFORK), which fork never copies: the rest, ${mib(copyable)} (the smaller of the reads before and after), is what a copy holds (besides runChild's result area, ${mib(e.resultReadBytes)} for the child's reads). ` +
         `${virtualDoubled ? 'The child holds all of it: with the parent, twice the virtual memory' : `The child is short of it by more than ${mib(e.vmSizeToleranceBytes)}: the virtual memory is not doubled`}; ` +
         `of the region the child had ${counts(atFork)} pages (${sharedAtFork ? 'all still shared: no physical copy' : 'not all shared'}). Committed_AS grew by ${charge} across the fork (evidence only: other processes move it too).`,
       evidence,

@@ -12,16 +12,11 @@ import { mmap, type Mapping } from '../mapping.js';
 import { parseMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { parseSmaps, readVmas, type Vma } from '../kernel/smaps.js';
 import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
-import { KiB, MiB, mib } from '../units.js';
+import { KiB, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
 
 /** Each region's size; mapped, never touched. */
 const REGION_BYTES = 256 * MiB;
 const COMMITTED_SAMPLES = 5;
-/**
- * Node itself (V8's heap, thread arenas) may map a little while the child lives and unmap it
- * before the next read, unseen by the samples: ~150 KiB was seen here. Added to the tolerance.
- */
-const OWN_JITTER_BYTES = MiB;
 const SMAPS_MAX_BYTES = 16 * MiB;
 /** Forks measured; the quietest (smallest tolerance) is judged, since other processes move the counter. */
 const ATTEMPTS = 3;

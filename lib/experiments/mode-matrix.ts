@@ -29,7 +29,7 @@ import { readOvercommitSettings } from '../kernel/sysctl.js';
 import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { probeLargestMapping, type ProbeResult } from '../probe.js';
 import { DOC_000, DOC_001, DOC_003, DOC_004 } from '../documents.js';
-import { GiB, MiB, gib } from '../units.js';
+import { bytesToPages, GiB, MiB, gib } from '../units.js';
 
 export const modeMatrixClaims = {
   table0No: { id: 'table-mode0-noreserve-no', text: 'Mode 0 (default), MAP_NORESERVE = No: deny obvious overcommits (heuristic check: small overcommits pass).', source: DOC_004, modes: [0] },
@@ -63,7 +63,7 @@ export const modeMatrixClaims = {
 } satisfies Record<string, Claim>;
 
 /** The uid/gid the unprivileged child switches to (nobody). */
-export const UNPRIVILEGED_UID = 65534;
+const UNPRIVILEGED_UID = 65534;
 /** The top of the default x86_64 user address space (47 bits): mmap without a hint stays below it. */
 const ADDRESS_SPACE_TOP = 2 ** 47;
 
@@ -83,7 +83,7 @@ export interface MatrixCell {
 }
 
 /** The size of the largest gap between this process's mappings, the most one mmap can get. */
-export function largestAddressGap(): { bytes: number; mappings: number } {
+function largestAddressGap(): { bytes: number; mappings: number } {
   const minAddr = BigInt(Number(readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()));
   const top = BigInt(ADDRESS_SPACE_TOP - pageSize);
   const vmas = readVmas()
@@ -109,18 +109,16 @@ function bracketedProbe(noreserve: boolean, predicted: number, halfWidth: number
   return { ...full, probes: full.probes + r.probes };
 }
 
-const pages = (bytes: number): number => Math.floor(bytes / pageSize);
-
 /** The percpu batch of vm_committed_as in mode 2 (mm_compute_batch), in pages. */
-export function strictBatchPages(memTotalBytes: number, ncpus: number): number {
-  return Math.max(32, 2 * ncpus, Math.floor(pages(memTotalBytes) / ncpus / 256));
+function strictBatchPages(memTotalBytes: number, ncpus: number): number {
+  return Math.max(32, 2 * ncpus, Math.floor(bytesToPages(memTotalBytes, pageSize) / ncpus / 256));
 }
 
 /** Mode 0: one mapping up to totalram + swap pages, nothing else considered. */
 function heuristicCell(noreserve: boolean): MatrixCell {
   const m = readMeminfo();
   if (noreserve) return addressSpaceCell(0, true);
-  const predicted = (pages(m.memTotal) + pages(m.swapTotal)) * pageSize;
+  const predicted = (bytesToPages(m.memTotal, pageSize) + bytesToPages(m.swapTotal, pageSize)) * pageSize;
   const r = bracketedProbe(false, predicted, 64 * pageSize);
   return {
     mode: 0,
@@ -181,12 +179,12 @@ function strictProbe(noreserve: boolean): MatrixCell {
   const ncpus = cpus().length;
   const m = readMeminfo();
   const batch = strictBatchPages(m.memTotal, ncpus);
-  const totalVmPages = pages(readStatus().vmSize);
-  const userReserve = Math.min(Math.floor(totalVmPages / 32), pages(s.userReserveKbytes * 1024));
-  const adminReserve = hasCapSysAdmin() ? 0 : pages(s.adminReserveKbytes * 1024);
+  const totalVmPages = bytesToPages(readStatus().vmSize, pageSize);
+  const userReserve = Math.min(Math.floor(totalVmPages / 32), bytesToPages(s.userReserveKbytes * 1024, pageSize));
+  const adminReserve = hasCapSysAdmin() ? 0 : bytesToPages(s.adminReserveKbytes * 1024, pageSize);
   const committed = sampleCommitted(3);
   // The new pages are added before the check `committed < allowed`, hence the one page.
-  const predictedPages = pages(m.commitLimit) - adminReserve - userReserve - pages(committed.median) - 1;
+  const predictedPages = bytesToPages(m.commitLimit, pageSize) - adminReserve - userReserve - bytesToPages(committed.median, pageSize) - 1;
   const predicted = predictedPages * pageSize;
   const tolerance = (ncpus * batch) * pageSize + committed.spreadBytes;
   const r = bracketedProbe(noreserve, predicted, 2 * tolerance);
@@ -286,7 +284,7 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
   const no = cellFor(false);
   const yes = cellFor(true);
   const m = readMeminfo();
-  const ramSwap = (pages(m.memTotal) + pages(m.swapTotal)) * pageSize;
+  const ramSwap = (bytesToPages(m.memTotal, pageSize) + bytesToPages(m.swapTotal, pageSize)) * pageSize;
 
   if (mode === 0) {
     out.push(

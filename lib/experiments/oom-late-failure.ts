@@ -180,7 +180,7 @@ function readKmsg(): string[] {
 }
 
 /** The kernel's log lines for the kill: /dev/kmsg, else `dmesg`; null with the reason when neither is readable. */
-export function kernelLogFor(pid: number, cgName: string): KernelLog {
+function kernelLogFor(pid: number, cgName: string): KernelLog {
   let kmsgError: string;
   try {
     return { lines: matching(readKmsg(), pid, cgName), source: '/dev/kmsg', reason: null };

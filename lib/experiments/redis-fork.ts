@@ -35,7 +35,7 @@ const C = {
   },
 } satisfies Record<string, Claim>;
 
-export const redisForkClaims: readonly Claim[] = Object.values(C);
+const redisForkClaims: readonly Claim[] = Object.values(C);
 
 /** Room in the cgroup above the dataset, for the child's own pages (stack, copied-on-write pages of Node's image). */
 const CGROUP_SLACK_BYTES = 64 * MiB;

@@ -6,9 +6,8 @@
  */
 import { runChild, type ChildResult, type ChildStep, type ChildStepResult } from '../child.js';
 import { finding, type Claim, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
-import { parseStatus } from '../kernel/status.js';
 import { DOC_003, DOC_004 } from '../documents.js';
-import { KiB, MiB, mib } from '../units.js';
+import { MiB, mib } from '../units.js';
 
 /** 004's limit, and its two requests: one must exceed it, one must fit. */
 const LIMIT_BYTES = 64 * MiB;
@@ -92,9 +91,8 @@ export async function measureRlimitAs(): Promise<{ evidence: RlimitAsEvidence; p
     { op: 'sbrk', increment: SMALL_BYTES },
   ];
   // 004's program: rlim_cur = 64 MB, rlim_max = RLIM_INFINITY, then 128 MB and 8 MB.
-  // An absolute limit reports no base size: the child reads its own VmSize first.
+  // The step reports the child's address-space size (baseBytes) even for an absolute limit.
   const literal: ChildStep[] = [
-    { op: 'readfile', path: '/proc/self/status', maxBytes: 64 * KiB, required: true },
     { op: 'setrlimit', resource: 'as', soft: LIMIT_BYTES, hard: null, required: true },
     { op: 'mmap', length: LARGE_BYTES },
     { op: 'mmap', length: SMALL_BYTES },
@@ -116,10 +114,10 @@ export async function measureRlimitAs(): Promise<{ evidence: RlimitAsEvidence; p
       noreserveMmap8: outcome(s[6]),
       sbrk128: outcome(s[7]),
       sbrk8: outcome(s[8]),
-      literalLimitBytes: b.steps[1]?.limitBytes ?? null,
-      literalBaseBytes: b.steps[0]?.data === undefined ? 0 : parseStatus(b.steps[0].data).vmSize,
-      literalMmap128: outcome(b.steps[2]),
-      literalMmap8: outcome(b.steps[3]),
+      literalLimitBytes: b.steps[0]?.limitBytes ?? null,
+      literalBaseBytes: b.steps[0]?.baseBytes ?? 0,
+      literalMmap128: outcome(b.steps[1]),
+      literalMmap8: outcome(b.steps[2]),
     },
   };
 }

@@ -10,7 +10,7 @@ import { mmap, pageSize } from '../mapping.js';
 import { commitLimitFormula, readMeminfo, sampleCommitted, type Meminfo } from '../kernel/meminfo.js';
 import { modeDescription, modeName, readOvercommitSettings, type OvercommitSettings } from '../kernel/sysctl.js';
 import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
-import { MiB, mib } from '../units.js';
+import { bytesToPages, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
 
 export const settingsClaims = {
   program: {
@@ -68,8 +68,7 @@ export interface SettingsReading {
 
 /** The documents' formula, literally: no hugetlb subtraction, no overcommit_kbytes. */
 function documentedCommitLimit(m: Meminfo, ratio: number): number {
-  const pages = (b: number): number => Math.floor(b / pageSize);
-  return (Math.floor((pages(m.memTotal) * ratio) / 100) + pages(m.swapTotal)) * pageSize;
+  return (Math.floor((bytesToPages(m.memTotal, pageSize) * ratio) / 100) + bytesToPages(m.swapTotal, pageSize)) * pageSize;
 }
 
 export function readSettings(): SettingsReading {
@@ -98,28 +97,36 @@ export function readSettings(): SettingsReading {
   };
 }
 
-/** Why the documented formula and the measured CommitLimit differ, or that they agree. */
-function documentedVerdict(r: SettingsReading): { holds: boolean; observed: string } {
+/**
+ * Why the documented formula and the measured CommitLimit differ, or that they agree. With
+ * overcommit_kbytes set (by anyone, the settings guard's mode-2 window included) the kernel uses
+ * kbytes + swap and the ratio formula is not in force: no verdict (the kbytes formula is
+ * ratioOrKbytes's claim).
+ */
+function documentedVerdict(r: SettingsReading): { holds: boolean | null; observed: string; reason?: string } {
   const diff = r.commitLimitBytes - r.documentedFormulaBytes;
   const head = `CommitLimit ${r.commitLimitBytes} B; swap ${r.swapTotalBytes} + RAM ${r.memTotalBytes} * ${r.ratio}/100 = ${r.documentedFormulaBytes} B`;
+  if (r.kbytes !== 0) {
+    return {
+      holds: null,
+      observed: `${head}; overcommit_kbytes is ${r.kbytes}, which replaces the ratio: ${r.kernelFormula}.`,
+      reason: `overcommit_kbytes is ${r.kbytes} here, so the kernel computes CommitLimit from kbytes + swap and the ratio formula does not apply`,
+    };
+  }
   if (diff === 0) {
     const huge = r.hugetlbBytes === 0 ? 'hugetlb is 0 here, so the kernel\'s subtraction of hugetlb pages did not matter' : `hugetlb is ${r.hugetlbBytes} B yet the values agree`;
-    return { holds: true, observed: `${head}: equal (overcommit_kbytes ${r.kbytes}; ${huge}).` };
+    return { holds: true, observed: `${head}: equal (overcommit_kbytes 0; ${huge}).` };
   }
-  const causes: string[] = [];
-  if (r.kbytes !== 0) causes.push(`overcommit_kbytes is ${r.kbytes}, which replaces the ratio (the kernel uses kbytes + swap)`);
-  if (r.hugetlbBytes !== 0 && r.kbytes === 0) causes.push(`the kernel subtracts hugetlb pages (${r.hugetlbBytes} B) from RAM before applying the ratio, which the document leaves out`);
+  const cause = r.hugetlbBytes !== 0 ? `the kernel subtracts hugetlb pages (${r.hugetlbBytes} B) from RAM before applying the ratio, which the document leaves out` : 'no documented cause';
   const explained = r.kernelFormulaBytes === r.commitLimitBytes ? `the kernel's formula gives exactly it: ${r.kernelFormula}` : `even the kernel's formula (${r.kernelFormulaBytes} B) does not match`;
-  return { holds: false, observed: `${head}: off by ${diff} B: ${causes.join('; ') || 'no documented cause'}; ${explained}.` };
+  return { holds: false, observed: `${head}: off by ${diff} B: ${cause}; ${explained}.` };
 }
 
 /** The private writable mapping whose charge shows Committed_AS is "the amount committed". */
 const PROBE_BYTES = 64 * MiB;
-/** Node's own allocations (V8, libuv) between two samplings, which their spreads cannot see. */
-const OWN_JITTER_BYTES = MiB;
 
 /** Committed_AS around mapping PROBE_BYTES private read-write (charged at mmap, never touched). */
-export interface CommittedProbe {
+interface CommittedProbe {
   mappedBytes: number;
   /** null when mmap succeeded; the errno code otherwise. */
   mmapCode: string | null;
@@ -130,7 +137,7 @@ export interface CommittedProbe {
   toleranceBytes: number;
 }
 
-export function measureCommitted(): CommittedProbe {
+function measureCommitted(): CommittedProbe {
   const before = sampleCommitted();
   let code: string | null = null;
   let after = before;
@@ -192,13 +199,14 @@ export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
   );
 
   const doc = documentedVerdict(r);
-  out.push(finding(c.formula003, doc.holds, doc.observed, evidence));
+  out.push(finding(c.formula003, doc.holds, doc.observed, evidence, doc.reason));
   out.push(
     finding(
       c.formula004,
       doc.holds,
       `${doc.observed} CommitLimit is computed and shown in every mode; this run is in mode ${ctx.mode}.`,
       evidence,
+      doc.reason,
     ),
   );
 

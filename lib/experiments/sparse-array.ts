@@ -15,10 +15,10 @@ import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readStatus } from '../kernel/status.js';
 import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../memory-cgroup.js';
 import { DOC_001, DOC_004 } from '../documents.js';
-import { GiB, MiB, mib } from '../units.js';
+import { GiB, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
 
 /** 004's ARRAY_SIZE * sizeof(int): 256M ints. */
-export const SPARSE_BYTES = GiB;
+const SPARSE_BYTES = GiB;
 /** 004's STRIDE: 4096 / sizeof(int) ints, one write per 4096 bytes. */
 const PROGRAM_STRIDE_BYTES = 4096;
 /** The genuinely sparse variant writes one page in this many. */
@@ -26,8 +26,6 @@ const SPARSE_PAGE_INTERVAL = 64;
 /** The process is confined to the mapping plus this much while it touches (V8 allocates little meanwhile). */
 const CONFINE_SLACK_BYTES = 512 * MiB;
 const COMMITTED_SAMPLES = 5;
-/** Node's own allocations between two samplings of Committed_AS, which their spreads cannot see. */
-const OWN_JITTER_BYTES = MiB;
 const THP_ENABLED_PATH = '/sys/kernel/mm/transparent_hugepage/enabled';
 
 export const sparseArrayClaims = {
@@ -314,7 +312,9 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
       ? " Transparent hugepages are 'always' here: a fault may map a 2 MiB page, making pages resident that were never touched."
       : ` Transparent hugepages are '${r.thpEnabled ?? 'absent'}' here, so 2 MiB faults do not explain the difference.`
     : '';
-  const lazy = variants.every((v) => v.residentPagesBeforeTouch === 0 && v.residentPages === v.touchedPages);
+  // Lazy: nothing resident until the touch, then at least the touched pages (a THP fault may map more).
+  const isLazy = (v: SparseVariantEvidence): boolean => v.touchedPages > 0 && v.residentPagesBeforeTouch === 0 && v.residentPages >= v.touchedPages;
+  const lazy = variants.every(isLazy);
   out.push(
     finding(
       c.allocatedOnTouch,
@@ -322,7 +322,14 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
       variants
         .map(
           (v) =>
-            `${v.variant}: ${v.residentPagesBeforeTouch} pages resident after mmap, ${v.residentPages} after writing ${v.touchedPages} (RSS +${mib(v.rssDeltaBytes)}, RssAnon +${mib(v.rssAnonDeltaBytes)})`,
+            `${v.variant}: ${v.residentPagesBeforeTouch} pages resident after mmap, ${v.residentPages} after writing ${v.touchedPages} (RSS +${mib(v.rssDeltaBytes)}, RssAnon +${mib(v.rssAnonDeltaBytes)}): ` +
+            (isLazy(v)
+              ? 'none before the touch, at least the touched pages after it'
+              : v.touchedPages === 0
+                ? 'no page was touched, so nothing was tested'
+                : v.residentPagesBeforeTouch !== 0
+                  ? 'pages were resident before any touch'
+                  : 'fewer pages resident than were touched'),
         )
         .join('; ') + `. Mode ${mode}; with ${r.swapTotalBytes === 0 ? 'no swap on this machine' : 'swap present'}, what a touched page takes is RAM.${thpWords}`,
       evidence,

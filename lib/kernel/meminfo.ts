@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { median } from '../stats.js';
+import { bytesToPages } from '../units.js';
 
 export interface Meminfo {
   /** Every field by its kernel name ('Committed_AS', 'Active(anon)'): kB fields in bytes,
@@ -101,16 +102,15 @@ export function commitLimitFormula(
   pageSize = 4096,
 ): CommitLimitResult {
   const pageKb = pageSize / 1024;
-  const pages = (bytes: number): number => Math.floor(bytes / pageSize);
-  const swapPages = pages(m.swapTotal);
+  const swapPages = bytesToPages(m.swapTotal, pageSize);
   let allowed: number;
   let text: string;
   if (s.kbytes !== 0) {
     allowed = Math.floor(s.kbytes / pageKb);
     text = `overcommit_kbytes ${s.kbytes} / ${pageKb} kB per page = ${allowed} pages`;
   } else {
-    const ram = pages(m.memTotal);
-    const huge = pages(m.hugetlb);
+    const ram = bytesToPages(m.memTotal, pageSize);
+    const huge = bytesToPages(m.hugetlb, pageSize);
     allowed = Math.floor(((ram - huge) * s.ratio) / 100);
     text = `(MemTotal ${ram} pages - Hugetlb ${huge} pages) * overcommit_ratio ${s.ratio} / 100 = ${allowed} pages`;
   }
