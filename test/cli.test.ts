@@ -7,10 +7,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../lib/experiment.js';
 import { withSettingsLock } from '../lib/lock.js';
+import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import { formatBytes } from '../lib/report/format.js';
 import { currentMode } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-cli-'));
+const cgroups = memoryCgroupAvailability();
 afterAll(() => rmSync(dir, { recursive: true }));
 
 function cli(...args: string[]) {
@@ -58,6 +61,30 @@ describe('command line', () => {
     const [code] = (await once(run, 'exit')) as [number];
     expect(code).toBe(0);
     expect((JSON.parse(stdout) as RunReport).runs[0]!.status).toBe('ran');
+  });
+
+  it('run --report FILE.html draws this run\'s own numbers', () => {
+    const html = join(dir, 'matrix.html');
+    const r = cli('run', 'mode-matrix', '--json', '--report', html);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as RunReport;
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('id="chart-mode-matrix"');
+    const measured = report.runs[0]!.findings.filter((f) => typeof f.evidence.noreserve === 'boolean');
+    expect(measured.length).toBeGreaterThan(0);
+    for (const f of measured) expect(page).toContain(`>${formatBytes(f.evidence.largestBytes as number)}</text>`);
+    expect(page).not.toMatch(/<script[\s>]/);
+  });
+
+  it.skipIf(!cgroups.available)(`demo sparse prints the program's own lines, then what it cannot see${cgroups.available ? '' : ` (skipped: ${cgroups.reason})`}`, () => {
+    const r = cli('demo', 'sparse');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[1]).toMatch(/^Mapped 1GB sparse array at 0x[0-9a-f]+ \(no swap reserved\)$/);
+    expect(lines[2]).toBe('Touched 262144 pages (only those pages use swap)');
+    expect(lines[3]).toBe('arr[0]=0, arr[1024]=1024');
+    expect(r.stdout).toMatch(/residentPages\s+262,144/);
+    expect(r.stdout).toMatch(/residentPages\s+4,096/);
   });
 
   it('settings prints what /proc says, as the documents\' settings program does', async () => {
