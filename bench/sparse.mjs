@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mmap } from '../dist/index.js';
-import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../dist/memory-cgroup.js';
-import { median } from '../dist/stats.js';
+import { median } from '../dist/measure/stats.js';
+import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../dist/safety/memory-cgroup.js';
 import { GiB, MiB } from '../dist/units.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -63,7 +63,7 @@ try {
     }
   });
 
-  const cli = join(root, 'dist/cli.js');
+  const cli = join(root, 'dist/cli/main.js');
   if (existsSync(cli)) {
     times['overcommit-lab run (whole CLI)'] = [];
     for (let round = 0; round < CLI_ROUNDS; round++) {

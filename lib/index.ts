@@ -1,44 +1,45 @@
 /** overcommit-lab's public API. */
-export { isSystemCallError, type SystemCallError } from './errors.js';
+
+export { experiments } from './experiments/index.js';
+export * from './experiments/model.js';
+export { type RunOptions, runExperiments, selectExperiments, skipReason, UsageError } from './experiments/runner.js';
 export {
-  mmap,
-  Mapping,
-  pageSize,
-  maxBufferLength,
-  memfdCreate,
-  type Advice,
-  type MmapOptions,
-  type Prot,
-  type RangeOptions,
-  type TouchOptions,
-} from './mapping.js';
-export { probeLargestMapping, type ProbeOptions, type ProbeResult } from './probe.js';
-export { getrlimit, setrlimit, type Rlimit, type RlimitResource } from './rlimit.js';
-export {
-  runChild,
   type ChildResult,
   type ChildStep,
   type ChildStepResult,
   type RunChildOptions,
+  runChild,
   type StepStatus,
   type StepTarget,
-} from './child.js';
-export { acquireSettingsLock, withSettingsLock, lockPath, type LockMode, type SettingsLock } from './lock.js';
-export * from './experiment.js';
-export { experiments } from './experiments/index.js';
-export { runExperiments, selectExperiments, skipReason, UsageError, type RunOptions } from './runner.js';
+} from './native/child.js';
+export { isSystemCallError, type SystemCallError } from './native/errors.js';
 export {
-  guardAvailability,
-  withMode,
-  withOvercommitSettings,
+  type Advice,
+  Mapping,
+  type MmapOptions,
+  maxBufferLength,
+  memfdCreate,
+  mmap,
+  type Prot,
+  pageSize,
+  type RangeOptions,
+  type TouchOptions,
+} from './native/mapping.js';
+export { type ProbeOptions, type ProbeResult, probeLargestMapping } from './native/probe.js';
+export { getrlimit, type Rlimit, type RlimitResource, setrlimit } from './native/rlimit.js';
+export { type Comparison, compareReports } from './report/compare.js';
+export { renderHtml } from './report/html.js';
+export { renderMarkdown } from './report/markdown.js';
+export { renderTerminal } from './report/terminal.js';
+export { writeComparisonReport, writeReport } from './report/write.js';
+export { acquireSettingsLock, type LockMode, lockPath, type SettingsLock, withSettingsLock } from './safety/lock.js';
+export { memoryCgroupAvailability, type TempMemoryCgroup, withMemoryCgroup, withProcessInMemoryCgroup } from './safety/memory-cgroup.js';
+export {
   type GuardOptions,
   type GuardWindow,
+  guardAvailability,
   type SettingsChange,
   type SettingsSnapshot,
-} from './settings-guard.js';
-export { memoryCgroupAvailability, withMemoryCgroup, withProcessInMemoryCgroup, type TempMemoryCgroup } from './memory-cgroup.js';
-export { renderTerminal } from './report/terminal.js';
-export { renderMarkdown } from './report/markdown.js';
-export { renderHtml } from './report/html.js';
-export { compareReports, type Comparison } from './report/compare.js';
-export { writeReport, writeComparisonReport } from './report/write.js';
+  withMode,
+  withOvercommitSettings,
+} from './safety/settings-guard.js';

@@ -1,10 +1,10 @@
 // Module entry: the kernel constants the TypeScript layer uses, read from the C headers,
 // and each concern's functions.
+#include "addon.h"
+
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-#include "addon.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -17,7 +17,9 @@ namespace {
 
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
-  auto set = [&](const char* name, long value) { c.Set(name, Napi::Number::New(env, static_cast<double>(value))); };
+  auto set = [&](const char* name, long value) {
+    c.Set(name, Napi::Number::New(env, static_cast<double>(value)));
+  };
   set("PROT_NONE", PROT_NONE);
   set("PROT_READ", PROT_READ);
   set("PROT_WRITE", PROT_WRITE);

@@ -30,15 +30,29 @@
 namespace ocl {
 namespace {
 
-enum class Op { Setrlimit, Mmap, Touch, Munmap, Mprotect, Sbrk, Fork, Readfile, Writefile, Setuid, Probe, Sleep, Stack };
+enum class Op {
+  Setrlimit,
+  Mmap,
+  Touch,
+  Munmap,
+  Mprotect,
+  Sbrk,
+  Fork,
+  Readfile,
+  Writefile,
+  Setuid,
+  Probe,
+  Sleep,
+  Stack
+};
 
 const struct {
   const char* name;
   Op op;
 } kOps[] = {
-    {"setrlimit", Op::Setrlimit}, {"mmap", Op::Mmap},         {"touch", Op::Touch},         {"munmap", Op::Munmap},
-    {"mprotect", Op::Mprotect},   {"sbrk", Op::Sbrk},         {"fork", Op::Fork},           {"readfile", Op::Readfile},
-    {"writefile", Op::Writefile}, {"setuid", Op::Setuid},     {"probe", Op::Probe},         {"sleep", Op::Sleep},
+    {"setrlimit", Op::Setrlimit}, {"mmap", Op::Mmap},     {"touch", Op::Touch}, {"munmap", Op::Munmap},
+    {"mprotect", Op::Mprotect},   {"sbrk", Op::Sbrk},     {"fork", Op::Fork},   {"readfile", Op::Readfile},
+    {"writefile", Op::Writefile}, {"setuid", Op::Setuid}, {"probe", Op::Probe}, {"sleep", Op::Sleep},
     {"stack", Op::Stack},
 };
 
@@ -93,7 +107,9 @@ pid_t ForkRaw() {
 #endif
 }
 
-int RawErr(long r) { return r == -1 ? errno : 0; }
+int RawErr(long r) {
+  return r == -1 ? errno : 0;
+}
 
 long ReadStatmPages() {
   int fd = static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/statm", O_RDONLY | O_CLOEXEC));
@@ -112,13 +128,16 @@ long ReadStatmPages() {
 __attribute__((noinline)) int64_t GrowStack(int64_t remaining) {
   volatile char frame[16384];
   for (int64_t i = static_cast<int64_t>(sizeof frame) - 1; i >= 0; i -= 4096) frame[i] = 1;
-  int64_t deeper = remaining > static_cast<int64_t>(sizeof frame) ? GrowStack(remaining - static_cast<int64_t>(sizeof frame)) : 0;
+  int64_t deeper = remaining > static_cast<int64_t>(sizeof frame)
+                       ? GrowStack(remaining - static_cast<int64_t>(sizeof frame))
+                       : 0;
   frame[0] = static_cast<char>(deeper);  // uses the frame after the call: no tail call
   return deeper + static_cast<int64_t>(sizeof frame);
 }
 
 // `page` is the page size, read before fork (sysconf is not async-signal-safe).
-void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<Step>& steps, uint8_t* data, int64_t page) {
+void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<Step>& steps, uint8_t* data,
+             int64_t page) {
   uint64_t addr = s.address;
   int64_t len = s.length;
   if (s.mapping >= 0) {
@@ -145,7 +164,8 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       }
       const int64_t size = pages * page;
       const int64_t base = s.relative ? size : 0;
-      if (s.soft != kKeep) lim.rlim_cur = s.soft == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(base + s.soft);
+      if (s.soft != kKeep)
+        lim.rlim_cur = s.soft == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(base + s.soft);
       if (s.hard != kKeep) lim.rlim_max = s.hard == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(s.hard);
       r = syscall(SYS_prlimit64, 0, static_cast<int>(s.resource), &lim, nullptr);
       res->value = static_cast<int64_t>(lim.rlim_cur);
@@ -153,8 +173,8 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       break;
     }
     case Op::Mmap:
-      r = syscall(SYS_mmap, 0UL, static_cast<unsigned long>(s.length), static_cast<int>(s.prot), static_cast<int>(s.flags),
-                  static_cast<int>(s.fd), static_cast<unsigned long>(s.offset));
+      r = syscall(SYS_mmap, 0UL, static_cast<unsigned long>(s.length), static_cast<int>(s.prot),
+                  static_cast<int>(s.flags), static_cast<int>(s.fd), static_cast<unsigned long>(s.offset));
       if (r != -1) res->value = r;
       break;
     case Op::Touch: {
@@ -179,7 +199,8 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       r = syscall(SYS_munmap, static_cast<unsigned long>(addr), static_cast<unsigned long>(len));
       break;
     case Op::Mprotect:
-      r = syscall(SYS_mprotect, static_cast<unsigned long>(addr), static_cast<unsigned long>(len), static_cast<int>(s.prot));
+      r = syscall(SYS_mprotect, static_cast<unsigned long>(addr), static_cast<unsigned long>(len),
+                  static_cast<int>(s.prot));
       break;
     case Op::Sbrk: {
       long old = syscall(SYS_brk, 0UL);
@@ -240,7 +261,8 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
         break;
       }
       long n = syscall(SYS_write, fd, s.data.data(), s.data.size());
-      if (n == -1) r = -1;
+      if (n == -1)
+        r = -1;
       else if (static_cast<size_t>(n) != s.data.size()) {
         r = -1;
         errno = EIO;
@@ -258,7 +280,8 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       if (r == 0) syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
       break;
     case Op::Probe: {
-      ProbeResult p = ProbeLargest(static_cast<int>(s.prot), static_cast<int>(s.flags), s.lo, s.hi, s.granularity);
+      ProbeResult p =
+          ProbeLargest(static_cast<int>(s.prot), static_cast<int>(s.flags), s.lo, s.hi, s.granularity);
       res->value = static_cast<int64_t>(p.largest);
       res->value2 = p.probes;
       if (p.fatalErrno != 0) {
@@ -288,8 +311,8 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
   }
 }
 
-[[noreturn]] void ChildMain(pid_t parent, const std::vector<Step>& steps, SharedHeader* header, StepResult* results,
-                            uint8_t* data, int64_t page) {
+[[noreturn]] void ChildMain(pid_t parent, const std::vector<Step>& steps, SharedHeader* header,
+                            StepResult* results, uint8_t* data, int64_t page) {
   syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (getppid() != parent) _exit(125);  // the parent died before the line above
   // Node's handlers and masks are not ours: default dispositions, nothing blocked.
@@ -349,22 +372,27 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       known = true;
     }
   }
-  if (!known) throw Napi::RangeError::New(env, "step " + std::to_string(index) + ": unknown op '" + name + "'");
+  if (!known)
+    throw Napi::RangeError::New(env, "step " + std::to_string(index) + ": unknown op '" + name + "'");
   s.required = o.Get("required").ToBoolean();
   const int64_t page = sysconf(_SC_PAGESIZE);
   auto target = [&]() {
     Napi::Value m = o.Get("mapping");
     if (!m.IsUndefined()) {
       s.mapping = static_cast<int>(Field(o, "mapping", -1, 0, static_cast<int64_t>(index) - 1));
-      if (earlier[s.mapping].op != Op::Mmap) throw Napi::RangeError::New(env, "step.mapping must name an earlier mmap step");
+      if (earlier[s.mapping].op != Op::Mmap)
+        throw Napi::RangeError::New(env, "step.mapping must name an earlier mmap step");
       s.length = Field(o, "length", 0, 1, earlier[s.mapping].length);
       return;
     }
     Napi::Value a = o.Get("address");
-    if (!a.IsBigInt()) throw Napi::TypeError::New(env, "step " + std::to_string(index) + " needs a mapping index or an address (bigint)");
+    if (!a.IsBigInt())
+      throw Napi::TypeError::New(
+          env, "step " + std::to_string(index) + " needs a mapping index or an address (bigint)");
     bool lossless = true;
     s.address = a.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless || s.address == 0 || s.address % page != 0) throw Napi::RangeError::New(env, "step.address must be a page-aligned address");
+    if (!lossless || s.address == 0 || s.address % page != 0)
+      throw Napi::RangeError::New(env, "step.address must be a page-aligned address");
     s.length = Field(o, "length", 0, 1, kMaxSize);
     if (s.length == 0) throw Napi::RangeError::New(env, "step.length is required with an address");
   };
@@ -377,7 +405,8 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       s.soft = LimitField(o, "soft");
       s.hard = LimitField(o, "hard");
       s.relative = o.Get("relative").ToBoolean();
-      if (s.relative && s.soft < 0) throw Napi::RangeError::New(env, "a relative soft limit must be a number of bytes");
+      if (s.relative && s.soft < 0)
+        throw Napi::RangeError::New(env, "a relative soft limit must be a number of bytes");
       break;
     case Op::Mmap: {
       s.length = Field(o, "length", 0, 1, kMaxSize);
@@ -393,7 +422,8 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       target();
       s.offset = Field(o, "offset", 0, 0, kMaxSize);
       s.stride = Field(o, "stride", page, 1, kMaxSize);
-      if (s.offset >= (s.length > 0 ? s.length : earlier[s.mapping].length)) throw Napi::RangeError::New(env, "step.offset is past the range");
+      if (s.offset >= (s.length > 0 ? s.length : earlier[s.mapping].length))
+        throw Napi::RangeError::New(env, "step.offset is past the range");
       break;
     case Op::Munmap:
       target();
@@ -427,7 +457,8 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       s.granularity = Field(o, "granularity", page, page, kMaxSize);
       s.lo = Field(o, "lo", s.granularity, 1, kMaxSize);
       s.hi = Field(o, "hi", -1, 1, kMaxSize);
-      if (s.granularity % page != 0 || s.lo > s.hi) throw Napi::RangeError::New(env, "step: probe needs lo <= hi and a page-multiple granularity");
+      if (s.granularity % page != 0 || s.lo > s.hi)
+        throw Napi::RangeError::New(env, "step: probe needs lo <= hi and a page-multiple granularity");
       break;
     case Op::Sleep:
       s.ms = Field(o, "ms", 0, 0, 3600000);
@@ -442,7 +473,8 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
 
 class ChildWaiter : public Napi::AsyncWorker {
  public:
-  ChildWaiter(Napi::Env env, pid_t pid, int64_t forkNs, int64_t timeoutMs, std::vector<Step> steps, void* shared, size_t sharedBytes)
+  ChildWaiter(Napi::Env env, pid_t pid, int64_t forkNs, int64_t timeoutMs, std::vector<Step> steps,
+              void* shared, size_t sharedBytes)
       : Napi::AsyncWorker(env, "overcommit-lab:runChild"),
         deferred_(Napi::Promise::Deferred::New(env)),
         pid_(pid),
@@ -495,12 +527,16 @@ class ChildWaiter : public Napi::AsyncWorker {
     auto* header = static_cast<SharedHeader*>(shared_);
     auto* results = reinterpret_cast<StepResult*>(header + 1);
     auto* data = reinterpret_cast<uint8_t*>(results + steps_.size());
-    auto ms = [&](int64_t ns) { return Napi::Number::New(env, ns == 0 ? 0.0 : static_cast<double>(ns - forkNs_) / 1e6); };
+    auto ms = [&](int64_t ns) {
+      return Napi::Number::New(env, ns == 0 ? 0.0 : static_cast<double>(ns - forkNs_) / 1e6);
+    };
 
     Napi::Object out = Napi::Object::New(env);
     out.Set("pid", Napi::Number::New(env, pid_));
-    out.Set("exitCode", WIFEXITED(status_) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status_))) : env.Null());
-    out.Set("signal", WIFSIGNALED(status_) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status_))) : env.Null());
+    out.Set("exitCode",
+            WIFEXITED(status_) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status_))) : env.Null());
+    out.Set("signal",
+            WIFSIGNALED(status_) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status_))) : env.Null());
     out.Set("timedOut", Napi::Boolean::New(env, timedOut_));
     out.Set("stepsStarted", Napi::Number::New(env, header->stepsStarted));
     out.Set("reapedMs", ms(reapNs_));
@@ -518,7 +554,8 @@ class ChildWaiter : public Napi::AsyncWorker {
       o.Set("startMs", ms(r.startNs));
       o.Set("endMs", ms(r.endNs));
       if (steps_[i].op == Op::Readfile && r.status == kOk) {
-        size_t n = static_cast<size_t>(r.value) <= steps_[i].maxBytes ? static_cast<size_t>(r.value) : steps_[i].maxBytes;
+        size_t n = static_cast<size_t>(r.value) <= steps_[i].maxBytes ? static_cast<size_t>(r.value)
+                                                                      : steps_[i].maxBytes;
         o.Set("data", Napi::String::New(env, reinterpret_cast<const char*>(data + steps_[i].dataOffset), n));
       }
       arr.Set(static_cast<uint32_t>(i), o);
@@ -565,8 +602,10 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
   size_t sharedBytes = sizeof(SharedHeader) + steps.size() * sizeof(StepResult) + dataBytes;
   // NORESERVE: outside mode 2 the result area is not charged to the commit, so it does not
   // disturb what the experiments measure there.
-  void* shared = mmap(nullptr, sharedBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (shared == MAP_FAILED) throw SystemError(env, errno, "mmap", std::to_string(sharedBytes) + " bytes for the child's results");
+  void* shared =
+      mmap(nullptr, sharedBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (shared == MAP_FAILED)
+    throw SystemError(env, errno, "mmap", std::to_string(sharedBytes) + " bytes for the child's results");
   auto* header = static_cast<SharedHeader*>(shared);
   auto* results = reinterpret_cast<StepResult*>(header + 1);
   auto* data = reinterpret_cast<uint8_t*>(results + steps.size());

@@ -1,10 +1,10 @@
 #include "errors.h"
 
+#include <sys/mman.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-
-#include <sys/mman.h>
 
 namespace ocl {
 
@@ -14,20 +14,34 @@ const char* ErrnoName(int err) {
   if (name != nullptr) return name;
 #else
   switch (err) {
-    case ENOMEM: return "ENOMEM";
-    case EINVAL: return "EINVAL";
-    case EPERM: return "EPERM";
-    case EACCES: return "EACCES";
-    case EAGAIN: return "EAGAIN";
-    case EBADF: return "EBADF";
-    case EFAULT: return "EFAULT";
-    case ENOENT: return "ENOENT";
-    case ENOSYS: return "ENOSYS";
-    case ENODEV: return "ENODEV";
-    case EEXIST: return "EEXIST";
-    case EINTR: return "EINTR";
-    case ECHILD: return "ECHILD";
-    case ESRCH: return "ESRCH";
+    case ENOMEM:
+      return "ENOMEM";
+    case EINVAL:
+      return "EINVAL";
+    case EPERM:
+      return "EPERM";
+    case EACCES:
+      return "EACCES";
+    case EAGAIN:
+      return "EAGAIN";
+    case EBADF:
+      return "EBADF";
+    case EFAULT:
+      return "EFAULT";
+    case ENOENT:
+      return "ENOENT";
+    case ENOSYS:
+      return "ENOSYS";
+    case ENODEV:
+      return "ENODEV";
+    case EEXIST:
+      return "EEXIST";
+    case EINTR:
+      return "EINTR";
+    case ECHILD:
+      return "ECHILD";
+    case ESRCH:
+      return "ESRCH";
   }
 #endif
   static thread_local char buf[16];
@@ -68,7 +82,8 @@ size_t ArgLength(const Napi::CallbackInfo& info, size_t i, const char* name) {
 
 void CheckMmapFlags(Napi::Env env, int64_t flags, const std::string& what) {
   const int64_t allowed = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
-  if ((flags & ~allowed) != 0) throw Napi::RangeError::New(env, what + ": unsupported mmap flags " + std::to_string(flags & ~allowed));
+  if ((flags & ~allowed) != 0)
+    throw Napi::RangeError::New(env, what + ": unsupported mmap flags " + std::to_string(flags & ~allowed));
   if (((flags & MAP_SHARED) != 0) == ((flags & MAP_PRIVATE) != 0)) {
     throw Napi::RangeError::New(env, what + ": exactly one of MAP_SHARED and MAP_PRIVATE");
   }

@@ -1,6 +1,7 @@
 // Errors thrown to JavaScript, shaped like Node's own system errors.
 #pragma once
 #include <napi.h>
+
 #include <string>
 
 namespace ocl {

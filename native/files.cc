@@ -17,13 +17,18 @@ namespace {
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = static_cast<int>(ArgInteger(info, 0, "fd", 0, INT32_MAX));
-  if (info.Length() < 2 || !info[1].IsString()) throw Napi::TypeError::New(env, "op must be 'sh', 'ex' or 'un'");
+  if (info.Length() < 2 || !info[1].IsString())
+    throw Napi::TypeError::New(env, "op must be 'sh', 'ex' or 'un'");
   std::string op = info[1].As<Napi::String>().Utf8Value();
   int how;
-  if (op == "sh") how = LOCK_SH;
-  else if (op == "ex") how = LOCK_EX;
-  else if (op == "un") how = LOCK_UN;
-  else throw Napi::RangeError::New(env, "op must be 'sh', 'ex' or 'un'");
+  if (op == "sh")
+    how = LOCK_SH;
+  else if (op == "ex")
+    how = LOCK_EX;
+  else if (op == "un")
+    how = LOCK_UN;
+  else
+    throw Napi::RangeError::New(env, "op must be 'sh', 'ex' or 'un'");
   if (flock(fd, how | LOCK_NB) == 0) return Napi::Boolean::New(env, true);
   if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
   throw SystemError(env, errno, "flock", "fd " + std::to_string(fd) + " " + op);

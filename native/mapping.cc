@@ -29,7 +29,9 @@ struct Region {
   std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers;  // weak: detached on unmap
 };
 
-size_t PageSize() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+size_t PageSize() {
+  return static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
 
 void Release(Region* r) {
   if (--r->refs > 0) return;
@@ -37,7 +39,9 @@ void Release(Region* r) {
   delete r;
 }
 
-void ReleaseFromBuffer(Napi::Env, void*, Region* r) { Release(r); }
+void ReleaseFromBuffer(Napi::Env, void*, Region* r) {
+  Release(r);
+}
 
 std::string Hex(const void* p) {
   char buf[32];
@@ -86,8 +90,10 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
 
   // Byte range [offset, offset + length) within the mapping, checked.
   void Range(const Napi::CallbackInfo& info, size_t i, size_t* offset, size_t* length) {
-    *offset = static_cast<size_t>(ArgInteger(info, i, "offset", 0, static_cast<int64_t>(region_->length) - 1));
-    *length = static_cast<size_t>(ArgInteger(info, i + 1, "length", 1, static_cast<int64_t>(region_->length)));
+    *offset =
+        static_cast<size_t>(ArgInteger(info, i, "offset", 0, static_cast<int64_t>(region_->length) - 1));
+    *length =
+        static_cast<size_t>(ArgInteger(info, i + 1, "length", 1, static_cast<int64_t>(region_->length)));
     if (*offset + *length > region_->length) {
       throw Napi::RangeError::New(info.Env(), "offset + length (" + std::to_string(*offset + *length) +
                                                   ") is past the end of the mapping (" +
@@ -118,7 +124,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
   Napi::Value Length(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), static_cast<double>(region_->length));
   }
-  Napi::Value Mapped(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), region_->mapped); }
+  Napi::Value Mapped(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), region_->mapped);
+  }
   Napi::Value Prot(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), region_->prot); }
 
   // buffer(offset, length): an ArrayBuffer over part of the mapping. Only for read-write
@@ -159,7 +167,8 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     RequireWritable(env, "touch");
     size_t offset, length;
     Range(info, 0, &offset, &length);
-    size_t stride = static_cast<size_t>(ArgInteger(info, 2, "stride", 1, static_cast<int64_t>(region_->length)));
+    size_t stride =
+        static_cast<size_t>(ArgInteger(info, 2, "stride", 1, static_cast<int64_t>(region_->length)));
     const size_t page = PageSize();
     uint8_t* base = region_->addr;
     const size_t end = offset + length;
@@ -196,7 +205,8 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     for (size_t at = start; at < end; at += kChunkPages * page) {
       const size_t bytes = end - at < kChunkPages * page ? end - at : kChunkPages * page;
       if (mincore(region_->addr + at, bytes, vec.data()) != 0) {
-        throw SystemError(env, errno, "mincore", Hex(region_->addr + at) + ", " + std::to_string(bytes) + " bytes");
+        throw SystemError(env, errno, "mincore",
+                          Hex(region_->addr + at) + ", " + std::to_string(bytes) + " bytes");
       }
       for (size_t k = 0; k < (bytes + page - 1) / page; k++) resident += (vec[k] & 1);
     }
@@ -209,7 +219,8 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     int prot = static_cast<int>(ArgInteger(info, 0, "prot", 0, PROT_READ | PROT_WRITE));
     if (prot == PROT_WRITE) throw Napi::RangeError::New(env, "prot: write-only is not supported");
     if (mprotect(region_->addr, region_->length, prot) != 0) {
-      throw SystemError(env, errno, "mprotect", Hex(region_->addr) + ", " + std::to_string(region_->length) + " bytes");
+      throw SystemError(env, errno, "mprotect",
+                        Hex(region_->addr) + ", " + std::to_string(region_->length) + " bytes");
     }
     region_->prot = prot;
     // Buffers stay valid only while every page is readable and writable.
@@ -227,12 +238,15 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     // touched: only private anonymous memory may grow.
     const bool privateAnon = (region_->flags & MAP_ANONYMOUS) && (region_->flags & MAP_PRIVATE);
     if (newLength > region_->length && !privateAnon) {
-      throw Napi::RangeError::New(env, "remap: only a private anonymous mapping can grow (new pages of a file or shared mapping would fault with SIGBUS)");
+      throw Napi::RangeError::New(env,
+                                  "remap: only a private anonymous mapping can grow (new pages of a file or "
+                                  "shared mapping would fault with SIGBUS)");
     }
     void* p = mremap(region_->addr, region_->length, newLength, MREMAP_MAYMOVE);
     if (p == MAP_FAILED) {
       throw SystemError(env, errno, "mremap",
-                        Hex(region_->addr) + ", " + std::to_string(region_->length) + " -> " + std::to_string(newLength) + " bytes");
+                        Hex(region_->addr) + ", " + std::to_string(region_->length) + " -> " +
+                            std::to_string(newLength) + " bytes");
     }
     DetachBuffers();
     region_->addr = static_cast<uint8_t*>(p);
@@ -247,10 +261,12 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     size_t offset, length;
     Range(info, 1, &offset, &length);
     const size_t page = PageSize();
-    if (offset % page != 0) throw Napi::RangeError::New(env, "advise: offset must be a multiple of the page size");
+    if (offset % page != 0)
+      throw Napi::RangeError::New(env, "advise: offset must be a multiple of the page size");
     if (madvise(region_->addr + offset, length, advice) != 0) {
       throw SystemError(env, errno, "madvise",
-                        Hex(region_->addr + offset) + ", " + std::to_string(length) + " bytes, advice " + std::to_string(advice));
+                        Hex(region_->addr + offset) + ", " + std::to_string(length) + " bytes, advice " +
+                            std::to_string(advice));
     }
     return env.Undefined();
   }
@@ -260,7 +276,8 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     if (!region_->mapped) return env.Undefined();
     DetachBuffers();
     if (munmap(region_->addr, region_->length) != 0) {
-      throw SystemError(env, errno, "munmap", Hex(region_->addr) + ", " + std::to_string(region_->length) + " bytes");
+      throw SystemError(env, errno, "munmap",
+                        Hex(region_->addr) + ", " + std::to_string(region_->length) + " bytes");
     }
     region_->mapped = false;
     return env.Undefined();
@@ -279,9 +296,11 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
 
   CheckMmapFlags(env, flags, "flags");
   const size_t page = PageSize();
-  if (offset % static_cast<int64_t>(page) != 0) throw Napi::RangeError::New(env, "offset must be a multiple of the page size");
+  if (offset % static_cast<int64_t>(page) != 0)
+    throw Napi::RangeError::New(env, "offset must be a multiple of the page size");
   if (flags & MAP_ANONYMOUS) {
-    if (fd != -1 || offset != 0) throw Napi::RangeError::New(env, "an anonymous mapping takes no fd or offset");
+    if (fd != -1 || offset != 0)
+      throw Napi::RangeError::New(env, "an anonymous mapping takes no fd or offset");
   } else {
     if (fd < 0) throw Napi::TypeError::New(env, "a file mapping needs a file descriptor");
     struct stat st;
@@ -290,15 +309,18 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
     if (S_ISREG(st.st_mode)) {
       uint64_t fileEnd = (static_cast<uint64_t>(st.st_size) + page - 1) / page * page;
       if (static_cast<uint64_t>(offset) + length > fileEnd) {
-        throw Napi::RangeError::New(env, "offset + length (" + std::to_string(offset + static_cast<int64_t>(length)) +
-                                             ") is past the end of the file (" + std::to_string(st.st_size) + " bytes)");
+        throw Napi::RangeError::New(
+            env, "offset + length (" + std::to_string(offset + static_cast<int64_t>(length)) +
+                     ") is past the end of the file (" + std::to_string(st.st_size) + " bytes)");
       }
     }
   }
 
   void* p = mmap(nullptr, length, prot, flags, fd, static_cast<off_t>(offset));
   if (p == MAP_FAILED) {
-    throw SystemError(env, errno, "mmap", std::to_string(length) + " bytes, prot " + std::to_string(prot) + ", flags " + std::to_string(flags));
+    throw SystemError(
+        env, errno, "mmap",
+        std::to_string(length) + " bytes, prot " + std::to_string(prot) + ", flags " + std::to_string(flags));
   }
   Region* r = new Region{static_cast<uint8_t*>(p), length, prot, flags, true, 1, {}};
   AddonData* data = env.GetInstanceData<AddonData>();

@@ -64,13 +64,17 @@ Napi::Value ProbeLargestMapping(const Napi::CallbackInfo& info) {
   uint64_t hi = static_cast<uint64_t>(ArgLength(info, 3, "hi"));
   uint64_t gran = static_cast<uint64_t>(ArgLength(info, 4, "granularity"));
   if (lo > hi) throw Napi::RangeError::New(env, "lo must not exceed hi");
-  if (gran % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) != 0) throw Napi::RangeError::New(env, "granularity must be a multiple of the page size");
+  if (gran % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) != 0)
+    throw Napi::RangeError::New(env, "granularity must be a multiple of the page size");
   ProbeResult r = ProbeLargest(prot, extra, lo, hi, gran);
-  if (r.fatalErrno != 0) throw SystemError(env, r.fatalErrno, "mmap", "probe between " + std::to_string(lo) + " and " + std::to_string(hi) + " bytes");
+  if (r.fatalErrno != 0)
+    throw SystemError(env, r.fatalErrno, "mmap",
+                      "probe between " + std::to_string(lo) + " and " + std::to_string(hi) + " bytes");
   Napi::Object out = Napi::Object::New(env);
   out.Set("largest", Napi::Number::New(env, static_cast<double>(r.largest)));
   out.Set("probes", Napi::Number::New(env, r.probes));
-  out.Set("refusedCode", r.refusedErrno ? Napi::Value(Napi::String::New(env, ErrnoName(r.refusedErrno))) : env.Null());
+  out.Set("refusedCode",
+          r.refusedErrno ? Napi::Value(Napi::String::New(env, ErrnoName(r.refusedErrno))) : env.Null());
   return out;
 }
 

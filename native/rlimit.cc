@@ -34,7 +34,8 @@ Napi::Value GetRlimit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int resource = ArgResource(info);
   struct rlimit lim;
-  if (getrlimit(resource, &lim) != 0) throw SystemError(env, errno, "getrlimit", "resource " + std::to_string(resource));
+  if (getrlimit(resource, &lim) != 0)
+    throw SystemError(env, errno, "getrlimit", "resource " + std::to_string(resource));
   Napi::Object out = Napi::Object::New(env);
   out.Set("soft", LimitValue(env, lim.rlim_cur));
   out.Set("hard", LimitValue(env, lim.rlim_max));
@@ -45,12 +46,14 @@ Napi::Value SetRlimit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int resource = ArgResource(info);
   struct rlimit lim;
-  if (getrlimit(resource, &lim) != 0) throw SystemError(env, errno, "getrlimit", "resource " + std::to_string(resource));
+  if (getrlimit(resource, &lim) != 0)
+    throw SystemError(env, errno, "getrlimit", "resource " + std::to_string(resource));
   lim.rlim_cur = ArgLimit(info, 1, "soft", lim.rlim_cur);
   lim.rlim_max = ArgLimit(info, 2, "hard", lim.rlim_max);
   if (setrlimit(resource, &lim) != 0) {
     throw SystemError(env, errno, "setrlimit",
-                      "resource " + std::to_string(resource) + " soft " + std::to_string(lim.rlim_cur) + " hard " + std::to_string(lim.rlim_max));
+                      "resource " + std::to_string(resource) + " soft " + std::to_string(lim.rlim_cur) +
+                          " hard " + std::to_string(lim.rlim_max));
   }
   return env.Undefined();
 }

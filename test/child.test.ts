@@ -30,7 +30,7 @@ describe('runChild', () => {
     expect(brk).toMatchObject({ status: 'failed', code: 'ENOMEM' });
     expect(getrlimit('as')).toEqual(parentBefore);
     const m = mmap(128 * MiB);
-    expect(m.touch({ stride: 16 * pageSize })).toBe(128 * MiB / pageSize / 16);
+    expect(m.touch({ stride: 16 * pageSize })).toBe((128 * MiB) / pageSize / 16);
     m.unmap();
   });
 
@@ -66,7 +66,10 @@ describe('runChild', () => {
     expect(r.steps[3]).toMatchObject({ status: 'failed', code: 'ENOENT' });
     expect(r.exitCode).toBe(1);
     expect(r.steps[4]!.status).toBe('not-run');
-    const s = await runChild([{ op: 'mmap', length: 1 << 20, options: { prot: 'none' } }, { op: 'touch', mapping: 0 }]);
+    const s = await runChild([
+      { op: 'mmap', length: 1 << 20, options: { prot: 'none' } },
+      { op: 'touch', mapping: 0 },
+    ]);
     expect(s.signal).toBe('SIGSEGV');
     const skip = await runChild([
       { op: 'setrlimit', resource: 'as', soft: 0, relative: true },
@@ -136,7 +139,12 @@ describe('runChild', () => {
     await expect(runChild([{ op: 'stack', bytes: 0 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'setuid' } as never])).rejects.toThrow(TypeError);
     await expect(runChild([{ op: 'setrlimit', resource: 'as', hard: -5 }])).rejects.toThrow(RangeError);
-    await expect(runChild([{ op: 'mmap', length: 4096, options: { prot: 'rw' } }, { op: 'touch', mapping: 0, offset: 4096 }])).rejects.toThrow(RangeError);
+    await expect(
+      runChild([
+        { op: 'mmap', length: 4096, options: { prot: 'rw' } },
+        { op: 'touch', mapping: 0, offset: 4096 },
+      ]),
+    ).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'touch', mapping: 0 }])).rejects.toThrow(RangeError);
     await expect(runChild([{ op: 'touch', address: 4096 as unknown as bigint, length: 1 }])).rejects.toThrow(TypeError);
     await expect(runChild([{ op: 'setrlimit', resource: 'cpu' as 'as', soft: 1 }])).rejects.toThrow(RangeError);

@@ -31,12 +31,15 @@ describe('experiments and their claims', () => {
     }
   });
 
-  it.skipIf(!haveSeeds)(`name a source document that exists${haveSeeds ? '' : ' (skipped: ../shared/seeds is not beside the repository)'}`, () => {
-    const documents = new Set(readdirSync(seeds));
-    for (const e of experiments) {
-      for (const c of e.claims) expect(documents.has(c.source), `${e.id}/${c.id}: ${c.source}`).toBe(true);
-    }
-  });
+  it.skipIf(!haveSeeds)(
+    `name a source document that exists${haveSeeds ? '' : ' (skipped: ../shared/seeds is not beside the repository)'}`,
+    () => {
+      const documents = new Set(readdirSync(seeds));
+      for (const e of experiments) {
+        for (const c of e.claims) expect(documents.has(c.source), `${e.id}/${c.id}: ${c.source}`).toBe(true);
+      }
+    },
+  );
 
   it('cover all five documents', () => {
     const sources = new Set(experiments.flatMap((e) => e.claims.map((c) => c.source.slice(0, 3))));

@@ -1,14 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiment.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import type { RunReport } from '../lib/experiments/model.js';
 import { formatBytes } from '../lib/report/format.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 import { currentMode } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
@@ -17,7 +17,7 @@ const cgroups = memoryCgroupAvailability();
 afterAll(() => rmSync(dir, { recursive: true }));
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], {
+  const r = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...args], {
     cwd: root,
     encoding: 'utf8',
     timeout: 120_000,
@@ -37,7 +37,17 @@ describe('command line', () => {
   });
 
   it('usage errors exit 2 with the usage', () => {
-    for (const args of [[], ['frobnicate'], ['run', 'no-such-experiment'], ['run', '--mode', '5'], ['--bogus'], ['list', '--mode', '1'], ['demo', 'dense'], ['compare', 'one.json'], ['run', 'settings', '--report', 'out.pdf']]) {
+    for (const args of [
+      [],
+      ['frobnicate'],
+      ['run', 'no-such-experiment'],
+      ['run', '--mode', '5'],
+      ['--bogus'],
+      ['list', '--mode', '1'],
+      ['demo', 'dense'],
+      ['compare', 'one.json'],
+      ['run', 'settings', '--report', 'out.pdf'],
+    ]) {
       const r = cli(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr, args.join(' ')).toContain('Usage: overcommit-lab');
@@ -50,7 +60,10 @@ describe('command line', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     await once(holder.stdout!, 'data');
-    const run = spawn(process.execPath, [join(root, 'dist/cli.js'), 'run', 'settings', '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawn(process.execPath, [join(root, 'dist/cli/main.js'), 'run', 'settings', '--json'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     run.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     let stdout = '';
@@ -63,7 +76,7 @@ describe('command line', () => {
     expect((JSON.parse(stdout) as RunReport).runs[0]!.status).toBe('ran');
   });
 
-  it('run --report FILE.html draws this run\'s own numbers', () => {
+  it("run --report FILE.html draws this run's own numbers", () => {
     const html = join(dir, 'matrix.html');
     const r = cli('run', 'mode-matrix', '--json', '--report', html);
     expect(r.code).toBe(0);
@@ -76,18 +89,21 @@ describe('command line', () => {
     expect(page).not.toMatch(/<script[\s>]/);
   });
 
-  it.skipIf(!cgroups.available)(`demo sparse prints the program's own lines, then what it cannot see${cgroups.available ? '' : ` (skipped: ${cgroups.reason})`}`, () => {
-    const r = cli('demo', 'sparse');
-    expect(r.code).toBe(0);
-    const lines = r.stdout.split('\n');
-    expect(lines[1]).toMatch(/^Mapped 1GB sparse array at 0x[0-9a-f]+ \(no swap reserved\)$/);
-    expect(lines[2]).toBe('Touched 262144 pages (only those pages use swap)');
-    expect(lines[3]).toBe('arr[0]=0, arr[1024]=1024');
-    expect(r.stdout).toMatch(/residentPages\s+262,144/);
-    expect(r.stdout).toMatch(/residentPages\s+4,096/);
-  });
+  it.skipIf(!cgroups.available)(
+    `demo sparse prints the program's own lines, then what it cannot see${cgroups.available ? '' : ` (skipped: ${cgroups.reason})`}`,
+    () => {
+      const r = cli('demo', 'sparse');
+      expect(r.code).toBe(0);
+      const lines = r.stdout.split('\n');
+      expect(lines[1]).toMatch(/^Mapped 1GB sparse array at 0x[0-9a-f]+ \(no swap reserved\)$/);
+      expect(lines[2]).toBe('Touched 262144 pages (only those pages use swap)');
+      expect(lines[3]).toBe('arr[0]=0, arr[1024]=1024');
+      expect(r.stdout).toMatch(/residentPages\s+262,144/);
+      expect(r.stdout).toMatch(/residentPages\s+4,096/);
+    },
+  );
 
-  it('settings prints what /proc says, as the documents\' settings program does', async () => {
+  it("settings prints what /proc says, as the documents' settings program does", async () => {
     await withSettingsLock('shared', () => {
       const r = cli('settings');
       expect(r.code).toBe(0);
@@ -110,7 +126,7 @@ describe('command line', () => {
     }
   });
 
-  it('run --json has the contract\'s shape; compare and --report work on its output', async () => {
+  it("run --json has the contract's shape; compare and --report work on its output", async () => {
     const ids = (JSON.parse(cli('list', '--json').stdout) as { id: string }[]).map((e) => e.id);
     const id = ids.includes('settings') ? 'settings' : ids[0]!;
     const r = cli('run', id, '--json', '--report', join(dir, 'run.md'));
@@ -139,7 +155,7 @@ describe('command line', () => {
     writeFileSync(a, JSON.stringify(report));
     const flipped = structuredClone(report);
     const f0 = flipped.runs[0]!.findings[0];
-    if (f0) f0.holds = f0.holds === true ? false : true;
+    if (f0) f0.holds = f0.holds !== true;
     writeFileSync(b, JSON.stringify(flipped));
     const c = cli('compare', a, b, '--report', join(dir, 'cmp.html'));
     expect(c.code).toBe(0);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { accounting, accountingClaims, mappingKinds, type MappingKind } from '../lib/experiments/accounting.js';
-import type { Finding, OvercommitMode } from '../lib/experiment.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { guardAvailability, withMode } from '../lib/settings-guard.js';
+import { accounting, accountingClaims, type MappingKind, mappingKinds } from '../lib/experiments/accounting.js';
+import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { currentMode } from './helpers.js';
 
 const guard = guardAvailability();

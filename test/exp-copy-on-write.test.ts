@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { pageSize } from '../lib/mapping.js';
-import { KiB, MiB } from '../lib/units.js';
 import { copyOnWrite, copyOnWriteFindings, measureCopyOnWrite } from '../lib/experiments/copy-on-write.js';
+import { pageSize } from '../lib/native/mapping.js';
+import { KiB, MiB } from '../lib/units.js';
 
 describe('copy-on-write experiment', () => {
   it("counts, in the child's smaps, the pages it shares and the ones it copied", async () => {
@@ -21,7 +21,9 @@ describe('copy-on-write experiment', () => {
     // maxBytes), a page for the step results, and Node's threads' own maps around the fork.
     expect(e.resultReadBytes).toBe(64 * KiB + 64 * KiB + 3 * 4 * MiB);
     const resultArea = e.resultReadBytes + pageSize;
-    expect(e.childVmSizeBytes).toBeLessThanOrEqual(Math.max(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) + resultArea + e.vmSizeToleranceBytes);
+    expect(e.childVmSizeBytes).toBeLessThanOrEqual(
+      Math.max(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) + resultArea + e.vmSizeToleranceBytes,
+    );
     const findings = copyOnWriteFindings(e, problem);
     expect(findings.map((f) => f.holds)).toEqual([true, true, true]);
   });
@@ -30,7 +32,10 @@ describe('copy-on-write experiment', () => {
     const { evidence: e } = await measureCopyOnWrite();
     const wrong = { ...e, afterPartialWrite: { sharedPages: 0, privatePages: e.regionPages } };
     expect(copyOnWriteFindings(wrong, null)[0]!.holds).toBe(false);
-    const small = { ...e, childVmSizeBytes: Math.min(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) - e.vmSizeToleranceBytes - 4096 };
+    const small = {
+      ...e,
+      childVmSizeBytes: Math.min(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) - e.vmSizeToleranceBytes - 4096,
+    };
     expect(copyOnWriteFindings(small, null)[1]!.holds).toBe(false);
     const copied = { ...e, afterFork: { sharedPages: 0, privatePages: e.regionPages } };
     expect(copyOnWriteFindings(copied, null)[1]!.holds).toBe(false);

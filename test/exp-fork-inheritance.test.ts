@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { ChildResult, ChildStepResult } from '../lib/child.js';
 import {
   childProblem,
+  type ForkInheritanceEvidence,
   forkInheritance,
   forkInheritanceClaims,
   forkInheritanceFindings,
   measureForkInheritance,
-  type ForkInheritanceEvidence,
 } from '../lib/experiments/fork-inheritance.js';
-import { withSettingsLock } from '../lib/lock.js';
+import type { ChildResult, ChildStepResult } from '../lib/native/child.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
 import { currentMode } from './helpers.js';
 
 describe('fork-inheritance experiment', () => {
@@ -55,14 +55,27 @@ describe('fork-inheritance experiment', () => {
       expect(e.attempts).toHaveLength(3);
 
       // The same evidence with the ordinary region left uncharged must give a false verdict.
-      const missing = { ...(e as unknown as ForkInheritanceEvidence), forkChargeBytes: (e.forkChargeBytes as number) - (e.regionBytes as number), chargeMatches: false };
+      const missing = {
+        ...(e as unknown as ForkInheritanceEvidence),
+        forkChargeBytes: (e.forkChargeBytes as number) - (e.regionBytes as number),
+        chargeMatches: false,
+      };
       const verdicts = forkInheritanceFindings(missing, null, mode);
       expect(verdicts.find((f) => f.claim === 'fork-accounted')!.holds).toBe(false);
     });
   });
 
   it('treats a failed vmflags step as no measurement, and gives no verdict then', async () => {
-    const step = (op: ChildStepResult['op'], extra: Partial<ChildStepResult>): ChildStepResult => ({ op, status: 'ok', code: null, errno: 0, startMs: 0, endMs: 0, progress: 0, ...extra });
+    const step = (op: ChildStepResult['op'], extra: Partial<ChildStepResult>): ChildStepResult => ({
+      op,
+      status: 'ok',
+      code: null,
+      errno: 0,
+      startMs: 0,
+      endMs: 0,
+      progress: 0,
+      ...extra,
+    });
     const result = (nrFlags: ChildStepResult): ChildResult => ({
       pid: 1,
       exitCode: 0,
@@ -70,7 +83,12 @@ describe('fork-inheritance experiment', () => {
       timedOut: false,
       stepsStarted: 4,
       reapedMs: 1,
-      steps: [nrFlags, step('vmflags', { vmFlags: ['rd', 'wr', 'ac'] }), step('readfile', { data: '' }), step('readfile', { data: '', truncated: false })],
+      steps: [
+        nrFlags,
+        step('vmflags', { vmFlags: ['rd', 'wr', 'ac'] }),
+        step('readfile', { data: '' }),
+        step('readfile', { data: '', truncated: false }),
+      ],
     });
     expect(childProblem(result(step('vmflags', { vmFlags: ['rd', 'wr', 'nr'] })))).toBeNull();
     const problem = childProblem(result(step('vmflags', { status: 'failed', code: 'ERR_NO_VMA' })));

@@ -1,12 +1,12 @@
 import { release } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import type { Finding, OvercommitMode } from '../lib/experiment.js';
 import { modeMatrix, modeMatrixClaims } from '../lib/experiments/mode-matrix.js';
+import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
 import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { pageSize } from '../lib/mapping.js';
-import { guardAvailability, withMode } from '../lib/settings-guard.js';
+import { pageSize } from '../lib/native/mapping.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { currentMode, isRoot } from './helpers.js';
 
 const avail = guardAvailability();
@@ -60,10 +60,12 @@ function checkMode0(found: Map<string, Finding>): void {
   // With MAP_NORESERVE mode 0 does not account the mapping: only the address space limits it.
   expect(found.get(modeMatrixClaims.table0Yes.id)!.evidence.largestBytes as number).toBeGreaterThan(ramSwap);
   const free = found.get(modeMatrixClaims.freeMemory.id)!;
-  expect(free.holds).toBe((no.evidence.largestBytes as number) <= Math.max(m.memFree, m.memAvailable) ? true : false);
+  expect(free.holds).toBe((no.evidence.largestBytes as number) <= Math.max(m.memFree, m.memAvailable));
   if (!modernHeuristic) return;
   // RAM + swap is more than what is free (this process alone uses some): the heuristic is not "free memory".
-  expect(no.evidence.largestBytes as number).toBeGreaterThan(Math.max(free.evidence.memFreeBytes as number, free.evidence.memAvailableBytes as number));
+  expect(no.evidence.largestBytes as number).toBeGreaterThan(
+    Math.max(free.evidence.memFreeBytes as number, free.evidence.memAvailableBytes as number),
+  );
   expect(free.holds).toBe(false);
   if (isRoot) {
     // Mode 0 applies RAM + swap to everyone: root and nobody get the same threshold, up to the probes' noise.
@@ -85,16 +87,19 @@ describe('mode-matrix experiment', () => {
     });
   });
 
-  it.skipIf(!modernHeuristic)(`mode 0: the largest mapping is exactly MemTotal + SwapTotal (kernel >= 5.2)${avail.available ? '' : why}`, async () => {
-    const run = async (): Promise<void> => checkMode0(await runIn(0));
-    if (avail.available) {
-      const start = readOvercommitSettings();
-      await withMode(0, run);
-      expect(readOvercommitSettings()).toEqual(start);
-    } else if (currentMode() === 0) {
-      await withSettingsLock('shared', run);
-    }
-  });
+  it.skipIf(!modernHeuristic)(
+    `mode 0: the largest mapping is exactly MemTotal + SwapTotal (kernel >= 5.2)${avail.available ? '' : why}`,
+    async () => {
+      const run = async (): Promise<void> => checkMode0(await runIn(0));
+      if (avail.available) {
+        const start = readOvercommitSettings();
+        await withMode(0, run);
+        expect(readOvercommitSettings()).toEqual(start);
+      } else if (currentMode() === 0) {
+        await withSettingsLock('shared', run);
+      }
+    },
+  );
 
   it.skipIf(!avail.available)(`mode 1: no check, the free address space is the limit${why}`, async () => {
     const start = readOvercommitSettings();

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments/oom-late-failure.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { pageSize } from '../lib/mapping.js';
-import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import { pageSize } from '../lib/native/mapping.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 import { MiB } from '../lib/units.js';
 import { canSwitchModes, currentMode, isRoot } from './helpers.js';
 
@@ -76,7 +76,15 @@ describe('oom-late-failure', () => {
 
     it('the same request under RLIMIT_AS fails at the mmap call with ENOMEM', async () => {
       const p = await runRlimitAsPath(128 * MiB);
-      expect(p).toMatchObject({ path: 'rlimit-as', site: 'at-call', code: 'ENOMEM', mmapOk: false, signal: null, pagesTouched: 0, requestBytes: 128 * MiB });
+      expect(p).toMatchObject({
+        path: 'rlimit-as',
+        site: 'at-call',
+        code: 'ENOMEM',
+        mmapOk: false,
+        signal: null,
+        pagesTouched: 0,
+        requestBytes: 128 * MiB,
+      });
     });
 
     it('run(): the late kill and both fail-fast paths, with numbers, and no group left', async () => {

@@ -1,12 +1,12 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
 import { redisFork } from '../lib/experiments/redis-fork.js';
-import type { Finding, OvercommitMode } from '../lib/experiment.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { pageSize } from '../lib/mapping.js';
-import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
-import { guardAvailability, withMode } from '../lib/settings-guard.js';
+import { pageSize } from '../lib/native/mapping.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
+import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { currentMode } from './helpers.js';
 
 const cg = findMemoryCgroup();
@@ -28,7 +28,8 @@ function check(findings: Finding[], mode: OvercommitMode): void {
   const f = findings[0]!;
   expect(f.claim).toBe({ 0: 'mode0-fork-fails-without-free-ram', 1: 'mode1-fork-succeeds', 2: 'mode2-fork-checked' }[mode]);
   const e = f.evidence;
-  for (const key of ['regionBytes', 'datasetBytes', 'memAvailable', 'memFree', 'commitLimit', 'committedAs', 'forkStatus']) expect(e).toHaveProperty(key);
+  for (const key of ['regionBytes', 'datasetBytes', 'memAvailable', 'memFree', 'commitLimit', 'committedAs', 'forkStatus'])
+    expect(e).toHaveProperty(key);
   expect(e.oomKills).toBe(0);
   expect(ourGroups()).toEqual([]);
   if (mode === 2) {
@@ -56,12 +57,15 @@ function check(findings: Finding[], mode: OvercommitMode): void {
 }
 
 describe('redis-fork experiment', () => {
-  it.skipIf(cgroupReason !== '')(`forks a child holding a region larger than MemAvailable, in the mode in force${skipped(cgroupReason)}`, async () => {
-    await withSettingsLock('shared', async () => {
-      const mode = currentMode();
-      check(await redisFork.run({ mode, progress: () => {} }), mode);
-    });
-  });
+  it.skipIf(cgroupReason !== '')(
+    `forks a child holding a region larger than MemAvailable, in the mode in force${skipped(cgroupReason)}`,
+    async () => {
+      await withSettingsLock('shared', async () => {
+        const mode = currentMode();
+        check(await redisFork.run({ mode, progress: () => {} }), mode);
+      });
+    },
+  );
 
   for (const mode of [1, 2] as const) {
     it.skipIf(switchReason !== '')(`in mode ${mode}, switched by the settings guard${skipped(switchReason)}`, async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { measureRlimitAs, rlimitAs, rlimitAsClaims } from '../lib/experiments/rlimit-as.js';
-import { withSettingsLock } from '../lib/lock.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
 import { MiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 

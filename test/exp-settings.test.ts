@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { settings, settingsClaims, readSettings } from '../lib/experiments/settings.js';
-import type { OvercommitMode } from '../lib/experiment.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { pageSize } from '../lib/mapping.js';
-import { guardAvailability, withOvercommitSettings } from '../lib/settings-guard.js';
+import type { OvercommitMode } from '../lib/experiments/model.js';
+import { readSettings, settings, settingsClaims } from '../lib/experiments/settings.js';
+import { pageSize } from '../lib/native/mapping.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { guardAvailability, withOvercommitSettings } from '../lib/safety/settings-guard.js';
 import { KiB, MiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 
@@ -17,7 +17,11 @@ describe('settings experiment', () => {
       expect(findings.map((f) => f.claim)).toEqual(Object.values(settingsClaims).map((c) => c.id));
       const ev = findings[0]!.evidence;
       expect(ev.mode).toBe(mode);
-      expect(ev.programOutput).toEqual([`overcommit_memory = ${mode}`, `overcommit_ratio = ${String(ev.ratio)}%`, `Mode: ${String(ev.modeDescription)}`]);
+      expect(ev.programOutput).toEqual([
+        `overcommit_memory = ${mode}`,
+        `overcommit_ratio = ${String(ev.ratio)}%`,
+        `Mode: ${String(ev.modeDescription)}`,
+      ]);
       const byId = new Map(findings.map((f) => [f.claim, f]));
       // The program read the mode the runner says is in force.
       const program = byId.get('settings-program-reads-mode')!;
@@ -25,7 +29,12 @@ describe('settings experiment', () => {
       expect(program.holds).toBe(true);
       // 64 MiB private read-write moved Committed_AS by 64 MiB, within the sampled noise.
       const counters = byId.get('commit-counters-in-meminfo')!;
-      const p = counters.evidence.committedProbe as { mappedBytes: number; mmapCode: string | null; committedDeltaBytes: number; toleranceBytes: number };
+      const p = counters.evidence.committedProbe as {
+        mappedBytes: number;
+        mmapCode: string | null;
+        committedDeltaBytes: number;
+        toleranceBytes: number;
+      };
       expect(p.mmapCode).toBeNull();
       expect(p.mappedBytes).toBe(64 * MiB);
       expect(Math.abs(p.committedDeltaBytes - p.mappedBytes)).toBeLessThanOrEqual(p.toleranceBytes);
@@ -60,22 +69,27 @@ describe('settings experiment', () => {
     });
   });
 
-  it.skipIf(!guard.available)(`gives the ratio formula no verdict while overcommit_kbytes is in force${guard.available ? '' : ` (skipped: ${guard.reason})`}`, async () => {
-    // 40% of RAM in whole pages: an amount no ratio gives, written in a guard window.
-    const kbytes = Math.floor((readSettings().memTotalBytes * 0.4) / pageSize) * (pageSize / KiB);
-    await withOvercommitSettings({ kbytes }, async () => {
-      const r = readSettings();
-      expect(r.kbytes).not.toBe(0);
-      const findings = await settings.run({ mode: currentMode(), progress: () => {} });
-      const byId = new Map(findings.map((f) => [f.claim, f]));
-      for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
-        expect(byId.get(id)!.holds).toBeNull();
-        expect(byId.get(id)!.reason).toBe(`overcommit_kbytes is ${r.kbytes} here, so the kernel computes CommitLimit from kbytes + swap and the ratio formula does not apply`);
-      }
-      // The kbytes formula is judged by its own claim.
-      expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
-    });
-  });
+  it.skipIf(!guard.available)(
+    `gives the ratio formula no verdict while overcommit_kbytes is in force${guard.available ? '' : ` (skipped: ${guard.reason})`}`,
+    async () => {
+      // 40% of RAM in whole pages: an amount no ratio gives, written in a guard window.
+      const kbytes = Math.floor((readSettings().memTotalBytes * 0.4) / pageSize) * (pageSize / KiB);
+      await withOvercommitSettings({ kbytes }, async () => {
+        const r = readSettings();
+        expect(r.kbytes).not.toBe(0);
+        const findings = await settings.run({ mode: currentMode(), progress: () => {} });
+        const byId = new Map(findings.map((f) => [f.claim, f]));
+        for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
+          expect(byId.get(id)!.holds).toBeNull();
+          expect(byId.get(id)!.reason).toBe(
+            `overcommit_kbytes is ${r.kbytes} here, so the kernel computes CommitLimit from kbytes + swap and the ratio formula does not apply`,
+          );
+        }
+        // The kbytes formula is judged by its own claim.
+        expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
+      });
+    },
+  );
 
   it('agrees with the kernel formula when the settings are stable, and names hugetlb when it mattered', () => {
     const r = readSettings();

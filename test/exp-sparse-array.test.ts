@@ -1,8 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runSparseDemo, sparseArrayClaims, sparseFindings, type SparseDemoResult, type SparseVariantEvidence } from '../lib/experiments/sparse-array.js';
-import { withSettingsLock } from '../lib/lock.js';
-import type { Finding, OvercommitMode } from '../lib/experiment.js';
-import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
+import {
+  runSparseDemo,
+  type SparseDemoResult,
+  type SparseVariantEvidence,
+  sparseArrayClaims,
+  sparseFindings,
+} from '../lib/experiments/sparse-array.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 import { GiB } from '../lib/units.js';
 import { currentMode } from './helpers.js';
 
@@ -77,7 +83,10 @@ describe.skipIf(!cgroups.available)(`sparse-array experiment${cgroups.available 
     expect(failed[1]!.observed).toContain("the one-page-in-64 variant's 1 GiB mmap failed with ENOMEM");
     expect(failed[1]!.observed).not.toContain('null');
     // One fault per 2 MiB: all pages resident for 1/64 touched.
-    const huge = sparseFindings({ ...demo, thpEnabled: 'always', variants: [program, { ...sparse, residentPages: sparse.mappedPages }] }, mode);
+    const huge = sparseFindings(
+      { ...demo, thpEnabled: 'always', variants: [program, { ...sparse, residentPages: sparse.mappedPages }] },
+      mode,
+    );
     const onlyTouched = huge.find((f) => f.claim === 'only-touched-pages-use-memory')!;
     expect(onlyTouched.holds).toBe(false);
     expect(onlyTouched.observed).toMatch(/may map a 2 MiB page/);
@@ -89,7 +98,8 @@ describe.skipIf(!cgroups.available)(`sparse-array experiment${cgroups.available 
 
   it('says memory was not taken on first touch when pages were resident before it, or fewer than touched after', () => {
     const [program, sparse] = demo.variants as [SparseVariantEvidence, SparseVariantEvidence];
-    const firstTouch = (variants: SparseVariantEvidence[]): Finding => sparseFindings({ ...demo, variants }, mode).find((f) => f.claim === 'memory-taken-on-first-touch')!;
+    const firstTouch = (variants: SparseVariantEvidence[]): Finding =>
+      sparseFindings({ ...demo, variants }, mode).find((f) => f.claim === 'memory-taken-on-first-touch')!;
     const early = firstTouch([program, { ...sparse, residentPagesBeforeTouch: 1 }]);
     expect(early.holds).toBe(false);
     expect(early.observed).toContain('pages were resident before any touch');

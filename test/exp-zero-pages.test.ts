@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { measureZeroPages, zeroPages, zeroPagesFindings, type ZeroPagesEvidence } from '../lib/experiments/zero-pages.js';
-import { memoryCgroupAvailability } from '../lib/memory-cgroup.js';
+import { measureZeroPages, type ZeroPagesEvidence, zeroPages, zeroPagesFindings } from '../lib/experiments/zero-pages.js';
+import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 
 // The experiment reads 1 GiB only inside a memory cgroup it makes (root and a controller).
 const cgroups = memoryCgroupAvailability();

@@ -1,6 +1,6 @@
 /** Shared by the tests: the machine's mode, read under the settings lock. */
 import { readFileSync } from 'node:fs';
-import type { OvercommitMode } from '../lib/experiment.js';
+import type { OvercommitMode } from '../lib/experiments/model.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
 import { sysctlWritability } from '../lib/kernel/sysctl.js';
 

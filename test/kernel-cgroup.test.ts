@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { findMemoryCgroup, parseProcCgroup, type CgroupFs } from '../lib/kernel/cgroup.js';
+import { type CgroupFs, findMemoryCgroup, parseProcCgroup } from '../lib/kernel/cgroup.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
 
@@ -38,7 +38,12 @@ describe('parseProcCgroup', () => {
 
 describe('findMemoryCgroup on captured samples', () => {
   it('v1 hybrid (this machine): picks the v1 memory hierarchy', () => {
-    const fs = fakeFs(fixture('proc-mountinfo.txt'), fixture('proc-cgroup.txt'), { [`${V1_DIR}/memory.limit_in_bytes`]: '9223372036854771712\n' }, [V1_DIR]);
+    const fs = fakeFs(
+      fixture('proc-mountinfo.txt'),
+      fixture('proc-cgroup.txt'),
+      { [`${V1_DIR}/memory.limit_in_bytes`]: '9223372036854771712\n' },
+      [V1_DIR],
+    );
     expect(findMemoryCgroup(fs)).toEqual({
       available: true,
       version: 1,
@@ -109,7 +114,9 @@ describe('findMemoryCgroup on captured samples', () => {
   });
 
   it('v2 without the memory controller is unavailable', () => {
-    const fs = fakeFs(fixture('cgroup2-mountinfo.txt'), fixture('cgroup2-cgroup.txt'), { [`${V2_DIR}/cgroup.controllers`]: 'cpu pids\n' }, [V2_DIR]);
+    const fs = fakeFs(fixture('cgroup2-mountinfo.txt'), fixture('cgroup2-cgroup.txt'), { [`${V2_DIR}/cgroup.controllers`]: 'cpu pids\n' }, [
+      V2_DIR,
+    ]);
     const cg = findMemoryCgroup(fs);
     expect(cg.available).toBe(false);
     expect(cg.reason).toMatch(/memory controller is not enabled/);
@@ -124,7 +131,9 @@ describe('findMemoryCgroup on captured samples', () => {
 describe('findMemoryCgroup on this machine', () => {
   it('finds the group named in /proc/self/cgroup, and its limit file exists', () => {
     const cg = findMemoryCgroup();
-    const memLine = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
+    const memLine = readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
     if (!cg.available) throw new Error(cg.reason);
     if (memLine) {
       expect(cg.version).toBe(1);

@@ -23,10 +23,10 @@ describe('parseMeminfo (captured sample)', () => {
   it('keeps every field by its kernel name, unit-less ones as counts', () => {
     expect(Object.keys(m.fields)).toHaveLength(54);
     expect(m.fields['Active(anon)']).toBe(1520 * 1024);
-    expect(m.fields['FileHugePages']).toBe(2048 * 1024);
-    expect(m.fields['HugePages_Total']).toBe(0);
+    expect(m.fields.FileHugePages).toBe(2048 * 1024);
+    expect(m.fields.HugePages_Total).toBe(0);
     expect(m.hugePagesTotal).toBe(0);
-    expect(m.fields['VmallocTotal']).toBe(34359738367 * 1024);
+    expect(m.fields.VmallocTotal).toBe(34359738367 * 1024);
   });
 
   it('counts HugePages_Total as a count, not kB', () => {

@@ -21,12 +21,12 @@ describe('parseSmaps (captured sample)', () => {
 
   it('converts sizes to bytes and keeps unit-less fields', () => {
     const heap = vmas[1]!;
-    expect(heap.sizes['Size']).toBe(132 * 1024);
-    expect(heap.sizes['Rss']).toBe(16 * 1024);
-    expect(heap.sizes['Anonymous']).toBe(16 * 1024);
-    expect(heap.sizes['KernelPageSize']).toBe(4096);
-    expect(heap.sizes['THPeligible']).toBe(0);
-    expect(heap.sizes['Size']).toBe(Number(heap.end - heap.start));
+    expect(heap.sizes.Size).toBe(132 * 1024);
+    expect(heap.sizes.Rss).toBe(16 * 1024);
+    expect(heap.sizes.Anonymous).toBe(16 * 1024);
+    expect(heap.sizes.KernelPageSize).toBe(4096);
+    expect(heap.sizes.THPeligible).toBe(0);
+    expect(heap.sizes.Size).toBe(Number(heap.end - heap.start));
   });
 
   it('reads VmFlags', () => {
@@ -73,7 +73,7 @@ describe('live smaps', () => {
     const stack = readVmas().find((v) => v.pathname === '[stack]');
     expect(stack?.start).toBe(start);
     expect(stack?.end).toBe(end);
-    expect(stack?.sizes['Size']).toBe(Number(end - start));
+    expect(stack?.sizes.Size).toBe(Number(end - start));
   });
 
   it('readVmFlags throws for an unmapped address', () => {

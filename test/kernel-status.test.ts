@@ -28,9 +28,9 @@ describe('parseStatus (captured sample)', () => {
     expect(s.vmData).toBe(360 * 1024);
     expect(s.vmStk).toBe(132 * 1024);
     expect(s.vmSwap).toBe(0);
-    expect(s.sizes['VmPTE']).toBe(44 * 1024);
-    expect(s.sizes['HugetlbPages']).toBe(0);
-    expect(s.sizes['Threads']).toBeUndefined();
+    expect(s.sizes.VmPTE).toBe(44 * 1024);
+    expect(s.sizes.HugetlbPages).toBe(0);
+    expect(s.sizes.Threads).toBeUndefined();
   });
 
   it('throws when a kernel thread lacks the Vm fields', () => {

@@ -1,15 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { OvercommitMode } from '../lib/experiment.js';
-import {
-  modeDescription,
-  modeName,
-  parseOvercommitMode,
-  readOvercommitSettings,
-  sysctlWritability,
-} from '../lib/kernel/sysctl.js';
+import type { OvercommitMode } from '../lib/experiments/model.js';
 import { readMountinfo } from '../lib/kernel/mountinfo.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
+import { modeDescription, modeName, parseOvercommitMode, readOvercommitSettings, sysctlWritability } from '../lib/kernel/sysctl.js';
 
 const vm = (name: string): number => Number(readFileSync(`/proc/sys/vm/${name}`, 'utf8'));
 

@@ -1,11 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireSettingsLock, withSettingsLock } from '../lib/lock.js';
+import { acquireSettingsLock, withSettingsLock } from '../lib/safety/lock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-lock-'));
 const path = join(dir, 'lock');
@@ -58,7 +58,9 @@ describe('settings lock', () => {
     // Back to shared: another process may share it, not take it.
     const other = await holder('shared');
     await other.stop();
-    const excluded = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/lock-holder.mjs'), path, 'exclusive'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const excluded = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/lock-holder.mjs'), path, 'exclusive'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     let took = false;
     excluded.stdout!.on('data', () => (took = true));
     await sleep(300);

@@ -1,11 +1,11 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSystemCallError, mmap, pageSize, maxBufferLength, memfdCreate } from '../lib/index.js';
+import { isSystemCallError, maxBufferLength, memfdCreate, mmap, pageSize } from '../lib/index.js';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
+import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../lib/safety/memory-cgroup.js';
 import { currentMode } from './helpers.js';
 
 const MiB = 1 << 20;
@@ -213,7 +213,7 @@ describe('mmap and Mapping', () => {
     m.unmap();
   });
 
-  it('buffer beyond Node\'s buffer limit is a RangeError; view works there', () => {
+  it("buffer beyond Node's buffer limit is a RangeError; view works there", () => {
     const m = mmap(maxBufferLength + pageSize, { noreserve: true, prot: 'rw' });
     expect(() => m.buffer).toThrow(RangeError);
     const v = new Uint8Array(m.view(maxBufferLength, pageSize));
@@ -223,9 +223,12 @@ describe('mmap and Mapping', () => {
   });
 
   // Touching 1 GiB happens only inside a memory cgroup, so the machine's other processes are never at risk.
-  it.skipIf(!cgroups.available)(`1 GiB MAP_NORESERVE touched once per page: every touched page is resident; one in 64: only those${cgroups.available ? '' : ` (skipped: ${cgroups.reason})`}`, async () => {
-    await withProcessInMemoryCgroup(GiB + 512 * MiB, async () => touchOneGiB());
-  });
+  it.skipIf(!cgroups.available)(
+    `1 GiB MAP_NORESERVE touched once per page: every touched page is resident; one in 64: only those${cgroups.available ? '' : ` (skipped: ${cgroups.reason})`}`,
+    async () => {
+      await withProcessInMemoryCgroup(GiB + 512 * MiB, async () => touchOneGiB());
+    },
+  );
 
   function touchOneGiB(): void {
     const dense = mmap(GiB, { noreserve: true });
@@ -241,7 +244,7 @@ describe('mmap and Mapping', () => {
     sparse.unmap();
   }
 
-  it('a mapping of several times the machine\'s memory: refused or accepted as the mode says', async () => {
+  it("a mapping of several times the machine's memory: refused or accepted as the mode says", async () => {
     await withSettingsLock('shared', () => {
       const mode = currentMode();
       const m = readMeminfo();
@@ -276,7 +279,7 @@ describe('mmap and Mapping', () => {
     });
   });
 
-  it('10,000 map/unmap cycles leave the process\'s mappings as they were', () => {
+  it("10,000 map/unmap cycles leave the process's mappings as they were", () => {
     const count = () => readFileSync('/proc/self/maps', 'utf8').split('\n').length;
     const before = count();
     for (let i = 0; i < 10_000; i++) {

@@ -3,9 +3,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { runChild } from '../lib/child.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { createMemoryCgroup, memoryCgroupAvailability, sweepStaleCgroups, withMemoryCgroup, withProcessInMemoryCgroup } from '../lib/memory-cgroup.js';
+import { runChild } from '../lib/native/child.js';
+import {
+  createMemoryCgroup,
+  memoryCgroupAvailability,
+  sweepStaleCgroups,
+  withMemoryCgroup,
+  withProcessInMemoryCgroup,
+} from '../lib/safety/memory-cgroup.js';
 
 const root = join(import.meta.dirname, '..');
 const cgroup = findMemoryCgroup();
@@ -30,7 +36,10 @@ function exited(child: ReturnType<typeof spawn>): Promise<{ code: number | null;
 
 describe.skipIf(!usable)(`temporary memory cgroups (root, memory controller)${usable ? '' : ` — skipped: ${skipReason}`}`, () => {
   it('moves this process into a group for fn and back out before removing it', async () => {
-    const own = () => readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => /:memory:/.test(l) || l.startsWith('0::'));
+    const own = () =>
+      readFileSync('/proc/self/cgroup', 'utf8')
+        .split('\n')
+        .find((l) => /:memory:/.test(l) || l.startsWith('0::'));
     const before = own();
     let inside: string | undefined;
     let path = '';
@@ -83,7 +92,13 @@ describe.skipIf(!usable)(`temporary memory cgroups (root, memory controller)${us
   it('remove() kills our own child still in the group, then removes it', async () => {
     const cg = createMemoryCgroup(16 << 20);
     try {
-      const running = runChild([{ op: 'writefile', path: cg.procsFile, data: '0', required: true }, { op: 'sleep', ms: 20_000 }], { timeoutMs: 30_000 });
+      const running = runChild(
+        [
+          { op: 'writefile', path: cg.procsFile, data: '0', required: true },
+          { op: 'sleep', ms: 20_000 },
+        ],
+        { timeoutMs: 30_000 },
+      );
       for (let i = 0; i < 200 && readFileSync(cg.procsFile, 'utf8').trim() === ''; i++) await sleep(10);
       expect(readFileSync(cg.procsFile, 'utf8').trim()).toMatch(/^\d+$/);
       cg.remove();

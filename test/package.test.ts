@@ -21,7 +21,14 @@ describe('npm pack', () => {
     }[];
     const files = pack!.files.map((f) => f.path);
     expect(files).toEqual(
-      expect.arrayContaining(['prebuilds/linux-x64/overcommit-lab.node', 'dist/index.js', 'dist/index.d.ts', 'dist/cli.js', 'package.json', 'README.md']),
+      expect.arrayContaining([
+        'prebuilds/linux-x64/overcommit-lab.node',
+        'dist/index.js',
+        'dist/index.d.ts',
+        'dist/cli/main.js',
+        'package.json',
+        'README.md',
+      ]),
     );
     expect(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('node_modules/'))).toBe(false);
 
@@ -33,7 +40,11 @@ describe('npm pack', () => {
     npm(['install', '--ignore-scripts', '--no-audit', '--no-fund', join(dir, pack!.filename)], consumer);
     const out = execFileSync(
       process.execPath,
-      ['--input-type=module', '-e', "import { mmap, pageSize } from 'overcommit-lab'; const m = mmap(4 * pageSize); console.log(m.touch()); m.unmap();"],
+      [
+        '--input-type=module',
+        '-e',
+        "import { mmap, pageSize } from 'overcommit-lab'; const m = mmap(4 * pageSize); console.log(m.touch()); m.unmap();",
+      ],
       { cwd: consumer, encoding: 'utf8' },
     );
     expect(out.trim()).toBe('4');

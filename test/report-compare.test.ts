@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiment.js';
+import type { RunReport } from '../lib/experiments/model.js';
 import {
   compareReports,
   numbersEqual,
@@ -47,7 +47,11 @@ describe('compareReports', () => {
       expect.arrayContaining(['system.kernel', 'settings.overcommitMemory', 'settings.overcommitRatio', 'settings.commitLimitBytes']),
     );
     expect(fields).not.toContain('settings.committedAsBytes');
-    expect(c.environment.find((e) => e.field === 'system.swapTotalBytes')).toEqual({ field: 'system.swapTotalBytes', a: '0 B', b: '2 GiB' });
+    expect(c.environment.find((e) => e.field === 'system.swapTotalBytes')).toEqual({
+      field: 'system.swapTotalBytes',
+      a: '0 B',
+      b: '2 GiB',
+    });
   });
 
   it('treats numbers within 5% (bytes within 1 MiB) as equal', () => {

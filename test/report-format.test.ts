@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Finding } from '../lib/experiment.js';
+import type { Finding } from '../lib/experiments/model.js';
 import { evidenceSummary, formatBytes, formatCount, keyNumber, variantLabel } from '../lib/report/format.js';
 import { shouldUseColor } from '../lib/report/terminal.js';
 

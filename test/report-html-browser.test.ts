@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiment.js';
+import type { RunReport } from '../lib/experiments/model.js';
 import { renderHtml } from '../lib/report/html.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,9 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiment.js';
+import type { RunReport } from '../lib/experiments/model.js';
 import { renderHtml } from '../lib/report/html.js';
 import { renderMarkdown } from '../lib/report/markdown.js';
 import { renderTerminal } from '../lib/report/terminal.js';
@@ -34,7 +34,7 @@ describe('renderTerminal', () => {
   it('puts the key number on the verdict line and the observation on the next', () => {
     const lines = text.split('\n');
     const i = lines.findIndex((l) => l.includes('resident-equals-touched'));
-    expect(lines[i]).toMatch(/^  ✓ resident-equals-touched .*\(004\)  residentPages=262,144$/);
+    expect(lines[i]).toMatch(/^ {2}✓ resident-equals-touched .*\(004\) {2}residentPages=262,144$/);
     const f = report.runs.find((r) => r.experiment === 'sparse-array')!.findings.find((x) => x.claim === 'resident-equals-touched')!;
     expect(lines[i + 1]).toBe(`      ${f.observed}`);
   });
@@ -112,7 +112,9 @@ describe('renderHtml', () => {
 
   it('has the same table as the Markdown', () => {
     expect(html).toContain('<th>mode 0</th><th>mode 1</th><th>mode 2</th>');
-    expect(html).toMatch(/<code>largest-mapping \[noreserve=true\]<\/code><\/td><td class="cell"><span class="verdict holds">✓<\/span> 128 TiB/);
+    expect(html).toMatch(
+      /<code>largest-mapping \[noreserve=true\]<\/code><\/td><td class="cell"><span class="verdict holds">✓<\/span> 128 TiB/,
+    );
   });
 
   it('leaves out the charts a run has no data for', async () => {

@@ -1,20 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
-import { withSettingsLock } from '../lib/lock.js';
-import { readOvercommitSettings, sysctlWritability, type OvercommitSettings } from '../lib/kernel/sysctl.js';
+import { type OvercommitSettings, readOvercommitSettings, sysctlWritability } from '../lib/kernel/sysctl.js';
+import { withSettingsLock } from '../lib/safety/lock.js';
 import {
+  type GuardWindow,
   guardAvailability,
   readSettingsSnapshot,
-  withMode,
-  withOvercommitSettings,
-  type GuardWindow,
   type SettingsChange,
   type SettingsSnapshot,
-} from '../lib/settings-guard.js';
+  withMode,
+  withOvercommitSettings,
+} from '../lib/safety/settings-guard.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixture = join(root, 'test/fixtures/guard-window.mjs');
@@ -189,7 +189,10 @@ describe('settings guard', () => {
     await withOvercommitSettings({ kbytes: kb }, async () => {
       // This process holds the machine's lock; the fixture, a switcher inside our window, takes a
       // private one, so that its originals are ours (kbytes in force).
-      const p = spawnWindow({ mode: 2, ratio: 60 }, 'hold', { ...process.env, OVERCOMMIT_LAB_LOCK: `/tmp/overcommit-lab-guard-test-${process.pid}.lock` });
+      const p = spawnWindow({ mode: 2, ratio: 60 }, 'hold', {
+        ...process.env,
+        OVERCOMMIT_LAB_LOCK: `/tmp/overcommit-lab-guard-test-${process.pid}.lock`,
+      });
       const { window } = await p.ready;
       expect(window.original).toEqual({ mode: start.mode, ratio: 0, kbytes: kb });
       p.child.kill('SIGKILL');

@@ -11,14 +11,14 @@
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runChild, type ChildResult } from '../child.js';
-import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
 import { parseMeminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { findVma, parseSmaps } from '../kernel/smaps.js';
-import { median } from '../stats.js';
-import { memfdCreate, mmap, pageSize, type Mapping, type MmapOptions } from '../mapping.js';
-import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { median } from '../measure/stats.js';
+import { type ChildResult, runChild } from '../native/child.js';
+import { type Mapping, type MmapOptions, memfdCreate, mmap, pageSize } from '../native/mapping.js';
 import { MiB, mib } from '../units.js';
+import { DOC_001, DOC_003, DOC_004 } from './documents.js';
+import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 export const mappingKinds = [
   'file-private-rw',
@@ -207,7 +207,13 @@ function tooNoisy(tol: number, size: number): string | undefined {
 }
 
 function stepEvidence(steps: readonly StepSummary[]): Evidence['steps'] {
-  return steps.map((s) => ({ step: s.step, deltaBytes: s.deltaBytes, trialDeltaBytes: s.trialDeltaBytes, spreadBytes: s.spreadBytes, vmFlags: s.vmFlags }));
+  return steps.map((s) => ({
+    step: s.step,
+    deltaBytes: s.deltaBytes,
+    trialDeltaBytes: s.trialDeltaBytes,
+    spreadBytes: s.spreadBytes,
+    vmFlags: s.vmFlags,
+  }));
 }
 
 export interface KindMeasurement {
@@ -252,7 +258,15 @@ function sparseFile(size: number): { fd: number; remove(): void } {
   };
 }
 
-function measureKind(kind: MappingKind, noreserve: boolean, size: number, fd: number, mode: OvercommitMode, samples: number, trials: number): KindMeasurement {
+function measureKind(
+  kind: MappingKind,
+  noreserve: boolean,
+  size: number,
+  fd: number,
+  mode: OvercommitMode,
+  samples: number,
+  trials: number,
+): KindMeasurement {
   const s = shapeOf(kind);
   const [mapped, unmapped] = overTrials(samples, trials, (t) => {
     const { m, first } = mapStep(t, size, { prot: s.writable ? 'rw' : 'r', shared: s.shared, noreserve, ...(s.file ? { fd } : {}) });
@@ -426,7 +440,15 @@ function mprotectFinding(size: number, samples: number, trials: number): Finding
       m.unmap();
     }
   });
-  const [, toRw, toRo, again, , toRoWritten, unmap] = steps as [StepSummary, StepSummary, StepSummary, StepSummary, StepSummary, StepSummary, StepSummary];
+  const [, toRw, toRo, again, , toRoWritten, unmap] = steps as [
+    StepSummary,
+    StepSummary,
+    StepSummary,
+    StepSummary,
+    StepSummary,
+    StepSummary,
+    StepSummary,
+  ];
   const tol = tolerance(steps);
   const holds = near(toRw.deltaBytes, size, tol) && toRw.vmFlags.includes('ac');
   const noisy = tooNoisy(tol, size);
@@ -441,7 +463,15 @@ function mprotectFinding(size: number, samples: number, trials: number): Finding
     C.mprotect,
     noisy ? null : holds,
     observed,
-    { kind: 'anon-private-ro', noreserve: false, sizeBytes: size, chargedBytes: toRw.deltaBytes, toleranceBytes: tol, vmFlags: toRw.vmFlags, steps: stepEvidence(steps) },
+    {
+      kind: 'anon-private-ro',
+      noreserve: false,
+      sizeBytes: size,
+      chargedBytes: toRw.deltaBytes,
+      toleranceBytes: tol,
+      vmFlags: toRw.vmFlags,
+      steps: stepEvidence(steps),
+    },
     noisy,
   );
 }
@@ -512,10 +542,19 @@ async function brkOnce(size: number, samples: number): Promise<{ raised: StepDel
   if (grow.status !== 'ok' || smaps.status !== 'ok' || shrink.status !== 'ok') {
     return `brk ${grow.status} ${grow.code ?? ''}, smaps ${smaps.status}, shrink ${shrink.status} (exit ${r.exitCode}, signal ${r.signal})`;
   }
-  const [b0, b1, b2] = [committedReads(r, 0, samples), committedReads(r, samples + 1, samples), committedReads(r, 2 * samples + 3, samples)];
+  const [b0, b1, b2] = [
+    committedReads(r, 0, samples),
+    committedReads(r, samples + 1, samples),
+    committedReads(r, 2 * samples + 3, samples),
+  ];
   const heap = findVma(parseSmaps(smaps.data ?? ''), grow.break! - 1n);
   return {
-    raised: { step: 'brk +size', deltaBytes: b1.median - b0.median, spreadBytes: Math.max(b0.spread, b1.spread), vmFlags: heap?.vmFlags ?? [] },
+    raised: {
+      step: 'brk +size',
+      deltaBytes: b1.median - b0.median,
+      spreadBytes: Math.max(b0.spread, b1.spread),
+      vmFlags: heap?.vmFlags ?? [],
+    },
     lowered: { step: 'brk -size', deltaBytes: b2.median - b1.median, spreadBytes: Math.max(b1.spread, b2.spread), vmFlags: [] },
   };
 }
@@ -526,7 +565,13 @@ async function brkFinding(size: number, samples: number, trials: number): Promis
   for (let i = 0; i < trials; i++) {
     const r = await brkOnce(size, samples);
     if (typeof r === 'string') {
-      return finding(C.brk, null, `a child could not move its break by ${mib(size)} and back: ${r}`, { kind: 'brk', noreserve: false, sizeBytes: size, chargedBytes: null, vmFlags: null }, 'brk did not complete');
+      return finding(
+        C.brk,
+        null,
+        `a child could not move its break by ${mib(size)} and back: ${r}`,
+        { kind: 'brk', noreserve: false, sizeBytes: size, chargedBytes: null, vmFlags: null },
+        'brk did not complete',
+      );
     }
     runs.push([r.raised, r.lowered]);
   }
@@ -593,7 +638,13 @@ async function stackFinding(samples: number, trials: number): Promise<Finding> {
   for (let i = 0; i < trials; i++) {
     const r = await stackOnce(samples);
     if (typeof r === 'string') {
-      return finding(C.stack, null, `a child could not grow its stack by ${mib(STACK_GROWTH_BYTES)}: ${r}`, { kind: 'stack', noreserve: false, sizeBytes: STACK_GROWTH_BYTES, chargedBytes: null, vmFlags: null }, 'the stack did not grow');
+      return finding(
+        C.stack,
+        null,
+        `a child could not grow its stack by ${mib(STACK_GROWTH_BYTES)}: ${r}`,
+        { kind: 'stack', noreserve: false, sizeBytes: STACK_GROWTH_BYTES, chargedBytes: null, vmFlags: null },
+        'the stack did not grow',
+      );
     }
     runs.push([r.grown]);
     growths.push(r.vmaGrowthBytes);
@@ -633,7 +684,10 @@ function sizeFor(requested: number, mode: OvercommitMode): { size: number; note?
   const cap = Math.floor(headroom / 8 / MiB) * MiB;
   if (requested <= cap) return { size: requested };
   if (cap < 8 * MiB) throw new Error(`mode 2 headroom (CommitLimit - Committed_AS = ${mib(headroom)}) is too small to map anything safely`);
-  return { size: cap, note: `scaled down from ${mib(requested)} to ${mib(cap)}: one eighth of the mode-2 headroom (CommitLimit - Committed_AS = ${mib(headroom)})` };
+  return {
+    size: cap,
+    note: `scaled down from ${mib(requested)} to ${mib(cap)}: one eighth of the mode-2 headroom (CommitLimit - Committed_AS = ${mib(headroom)})`,
+  };
 }
 
 async function run(ctx: ExperimentContext): Promise<Finding[]> {
@@ -705,7 +759,12 @@ function summaryFindings(plain: readonly KindMeasurement[], size: number): Findi
       C.notCounted,
       noisy ? null : notCountedHolds,
       notCounted.map((k) => `${k.kind}: ${mib(k.chargedBytes)} (±${mib(k.toleranceBytes)})`).join('; '),
-      { ...base, kind: notCountedKinds.join(','), chargedBytes: null, vmFlags: Object.fromEntries(notCounted.map((k) => [k.kind, k.vmFlags])) },
+      {
+        ...base,
+        kind: notCountedKinds.join(','),
+        chargedBytes: null,
+        vmFlags: Object.fromEntries(notCounted.map((k) => [k.kind, k.vmFlags])),
+      },
       noisy,
     ),
   ];

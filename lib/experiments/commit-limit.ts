@@ -4,11 +4,12 @@
  * mode); inside it CommitLimit is read and compared exactly with the kernel's formula, and the
  * other sysctl is read to see what writing one did to it. Nothing is mapped.
  */
-import { finding, type Claim, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
+
 import { commitLimitFormula, readMeminfo } from '../kernel/meminfo.js';
-import { pageSize } from '../mapping.js';
-import { readSettingsSnapshot, withOvercommitSettings, type SettingsChange, type SettingsSnapshot } from '../settings-guard.js';
-import { DOC_001, DOC_003 } from '../documents.js';
+import { pageSize } from '../native/mapping.js';
+import { readSettingsSnapshot, type SettingsChange, type SettingsSnapshot, withOvercommitSettings } from '../safety/settings-guard.js';
+import { DOC_001, DOC_003 } from './documents.js';
+import { type Claim, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
 
 export const commitLimitClaims = {
   followsRatio: {
@@ -102,12 +103,19 @@ export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]>
     return [k, r] as const;
   });
   const allSteps = [...ratioSteps, kbStep, ratioOverKb];
-  const evidence = { mode: ctx.mode, original: { ...original }, steps: allSteps.map((s) => ({ ...s, before: { ...s.before }, after: { ...s.after } })) };
+  const evidence = {
+    mode: ctx.mode,
+    original: { ...original },
+    steps: allSteps.map((s) => ({ ...s, before: { ...s.before }, after: { ...s.after } })),
+  };
   const out: Finding[] = [];
 
   const plainRatio = ratioSteps.filter((s) => !s.headroomRaised);
   const ratioExact = plainRatio.length >= 2 && plainRatio.every((s) => s.commitLimitBytes === s.formulaBytes);
-  const hugeNote = m0.hugetlb === 0 ? 'Hugetlb is 0 here, so RAM in the formula is all of MemTotal' : `the kernel subtracts Hugetlb (${m0.hugetlb} B) from MemTotal before the ratio`;
+  const hugeNote =
+    m0.hugetlb === 0
+      ? 'Hugetlb is 0 here, so RAM in the formula is all of MemTotal'
+      : `the kernel subtracts Hugetlb (${m0.hugetlb} B) from MemTotal before the ratio`;
   out.push(
     finding(
       c.followsRatio,
@@ -121,7 +129,9 @@ export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]>
   out.push(
     finding(
       c.followsKbytes,
-      kbStep.headroomRaised ? null : kbStep.commitLimitBytes === kbStep.formulaBytes && kbStep.commitLimitBytes === kbytes * 1024 + m0.swapTotal,
+      kbStep.headroomRaised
+        ? null
+        : kbStep.commitLimitBytes === kbStep.formulaBytes && kbStep.commitLimitBytes === kbytes * 1024 + m0.swapTotal,
       `${describeStep(kbStep)}; swap ${m0.swapTotal} B + ${kbytes} kB = ${kbytes * 1024 + m0.swapTotal} B.`,
       evidence,
       kbStep.headroomRaised ? 'the guard raised the limit for mode 2, so the kbytes asked for was not in force' : undefined,
@@ -167,7 +177,8 @@ export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]>
 
 export const commitLimit: Experiment = {
   id: 'commit-limit',
-  title: 'CommitLimit as overcommit_ratio (50, 30, 80) and overcommit_kbytes are written, each in a settings-guard window, against the kernel formula',
+  title:
+    'CommitLimit as overcommit_ratio (50, 30, 80) and overcommit_kbytes are written, each in a settings-guard window, against the kernel formula',
   claims: Object.values(commitLimitClaims),
   requires: { root: true, writableSysctl: true },
   run: runCommitLimit,

@@ -6,14 +6,15 @@
  * right after the fork, after writing one page in four, and after writing them all; its
  * /proc/self/status says how much virtual memory it holds, against the parent's just before.
  */
-import { runChild, type ChildStep, type ChildStepResult } from '../child.js';
-import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
+
 import { parseMeminfo, readMeminfo } from '../kernel/meminfo.js';
 import { findVma, parseSmaps, readVmas } from '../kernel/smaps.js';
 import { parseStatus, readStatus } from '../kernel/status.js';
-import { mmap, pageSize } from '../mapping.js';
-import { DOC_000 } from '../documents.js';
+import { type ChildStep, type ChildStepResult, runChild } from '../native/child.js';
+import { mmap, pageSize } from '../native/mapping.js';
 import { KiB, MiB, mib } from '../units.js';
+import { DOC_000 } from './documents.js';
+import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
 
 /** The parent's dataset: small enough to write in-process on a shared machine, large enough to count exactly. */
 const REGION_BYTES = 16 * MiB;
@@ -28,7 +29,7 @@ const VM_SIZE_TOLERANCE_BYTES = MiB;
 const C = {
   shared: {
     id: 'fork-shares-pages',
-    text: "Avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus (the parent and child share the common memory pages; a page is duplicated only when it changes)",
+    text: 'Avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus (the parent and child share the common memory pages; a page is duplicated only when it changes)',
     source: DOC_000,
   },
   virtualNotPhysical: {
@@ -117,7 +118,11 @@ export async function measureCopyOnWrite(): Promise<{ evidence: CopyOnWriteEvide
     const r = await runChild(steps);
     const parentAfter = forkableSize();
     const [status, meminfo] = r.steps;
-    const regionReads = { afterFork: regionPages(r.steps[2], region.address), afterPartialWrite: regionPages(r.steps[4], region.address), afterFullWrite: regionPages(r.steps[6], region.address) };
+    const regionReads = {
+      afterFork: regionPages(r.steps[2], region.address),
+      afterPartialWrite: regionPages(r.steps[4], region.address),
+      afterFullWrite: regionPages(r.steps[6], region.address),
+    };
     const evidence: CopyOnWriteEvidence = {
       regionBytes: REGION_BYTES,
       regionPages: REGION_BYTES / pageSize,
@@ -136,7 +141,9 @@ export async function measureCopyOnWrite(): Promise<{ evidence: CopyOnWriteEvide
       signal: r.signal,
     };
     // A missing read is no measurement: zeros in its place would make a false verdict.
-    const missing = Object.entries(regionReads).filter(([, v]) => v === null).map(([k]) => `smaps ${k}`);
+    const missing = Object.entries(regionReads)
+      .filter(([, v]) => v === null)
+      .map(([k]) => `smaps ${k}`);
     if (evidence.childVmSizeBytes === null) missing.push('/proc/self/status');
     const problem =
       r.exitCode !== 0
@@ -154,7 +161,12 @@ const counts = (p: RegionPages | null): string => (p === null ? 'unknown' : `${p
 
 export function copyOnWriteFindings(e: CopyOnWriteEvidence, problem: string | null): Finding[] {
   const pages = (p: RegionPages | null): Evidence[string] => (p === null ? null : { ...p });
-  const evidence = { ...e, afterFork: pages(e.afterFork), afterPartialWrite: pages(e.afterPartialWrite), afterFullWrite: pages(e.afterFullWrite) };
+  const evidence = {
+    ...e,
+    afterFork: pages(e.afterFork),
+    afterPartialWrite: pages(e.afterPartialWrite),
+    afterFullWrite: pages(e.afterFullWrite),
+  };
   if (problem !== null) return Object.values(C).map((c) => finding(c, null, problem, evidence, problem));
   const [atFork, partial, full] = [e.afterFork!, e.afterPartialWrite!, e.afterFullWrite!];
   const n = e.regionPages;
@@ -171,7 +183,12 @@ export function copyOnWriteFindings(e: CopyOnWriteEvidence, problem: string | nu
   const virtualDoubled = childVm >= copyable - e.vmSizeToleranceBytes;
   const charge = e.committedInChildBytes === null ? 'not read' : `${e.committedInChildBytes - e.committedBeforeForkBytes} B`;
   return [
-    finding(C.shared, sharedAtFork && onlyWrittenCopied, `${story} ${sharedAtFork && onlyWrittenCopied ? 'Exactly the written pages were copied.' : 'The copies do not match the pages written.'}`, evidence),
+    finding(
+      C.shared,
+      sharedAtFork && onlyWrittenCopied,
+      `${story} ${sharedAtFork && onlyWrittenCopied ? 'Exactly the written pages were copied.' : 'The copies do not match the pages written.'}`,
+      evidence,
+    ),
     finding(
       C.virtualNotPhysical,
       virtualDoubled && sharedAtFork,

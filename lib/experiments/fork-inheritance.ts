@@ -5,14 +5,15 @@
  * charged, set against the prediction: the size of every accountable VMA of the parent, since
  * the child duplicates all of Node's, not just ours.
  */
-import { runChild, type ChildResult } from '../child.js';
-import { isSystemCallError } from '../errors.js';
-import { finding, type Claim, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
-import { mmap, type Mapping } from '../mapping.js';
+
 import { parseMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { parseSmaps, readVmas, type Vma } from '../kernel/smaps.js';
-import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import { type ChildResult, runChild } from '../native/child.js';
+import { isSystemCallError } from '../native/errors.js';
+import { type Mapping, mmap } from '../native/mapping.js';
 import { KiB, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
+import { DOC_001, DOC_003, DOC_004 } from './documents.js';
+import { type Claim, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 /** Each region's size; mapped, never touched. */
 const REGION_BYTES = 256 * MiB;
@@ -34,7 +35,7 @@ export const forkInheritanceClaims = {
   },
   accounted: {
     id: 'fork-accounted',
-    text: 'Account and check on fork: a fork charges the commit with the child\'s copy of every accountable mapping.',
+    text: "Account and check on fork: a fork charges the commit with the child's copy of every accountable mapping.",
     source: DOC_001,
   },
   perProcess: {
@@ -84,7 +85,9 @@ export function childProblem(r: ChildResult): string | null {
   }
   // A failed vmflags step has no flags: [] in their place would read as "not inherited".
   const failed = [nrStep, ordStep].flatMap((st, i) =>
-    st?.status === 'ok' ? [] : [`vmflags of the ${i === 0 ? 'MAP_NORESERVE' : 'ordinary'} region ${st?.status ?? 'missing'} (${st?.code ?? 'no code'})`],
+    st?.status === 'ok'
+      ? []
+      : [`vmflags of the ${i === 0 ? 'MAP_NORESERVE' : 'ordinary'} region ${st?.status ?? 'missing'} (${st?.code ?? 'no code'})`],
   );
   return failed.length > 0 ? `the child could not read its flags: ${failed.join('; ')}` : null;
 }
@@ -104,7 +107,9 @@ async function forkOnce(nr: Mapping, ord: Mapping): Promise<{ evidence: Attempt;
     // In mode 2 near the limit the kernel may refuse the fork: report it with the errno and the
     // counter, since nothing about inheritance can be measured then.
     if (!isSystemCallError(e)) throw e;
-    throw Object.assign(new Error(`fork-inheritance: the fork was refused (${e.code}); Committed_AS ${before.median} B before it`), { code: e.code });
+    throw Object.assign(new Error(`fork-inheritance: the fork was refused (${e.code}); Committed_AS ${before.median} B before it`), {
+      code: e.code,
+    });
   }
   const after = sampleCommitted(COMMITTED_SAMPLES);
   const [nrStep, ordStep, meminfoStep, smapsStep] = r.steps;
@@ -179,9 +184,11 @@ export function forkInheritanceFindings(e: ForkInheritanceEvidence, problem: str
   const childNr = e.childNoreserveFlags.includes('nr');
   const inheritObserved =
     `Mode ${mode}: the parent's MAP_NORESERVE region has ${flagList(e.parentNoreserveFlags)}, the child's copy ${flagList(e.childNoreserveFlags)}` +
-    (childNr ? ": the child keeps 'nr'." : ".");
+    (childNr ? ": the child keeps 'nr'." : '.');
   // In mode 2 the kernel drops MAP_NORESERVE at mmap (no 'nr'): there is no setting to inherit.
-  const inheritReason = parentNr ? undefined : `the parent's mapping has no 'nr' in mode ${mode} (MAP_NORESERVE ignored), so there is nothing to inherit`;
+  const inheritReason = parentNr
+    ? undefined
+    : `the parent's mapping has no 'nr' in mode ${mode} (MAP_NORESERVE ignored), so there is nothing to inherit`;
   const inheritHolds = parentNr ? childNr : null;
   const out: Finding[] = [
     finding(c.inherits003, inheritHolds, inheritObserved, evidence, inheritReason),
@@ -206,9 +213,7 @@ export function forkInheritanceFindings(e: ForkInheritanceEvidence, problem: str
       undecided ? null : e.chargeMatches && childOrdAc,
       `Mode ${mode}. ${charge} The MAP_NORESERVE region ${childNrAc ? "is 'ac' in the child and was charged again" : "is not 'ac' in the child and added nothing"}; the ordinary one ${childOrdAc ? "is 'ac' and was charged again" : "is not 'ac'"}.`,
       evidence,
-      undecided
-        ? noisy
-        : 'only the accounting half is measured here: a fork refused by the check needs a mode-2 limit the fork exceeds',
+      undecided ? noisy : 'only the accounting half is measured here: a fork refused by the check needs a mode-2 limit the fork exceeds',
     ),
   );
   out.push(

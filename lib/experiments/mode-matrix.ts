@@ -19,23 +19,43 @@
  */
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { runChild, type ChildStep } from '../child.js';
-import { isSystemCallError } from '../errors.js';
-import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readVmas } from '../kernel/smaps.js';
 import { hasCapSysAdmin, readStatus } from '../kernel/status.js';
 import { readOvercommitSettings } from '../kernel/sysctl.js';
-import { mmap, pageSize, type Mapping } from '../mapping.js';
-import { probeLargestMapping, type ProbeResult } from '../probe.js';
-import { DOC_000, DOC_001, DOC_003, DOC_004 } from '../documents.js';
-import { bytesToPages, GiB, MiB, gib } from '../units.js';
+import { type ChildStep, runChild } from '../native/child.js';
+import { isSystemCallError } from '../native/errors.js';
+import { type Mapping, mmap, pageSize } from '../native/mapping.js';
+import { type ProbeResult, probeLargestMapping } from '../native/probe.js';
+import { bytesToPages, GiB, gib, MiB } from '../units.js';
+import { DOC_000, DOC_001, DOC_003, DOC_004 } from './documents.js';
+import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 export const modeMatrixClaims = {
-  table0No: { id: 'table-mode0-noreserve-no', text: 'Mode 0 (default), MAP_NORESERVE = No: deny obvious overcommits (heuristic check: small overcommits pass).', source: DOC_004, modes: [0] },
-  table0Yes: { id: 'table-mode0-noreserve-yes', text: 'Mode 0 (default), MAP_NORESERVE = Yes: allow overcommits.', source: DOC_004, modes: [0] },
-  table1No: { id: 'table-mode1-noreserve-no', text: 'Mode 1, MAP_NORESERVE = No: always allow overcommits (no check).', source: DOC_004, modes: [1] },
-  table1Yes: { id: 'table-mode1-noreserve-yes', text: 'Mode 1, MAP_NORESERVE = Yes: always allow overcommits (no check).', source: DOC_004, modes: [1] },
+  table0No: {
+    id: 'table-mode0-noreserve-no',
+    text: 'Mode 0 (default), MAP_NORESERVE = No: deny obvious overcommits (heuristic check: small overcommits pass).',
+    source: DOC_004,
+    modes: [0],
+  },
+  table0Yes: {
+    id: 'table-mode0-noreserve-yes',
+    text: 'Mode 0 (default), MAP_NORESERVE = Yes: allow overcommits.',
+    source: DOC_004,
+    modes: [0],
+  },
+  table1No: {
+    id: 'table-mode1-noreserve-no',
+    text: 'Mode 1, MAP_NORESERVE = No: always allow overcommits (no check).',
+    source: DOC_004,
+    modes: [1],
+  },
+  table1Yes: {
+    id: 'table-mode1-noreserve-yes',
+    text: 'Mode 1, MAP_NORESERVE = Yes: always allow overcommits (no check).',
+    source: DOC_004,
+    modes: [1],
+  },
   mode1Always: {
     id: 'mode1-malloc-always-succeeds',
     text: 'Setting overcommit to 1: when a program calls something like malloc() to allocate a chunk of memory, it will always succeed regardless if the system knows it will not have all the memory that is being asked for.',
@@ -48,10 +68,30 @@ export const modeMatrixClaims = {
     source: DOC_000,
     modes: [1],
   },
-  table2No: { id: 'table-mode2-noreserve-no', text: 'Mode 2 (strict), MAP_NORESERVE = No: strict accounting for ALL mappings.', source: DOC_004, modes: [2] },
-  table2Yes: { id: 'table-mode2-noreserve-yes', text: 'Mode 2 (strict), MAP_NORESERVE = Yes: total <= swap + RAM * overcommit_ratio/100.', source: DOC_004, modes: [2] },
-  q3: { id: 'q3-noreserve-allows-denied-overcommit', text: 'Q3: Under overcommit_memory=0, specifying MAP_NORESERVE allows the overcommit that would otherwise be denied.', source: DOC_004, modes: [0] },
-  obvious: { id: 'obvious-overcommits-refused', text: 'Heuristic overcommit handling. Obvious overcommits of address space are refused.', source: DOC_001, modes: [0] },
+  table2No: {
+    id: 'table-mode2-noreserve-no',
+    text: 'Mode 2 (strict), MAP_NORESERVE = No: strict accounting for ALL mappings.',
+    source: DOC_004,
+    modes: [2],
+  },
+  table2Yes: {
+    id: 'table-mode2-noreserve-yes',
+    text: 'Mode 2 (strict), MAP_NORESERVE = Yes: total <= swap + RAM * overcommit_ratio/100.',
+    source: DOC_004,
+    modes: [2],
+  },
+  q3: {
+    id: 'q3-noreserve-allows-denied-overcommit',
+    text: 'Q3: Under overcommit_memory=0, specifying MAP_NORESERVE allows the overcommit that would otherwise be denied.',
+    source: DOC_004,
+    modes: [0],
+  },
+  obvious: {
+    id: 'obvious-overcommits-refused',
+    text: 'Heuristic overcommit handling. Obvious overcommits of address space are refused.',
+    source: DOC_001,
+    modes: [0],
+  },
   freeMemory: {
     id: 'heuristic-limit-is-free-memory',
     text: "Denying obvious overcommits means that new mappings whose size doesn't exceed the amount of currently available free memory are permitted.",
@@ -59,7 +99,12 @@ export const modeMatrixClaims = {
     modes: [0],
   },
   noreserveIgnored: { id: 'mode2-noreserve-ignored', text: 'In mode 2 the MAP_NORESERVE flag is ignored.', source: DOC_001, modes: [2] },
-  rootMore: { id: 'root-allocates-slightly-more', text: 'root is allowed to allocate slightly more memory in this mode [0].', source: DOC_001, modes: [0, 2] },
+  rootMore: {
+    id: 'root-allocates-slightly-more',
+    text: 'root is allowed to allocate slightly more memory in this mode [0].',
+    source: DOC_001,
+    modes: [0, 2],
+  },
 } satisfies Record<string, Claim>;
 
 /** The uid/gid the unprivileged child switches to (nobody). */
@@ -150,7 +195,13 @@ function addressSpaceCell(mode: OvercommitMode, noreserve: boolean): MatrixCell 
     probes: r.probes,
     refusedCode: r.refusedCode,
     prediction: `the largest gap between this process's ${before.mappings} mappings (/proc/self/smaps) below 2^47: ${before.bytes} B (${gib(before.bytes)}), ${after.bytes} B after the probe`,
-    inputs: { gapBeforeBytes: before.bytes, gapAfterBytes: after.bytes, mappings: before.mappings, memTotalBytes: m.memTotal, swapTotalBytes: m.swapTotal },
+    inputs: {
+      gapBeforeBytes: before.bytes,
+      gapAfterBytes: after.bytes,
+      mappings: before.mappings,
+      memTotalBytes: m.memTotal,
+      swapTotalBytes: m.swapTotal,
+    },
   };
 }
 
@@ -186,7 +237,7 @@ function strictProbe(noreserve: boolean): MatrixCell {
   // The new pages are added before the check `committed < allowed`, hence the one page.
   const predictedPages = bytesToPages(m.commitLimit, pageSize) - adminReserve - userReserve - bytesToPages(committed.median, pageSize) - 1;
   const predicted = predictedPages * pageSize;
-  const tolerance = (ncpus * batch) * pageSize + committed.spreadBytes;
+  const tolerance = ncpus * batch * pageSize + committed.spreadBytes;
   const r = bracketedProbe(noreserve, predicted, 2 * tolerance);
   const after = sampleCommitted(3);
   return {
@@ -280,7 +331,8 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
   const root = hasCapSysAdmin();
   ctx.progress(`mode-matrix: probing in mode ${mode}`);
 
-  const cellFor = (noreserve: boolean): MatrixCell => (mode === 0 ? heuristicCell(noreserve) : mode === 1 ? addressSpaceCell(1, noreserve) : strictCell(noreserve));
+  const cellFor = (noreserve: boolean): MatrixCell =>
+    mode === 0 ? heuristicCell(noreserve) : mode === 1 ? addressSpaceCell(1, noreserve) : strictCell(noreserve);
   const no = cellFor(false);
   const yes = cellFor(true);
   const m = readMeminfo();
@@ -313,7 +365,13 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         c.q3,
         !plain.accepted && nr.accepted,
         `mmap of ${over} B (one page above the mode-0 threshold): without MAP_NORESERVE ${plain.accepted ? 'accepted' : `refused (${plain.code})`}, with MAP_NORESERVE ${nr.accepted ? 'accepted' : `refused (${nr.code})`}.`,
-        { sizeBytes: over, withoutNoreserve: plain.accepted ? 'accepted' : plain.code, withNoreserve: nr.accepted ? 'accepted' : nr.code, largestBytes: no.largestBytes, largestNoreserveBytes: yes.largestBytes },
+        {
+          sizeBytes: over,
+          withoutNoreserve: plain.accepted ? 'accepted' : plain.code,
+          withNoreserve: nr.accepted ? 'accepted' : nr.code,
+          largestBytes: no.largestBytes,
+          largestNoreserveBytes: yes.largestBytes,
+        },
       ),
     );
 
@@ -331,12 +389,12 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
       ),
     );
 
-    const freeMax = Math.max(m.memFree, m.memAvailable, Number(no.inputs['memFreeBytes']), Number(no.inputs['memAvailableBytes']));
+    const freeMax = Math.max(m.memFree, m.memAvailable, Number(no.inputs.memFreeBytes), Number(no.inputs.memAvailableBytes));
     out.push(
       finding(
         c.freeMemory,
         no.largestBytes <= freeMax,
-        `The largest accepted mapping is ${no.largestBytes} B (${gib(no.largestBytes)}), while MemFree is ${no.inputs['memFreeBytes']} B and MemAvailable ${no.inputs['memAvailableBytes']} B: ` +
+        `The largest accepted mapping is ${no.largestBytes} B (${gib(no.largestBytes)}), while MemFree is ${no.inputs.memFreeBytes} B and MemAvailable ${no.inputs.memAvailableBytes} B: ` +
           (no.largestBytes <= freeMax
             ? 'mappings beyond free memory were refused.'
             : `a mapping ${no.largestBytes - freeMax} B larger than the free memory was accepted. It does not match: the threshold is MemTotal + SwapTotal (${ramSwap} B), the modern heuristic, not the currently free memory.`),
@@ -346,7 +404,10 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
   }
 
   if (mode === 1) {
-    for (const [claim, cell] of [[c.table1No, no], [c.table1Yes, yes]] as const) {
+    for (const [claim, cell] of [
+      [c.table1No, no],
+      [c.table1Yes, yes],
+    ] as const) {
       out.push(
         finding(
           claim,
@@ -393,22 +454,42 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
         c.noreserveIgnored,
         Math.abs(d) <= tol,
         `Largest without MAP_NORESERVE ${no.largestBytes} B, with it ${yes.largestBytes} B: difference ${d} B (tolerance ${tol} B for what other processes commit meanwhile); ${Math.abs(d) <= tol ? 'the flag changes nothing' : 'the flag made a difference'}.`,
-        { noreserve: true, largestBytes: yes.largestBytes, predictedBytes: no.largestBytes, largestWithoutBytes: no.largestBytes, differenceBytes: d, toleranceBytes: tol },
+        {
+          noreserve: true,
+          largestBytes: yes.largestBytes,
+          predictedBytes: no.largestBytes,
+          largestWithoutBytes: no.largestBytes,
+          differenceBytes: d,
+          toleranceBytes: tol,
+        },
       ),
     );
   }
 
   if (mode === 0 || mode === 2) {
     if (!root) {
-      out.push(finding(c.rootMore, null, 'Not root: there is no root to compare with an unprivileged user.', { mode }, 'needs root (CAP_SYS_ADMIN)'));
+      out.push(
+        finding(
+          c.rootMore,
+          null,
+          'Not root: there is no root to compare with an unprivileged user.',
+          { mode },
+          'needs root (CAP_SYS_ADMIN)',
+        ),
+      );
     } else {
       ctx.progress('mode-matrix: root vs an unprivileged child');
       // In mode 2 the child's own fork is charged too, so its threshold sits lower than ours.
       const below = mode === 0 ? 64 * pageSize : 4 * GiB;
-      const cmp = await compareRootAndUser(Math.max(pageSize, no.largestBytes - below), no.largestBytes + 64 * pageSize + no.toleranceBytes);
+      const cmp = await compareRootAndUser(
+        Math.max(pageSize, no.largestBytes - below),
+        no.largestBytes + 64 * pageSize + no.toleranceBytes,
+      );
       const decided = cmp.differenceBytes !== null;
       const more = decided && cmp.differenceBytes! > cmp.noiseBytes + pageSize;
-      const vsAdmin = decided ? `; admin_reserve_kbytes is ${cmp.adminReserveBytes} B, off by ${cmp.differenceBytes! - cmp.adminReserveBytes} B` : '';
+      const vsAdmin = decided
+        ? `; admin_reserve_kbytes is ${cmp.adminReserveBytes} B, off by ${cmp.differenceBytes! - cmp.adminReserveBytes} B`
+        : '';
       out.push(
         finding(
           c.rootMore,

@@ -8,21 +8,21 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants as fsConstants, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { runChild } from '../child.js';
-import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
 import { readMeminfo } from '../kernel/meminfo.js';
-import { pageSize } from '../mapping.js';
-import { withMemoryCgroup, type TempMemoryCgroup } from '../memory-cgroup.js';
-import { guardAvailability, withOvercommitSettings, type GuardWindow } from '../settings-guard.js';
-import { DOC_002, DOC_003, DOC_004 } from '../documents.js';
+import { runChild } from '../native/child.js';
+import { pageSize } from '../native/mapping.js';
+import { type TempMemoryCgroup, withMemoryCgroup } from '../safety/memory-cgroup.js';
+import { type GuardWindow, guardAvailability, withOvercommitSettings } from '../safety/settings-guard.js';
 import { GiB, KiB, MiB, mib } from '../units.js';
+import { DOC_002, DOC_003, DOC_004 } from './documents.js';
+import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
 
 const ms = (v: number | null): string => (v === null ? '?' : v.toFixed(v < 1 ? 3 : 1));
 
 export const oomLateFailureClaims = {
   lateSigkill: {
     id: 'overcommit-late-sigkill',
-    text: "With overcommit the allocation appears to succeed; when it is eventually accessed the kernel invokes the OOM killer and terminates the process: there is no allocation failure to handle, only a SIGKILL.",
+    text: 'With overcommit the allocation appears to succeed; when it is eventually accessed the kernel invokes the OOM killer and terminates the process: there is no allocation failure to handle, only a SIGKILL.',
     source: DOC_002,
   },
   mode2FailsFast: {
@@ -240,7 +240,9 @@ export async function runLateKill(options: OomLateFailureOptions = {}): Promise<
 /** A child that maps `requestBytes` (never touching it), under RLIMIT_AS if asked; where did it fail? */
 async function mapOnly(path: FailurePath['path'], requestBytes: number, setrlimit: boolean): Promise<FailurePath> {
   const steps = [
-    ...(setrlimit ? [{ op: 'setrlimit' as const, resource: 'as' as const, soft: Math.floor(requestBytes / 2), relative: true, required: true }] : []),
+    ...(setrlimit
+      ? [{ op: 'setrlimit' as const, resource: 'as' as const, soft: Math.floor(requestBytes / 2), relative: true, required: true }]
+      : []),
     { op: 'mmap' as const, length: requestBytes, options: { prot: 'rw' as const } },
   ];
   const r = await runChild(steps, { timeoutMs: 30_000 });
@@ -299,7 +301,8 @@ export async function runMode2Path(ctx: ExperimentContext): Promise<Mode2Path> {
 
 function describePath(p: FailurePath): string {
   const size = `${mib(p.requestBytes)}`;
-  if (p.site === 'at-call') return `${p.path}: mmap(${size}) failed at the call with ${p.code} after ${ms(p.msToFailure)} ms, the size in hand`;
+  if (p.site === 'at-call')
+    return `${p.path}: mmap(${size}) failed at the call with ${p.code} after ${ms(p.msToFailure)} ms, the size in hand`;
   if (p.site === 'signal') return `${p.path}: ${p.signal} after ${p.pagesTouched} pages`;
   if (p.site === 'none') return `${p.path}: mmap(${size}) succeeded (no failure at the call)`;
   return `${p.path}: did not run (${p.reason ?? 'unknown'})`;
@@ -328,10 +331,14 @@ function latePath(l: LateKillResult): FailurePath {
 function describeLate(l: LateKillResult): string {
   const lim = `${mib(l.cgroupLimitFileBytes)}`;
   if (!l.mmapOk) return `mmap(${mib(l.mapBytes)}) in a ${lim} cgroup failed at the call (${l.mmapCode})`;
-  const how = l.signal === null ? `the child was not killed (exit ${l.exitCode})` : `${l.signal}${l.timedOut ? ' from our timeout' : ''} after ${l.pagesTouchedBeforeKill} pages (${mib(l.touchedBytesBeforeKill)}, ${(l.touchedToLimitRatio * 100).toFixed(1)}% of the limit; ${(l.limitMinusTouchedBytes / KiB).toFixed(0)} KiB short of it, the child's other charges) and ${ms(l.msFromFirstTouchToKill)} ms after the first touch (${ms(l.msFromMmapReturnToKill)} ms after mmap returned)`;
+  const how =
+    l.signal === null
+      ? `the child was not killed (exit ${l.exitCode})`
+      : `${l.signal}${l.timedOut ? ' from our timeout' : ''} after ${l.pagesTouchedBeforeKill} pages (${mib(l.touchedBytesBeforeKill)}, ${(l.touchedToLimitRatio * 100).toFixed(1)}% of the limit; ${(l.limitMinusTouchedBytes / KiB).toFixed(0)} KiB short of it, the child's other charges) and ${ms(l.msFromFirstTouchToKill)} ms after the first touch (${ms(l.msFromMmapReturnToKill)} ms after mmap returned)`;
   const e = l.memoryEventsAfter;
   // v1: oom_kill_disable 1 would have left the child hanging under_oom instead of killed.
-  const control = l.cgroupVersion === 1 ? ` (memory.oom_control after: oom_kill_disable ${e.oom_kill_disable}, under_oom ${e.under_oom})` : '';
+  const control =
+    l.cgroupVersion === 1 ? ` (memory.oom_control after: oom_kill_disable ${e.oom_kill_disable}, under_oom ${e.under_oom})` : '';
   return `mmap(${mib(l.mapBytes)}) in a ${lim} cgroup (v${l.cgroupVersion}) succeeded; ${how}; the cgroup's oom_kill count went ${l.cgroupOomKillsBefore} → ${l.cgroupOomKillsAfter}${control}`;
 }
 
@@ -377,10 +384,15 @@ function asEvidence(r: OomLateFailureResult, mode: number): Evidence {
 
 /** The late kill happened as 002 describes: mmap ok, then SIGKILL from the group's OOM killer while touching. */
 function oomKilled(l: LateKillResult): boolean {
-  return l.mmapOk && l.signal === 'SIGKILL' && !l.timedOut && l.pagesTouchedBeforeKill > 0 && l.cgroupOomKillsAfter > l.cgroupOomKillsBefore;
+  return (
+    l.mmapOk && l.signal === 'SIGKILL' && !l.timedOut && l.pagesTouchedBeforeKill > 0 && l.cgroupOomKillsAfter > l.cgroupOomKillsBefore
+  );
 }
 
-export async function runOomLateFailure(ctx: ExperimentContext, options: OomLateFailureOptions = {}): Promise<{ findings: Finding[]; result: OomLateFailureResult }> {
+export async function runOomLateFailure(
+  ctx: ExperimentContext,
+  options: OomLateFailureOptions = {},
+): Promise<{ findings: Finding[]; result: OomLateFailureResult }> {
   ctx.progress('oom-late-failure: touching an over-sized mapping inside a limited memory cgroup');
   const late = await runLateKill(options);
   ctx.progress('oom-late-failure: the same request under RLIMIT_AS');
@@ -421,7 +433,15 @@ export async function runOomLateFailure(ctx: ExperimentContext, options: OomLate
     mode2CommittedAsBytes: mode2.committedAsBytes,
     ...evidence,
   };
-  findings.push(finding(c.mode2FailsFast, mode2Holds, `${describePath(mode2)}${mode2Commit(mode2)}.${guarantee}`, mode2Evidence, mode2.site === 'not-run' ? (mode2.reason ?? undefined) : undefined));
+  findings.push(
+    finding(
+      c.mode2FailsFast,
+      mode2Holds,
+      `${describePath(mode2)}${mode2Commit(mode2)}.${guarantee}`,
+      mode2Evidence,
+      mode2.site === 'not-run' ? (mode2.reason ?? undefined) : undefined,
+    ),
+  );
 
   const exhaustion = `the exhaustion here is the cgroup's limit (${late.cgroupLimitFileBytes} B), not the machine's memory; the memory-cgroup OOM killer chose the only process in the group`;
   findings.push(

@@ -6,13 +6,14 @@
  * touched or not) of which a dataset is really written, inside a memory cgroup made for it, then
  * forks. In mode 2 001's "Account and check on fork" is tested instead.
  */
-import { runChild, type ChildResult, type ChildStep, type ChildStepResult } from '../child.js';
-import { finding, type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
-import { parseMeminfo, readMeminfo, type Meminfo } from '../kernel/meminfo.js';
-import { pageSize } from '../mapping.js';
-import { withMemoryCgroup } from '../memory-cgroup.js';
-import { DOC_000, DOC_001 } from '../documents.js';
-import { MiB, gib, mib } from '../units.js';
+
+import { type Meminfo, parseMeminfo, readMeminfo } from '../kernel/meminfo.js';
+import { type ChildResult, type ChildStep, type ChildStepResult, runChild } from '../native/child.js';
+import { pageSize } from '../native/mapping.js';
+import { withMemoryCgroup } from '../safety/memory-cgroup.js';
+import { gib, MiB, mib } from '../units.js';
+import { DOC_000, DOC_001 } from './documents.js';
+import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 const C = {
   mode0: {
@@ -133,7 +134,8 @@ function summary(a: ForkAttempt): string {
 /** The child did not get as far as forking: no verdict. */
 function incomplete(a: ForkAttempt): string | undefined {
   if (a.mmapStatus !== 'ok') return `the region could not be mapped (${a.mmapCode ?? a.mmapStatus})`;
-  if (a.touchStatus !== 'ok') return `the dataset was not written (touch ${a.touchStatus}, ${a.touchedPages} pages; exit ${a.exitCode}, signal ${a.signal})`;
+  if (a.touchStatus !== 'ok')
+    return `the dataset was not written (touch ${a.touchStatus}, ${a.touchedPages} pages; exit ${a.exitCode}, signal ${a.signal})`;
   if (a.forkStatus !== 'ok' && a.forkStatus !== 'failed') return `the fork step did not run (${a.forkStatus})`;
   if (a.beforeFork === null) return '/proc/meminfo was not read before the fork';
   return undefined;
@@ -170,7 +172,13 @@ async function verdict(mode: OvercommitMode, big: ForkAttempt, dataset: number):
     if (why) return finding(C.mode0, null, summary(big), attemptEvidence(big), why);
     const free = big.beforeFork!.memAvailable;
     if (big.regionBytes <= free) {
-      return finding(C.mode0, null, summary(big), attemptEvidence(big), `the region (${gib(big.regionBytes)}) was not larger than MemAvailable (${gib(free)}) at the fork: the FAQ predicts nothing`);
+      return finding(
+        C.mode0,
+        null,
+        summary(big),
+        attemptEvidence(big),
+        `the region (${gib(big.regionBytes)}) was not larger than MemAvailable (${gib(free)}) at the fork: the FAQ predicts nothing`,
+      );
     }
     const observed = `${summary(big)}. The parent's memory exceeded free RAM by ${gib(big.regionBytes - free)}, so the FAQ predicts failure; ${
       forked
@@ -188,7 +196,13 @@ async function verdict(mode: OvercommitMode, big: ForkAttempt, dataset: number):
     headroom = m.commitLimit - m.committedAs;
     const fit = floorMiB(headroom * 0.55);
     if (fit < 2 * dataset) {
-      return finding(C.mode2, null, summary(big), { ...attemptEvidence(big), headroomBytes: headroom }, `mode-2 headroom ${gib(headroom)} is too small for a region of twice the dataset`);
+      return finding(
+        C.mode2,
+        null,
+        summary(big),
+        { ...attemptEvidence(big), headroomBytes: headroom },
+        `mode-2 headroom ${gib(headroom)} is too small for a region of twice the dataset`,
+      );
     }
     decisive = await attempt(fit, dataset);
   }

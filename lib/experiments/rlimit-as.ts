@@ -4,10 +4,10 @@
  * relative to the child's own size: its size + 64 MiB. Then 004's program as written (an
  * absolute 64 MiB limit), to show what it does inside a large process.
  */
-import { runChild, type ChildResult, type ChildStep, type ChildStepResult } from '../child.js';
-import { finding, type Claim, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
-import { DOC_003, DOC_004 } from '../documents.js';
+import { type ChildResult, type ChildStep, type ChildStepResult, runChild } from '../native/child.js';
 import { MiB, mib } from '../units.js';
+import { DOC_003, DOC_004 } from './documents.js';
+import { type Claim, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 /** 004's limit, and its two requests: one must exceed it, one must fit. */
 const LIMIT_BYTES = 64 * MiB;

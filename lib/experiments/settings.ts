@@ -4,13 +4,14 @@
  * It reads the sysctls and meminfo, recomputes CommitLimit, and maps (untouched) 64 MiB once to
  * see Committed_AS count it.
  */
-import { isSystemCallError } from '../errors.js';
-import { finding, type Claim, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
-import { mmap, pageSize } from '../mapping.js';
-import { commitLimitFormula, readMeminfo, sampleCommitted, type Meminfo } from '../kernel/meminfo.js';
-import { modeDescription, modeName, readOvercommitSettings, type OvercommitSettings } from '../kernel/sysctl.js';
-import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+
+import { commitLimitFormula, type Meminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
+import { modeDescription, modeName, type OvercommitSettings, readOvercommitSettings } from '../kernel/sysctl.js';
+import { isSystemCallError } from '../native/errors.js';
+import { mmap, pageSize } from '../native/mapping.js';
 import { bytesToPages, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
+import { DOC_001, DOC_003, DOC_004 } from './documents.js';
+import { type Claim, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
 
 export const settingsClaims = {
   program: {
@@ -35,7 +36,7 @@ export const settingsClaims = {
   },
   ratioOrKbytes: {
     id: 'commit-limit-ratio-or-kbytes',
-    text: "The overcommit amount can be set via vm.overcommit_ratio (percentage) or vm.overcommit_kbytes (absolute value); the limit is swap + that amount of physical RAM.",
+    text: 'The overcommit amount can be set via vm.overcommit_ratio (percentage) or vm.overcommit_kbytes (absolute value); the limit is swap + that amount of physical RAM.',
     source: DOC_001,
   },
   defaultRatio: {
@@ -89,11 +90,7 @@ export function readSettings(): SettingsReading {
     kernelFormulaBytes: kernel.bytes,
     kernelFormula: kernel.formula,
     documentedFormulaBytes: documentedCommitLimit(m, s.ratio),
-    programOutput: [
-      `overcommit_memory = ${s.mode}`,
-      `overcommit_ratio = ${s.ratio}%`,
-      `Mode: ${modeDescription(s.mode)}`,
-    ],
+    programOutput: [`overcommit_memory = ${s.mode}`, `overcommit_ratio = ${s.ratio}%`, `Mode: ${modeDescription(s.mode)}`],
   };
 }
 
@@ -114,11 +111,20 @@ function documentedVerdict(r: SettingsReading): { holds: boolean | null; observe
     };
   }
   if (diff === 0) {
-    const huge = r.hugetlbBytes === 0 ? 'hugetlb is 0 here, so the kernel\'s subtraction of hugetlb pages did not matter' : `hugetlb is ${r.hugetlbBytes} B yet the values agree`;
+    const huge =
+      r.hugetlbBytes === 0
+        ? "hugetlb is 0 here, so the kernel's subtraction of hugetlb pages did not matter"
+        : `hugetlb is ${r.hugetlbBytes} B yet the values agree`;
     return { holds: true, observed: `${head}: equal (overcommit_kbytes 0; ${huge}).` };
   }
-  const cause = r.hugetlbBytes !== 0 ? `the kernel subtracts hugetlb pages (${r.hugetlbBytes} B) from RAM before applying the ratio, which the document leaves out` : 'no documented cause';
-  const explained = r.kernelFormulaBytes === r.commitLimitBytes ? `the kernel's formula gives exactly it: ${r.kernelFormula}` : `even the kernel's formula (${r.kernelFormulaBytes} B) does not match`;
+  const cause =
+    r.hugetlbBytes !== 0
+      ? `the kernel subtracts hugetlb pages (${r.hugetlbBytes} B) from RAM before applying the ratio, which the document leaves out`
+      : 'no documented cause';
+  const explained =
+    r.kernelFormulaBytes === r.commitLimitBytes
+      ? `the kernel's formula gives exactly it: ${r.kernelFormula}`
+      : `even the kernel's formula (${r.kernelFormulaBytes} B) does not match`;
   return { holds: false, observed: `${head}: off by ${diff} B: ${cause}; ${explained}.` };
 }
 
@@ -194,7 +200,9 @@ export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
             `${counted ? 'the amount committed' : 'not the amount committed'}. ${limitWords}.`
         : `mmap of ${mib(p.mappedBytes)} private read-write failed with ${p.mmapCode} in mode ${ctx.mode}. ${limitWords}.`,
       { ...evidence, committedProbe: { ...p } },
-      p.mmapCode === null ? undefined : `the ${mib(p.mappedBytes)} mapping was refused (${p.mmapCode}), so Committed_AS could not be seen counting it`,
+      p.mmapCode === null
+        ? undefined
+        : `the ${mib(p.mappedBytes)} mapping was refused (${p.mmapCode}), so Committed_AS could not be seen counting it`,
     ),
   );
 
@@ -211,7 +219,10 @@ export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
   );
 
   const kernelMatch = r.kernelFormulaBytes === r.commitLimitBytes;
-  const branch = r.kbytes !== 0 ? `overcommit_kbytes ${r.kbytes} is set, so it replaces the ratio` : `overcommit_kbytes is 0, so the ratio ${r.ratio}% applies`;
+  const branch =
+    r.kbytes !== 0
+      ? `overcommit_kbytes ${r.kbytes} is set, so it replaces the ratio`
+      : `overcommit_kbytes is 0, so the ratio ${r.ratio}% applies`;
   out.push(
     finding(
       c.ratioOrKbytes,

@@ -8,14 +8,14 @@
  * documents describe and the one the benchmark compares with the compiled C program.
  */
 import { readFileSync } from 'node:fs';
-import { finding, type Claim, type Experiment, type ExperimentContext, type Finding, type OvercommitMode } from '../experiment.js';
-import { isSystemCallError } from '../errors.js';
-import { mmap, pageSize, type Mapping } from '../mapping.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readStatus } from '../kernel/status.js';
-import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../memory-cgroup.js';
-import { DOC_001, DOC_004 } from '../documents.js';
+import { isSystemCallError } from '../native/errors.js';
+import { type Mapping, mmap, pageSize } from '../native/mapping.js';
+import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../safety/memory-cgroup.js';
 import { GiB, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
+import { DOC_001, DOC_004 } from './documents.js';
+import { type Claim, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 /** 004's ARRAY_SIZE * sizeof(int): 256M ints. */
 const SPARSE_BYTES = GiB;
@@ -274,9 +274,18 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
   const failed = r.variants.filter((v) => v.mmapCode !== null);
   const failedWords = failed.map((v) => `the ${v.variant} variant's 1 GiB mmap failed with ${v.mmapCode}`).join('; ');
   const unmapped = (claim: Claim): Finding =>
-    finding(claim, null, `In mode ${mode} ${failedWords}; nothing was measured.`, evidence, `the mapping could not be made (${failed.map((v) => v.variant).join(', ')})`);
+    finding(
+      claim,
+      null,
+      `In mode ${mode} ${failedWords}; nothing was measured.`,
+      evidence,
+      `the mapping could not be made (${failed.map((v) => v.variant).join(', ')})`,
+    );
   if (failed.length > 0) {
-    return [...out, ...[c.noReservation, c.ignoredInMode2, c.allocatedOnTouch, c.reservedOnAccess, c.onlyTouchedPages, c.programIsSparse].map(unmapped)];
+    return [
+      ...out,
+      ...[c.noReservation, c.ignoredInMode2, c.allocatedOnTouch, c.reservedOnAccess, c.onlyTouchedPages, c.programIsSparse].map(unmapped),
+    ];
   }
 
   const nr = program.vmFlags.includes('nr');
@@ -301,7 +310,9 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
       mode === 2 ? ignored : null,
       `Measured in mode ${mode}: ${flags}; ${committedWords(program)}.`,
       evidence,
-      mode === 2 ? undefined : `the claim is about mode 2; this run is in mode ${mode}, where MAP_NORESERVE was ${nr ? 'honoured' : 'not honoured'}`,
+      mode === 2
+        ? undefined
+        : `the claim is about mode 2; this run is in mode ${mode}, where MAP_NORESERVE was ${nr ? 'honoured' : 'not honoured'}`,
     ),
   );
 
@@ -313,7 +324,8 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
       : ` Transparent hugepages are '${r.thpEnabled ?? 'absent'}' here, so 2 MiB faults do not explain the difference.`
     : '';
   // Lazy: nothing resident until the touch, then at least the touched pages (a THP fault may map more).
-  const isLazy = (v: SparseVariantEvidence): boolean => v.touchedPages > 0 && v.residentPagesBeforeTouch === 0 && v.residentPages >= v.touchedPages;
+  const isLazy = (v: SparseVariantEvidence): boolean =>
+    v.touchedPages > 0 && v.residentPagesBeforeTouch === 0 && v.residentPages >= v.touchedPages;
   const lazy = variants.every(isLazy);
   out.push(
     finding(
@@ -331,7 +343,8 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
                   ? 'pages were resident before any touch'
                   : 'fewer pages resident than were touched'),
         )
-        .join('; ') + `. Mode ${mode}; with ${r.swapTotalBytes === 0 ? 'no swap on this machine' : 'swap present'}, what a touched page takes is RAM.${thpWords}`,
+        .join('; ') +
+        `. Mode ${mode}; with ${r.swapTotalBytes === 0 ? 'no swap on this machine' : 'swap present'}, what a touched page takes is RAM.${thpWords}`,
       evidence,
     ),
   );
@@ -358,7 +371,9 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
               `${ac ? `, as this one was in mode ${mode} (${flags}): all of it at mmap, none on access` : ` and never for this one (${flags}, mode ${mode})`}.`
             : ''),
       { ...evidence, committedTouchJudgedToleranceBytes: touchTol },
-      decided ? undefined : `Committed_AS moved by ${mib(touchDelta)} (tolerance ±${mib(touchTol)}): other processes moved it too much to tell a reservation of ${mib(touchedBytes)} from none`,
+      decided
+        ? undefined
+        : `Committed_AS moved by ${mib(touchDelta)} (tolerance ±${mib(touchTol)}): other processes moved it too much to tell a reservation of ${mib(touchedBytes)} from none`,
     ),
   );
 

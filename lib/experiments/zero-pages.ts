@@ -7,14 +7,15 @@
  * The reads run with this process in a memory cgroup: should they allocate (THP 'always' with
  * use_zero_page 0, the case the verdict exists to catch), the 1 GiB is charged there.
  */
-import { finding, type Claim, type Experiment, type ExperimentContext, type Finding } from '../experiment.js';
+
 import { sampleCommitted } from '../kernel/meminfo.js';
 import { findVma, readVmas } from '../kernel/smaps.js';
 import { readStatus } from '../kernel/status.js';
-import { mmap, pageSize } from '../mapping.js';
-import { withProcessInMemoryCgroup } from '../memory-cgroup.js';
-import { DOC_001 } from '../documents.js';
+import { mmap, pageSize } from '../native/mapping.js';
+import { withProcessInMemoryCgroup } from '../safety/memory-cgroup.js';
 import { GiB, MiB, mib } from '../units.js';
+import { DOC_001 } from './documents.js';
+import { type Claim, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
 
 /** The process is confined to the mapping plus this much while it reads. */
 const CONFINE_SLACK_BYTES = 512 * MiB;

@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { parseMountinfo, type MountEntry } from './mountinfo.js';
+import { type MountEntry, parseMountinfo } from './mountinfo.js';
 
 export interface MemoryCgroup {
   available: true;
@@ -92,9 +92,19 @@ function cgroupDir(mount: MountEntry, path: string): string {
 function v1(mount: MountEntry, member: CgroupMembership, fs: CgroupFs): MemoryCgroup | NoMemoryCgroup {
   const ownDir = cgroupDir(mount, member.path);
   if (fs.readFile(join(ownDir, 'memory.limit_in_bytes')) === undefined) {
-    return { available: false, reason: `cgroup v1 memory: ${ownDir}/memory.limit_in_bytes is not readable (the process's group is not visible in this mount)` };
+    return {
+      available: false,
+      reason: `cgroup v1 memory: ${ownDir}/memory.limit_in_bytes is not readable (the process's group is not visible in this mount)`,
+    };
   }
-  const base = { available: true as const, version: 1 as const, mountPoint: mount.mountPoint, ownPath: member.path, ownDir, limitFile: 'memory.limit_in_bytes' as const };
+  const base = {
+    available: true as const,
+    version: 1 as const,
+    mountPoint: mount.mountPoint,
+    ownPath: member.path,
+    ownDir,
+    limitFile: 'memory.limit_in_bytes' as const,
+  };
   if (mount.mountOptions.includes('ro')) return { ...base, canCreateChild: false, reason: `${mount.mountPoint} is mounted read-only` };
   if (!fs.writableDir(ownDir)) return { ...base, canCreateChild: false, reason: `no write permission on ${ownDir}` };
   return { ...base, canCreateChild: true };
@@ -105,9 +115,19 @@ function v2(mount: MountEntry, member: CgroupMembership, fs: CgroupFs): MemoryCg
   const controllers = fs.readFile(join(ownDir, 'cgroup.controllers'));
   if (controllers === undefined) return { available: false, reason: `cgroup v2: ${ownDir}/cgroup.controllers is not readable` };
   if (!controllers.split(/\s+/).includes('memory')) {
-    return { available: false, reason: `cgroup v2: the memory controller is not enabled for ${member.path} (cgroup.controllers: ${controllers.trim() || 'empty'})` };
+    return {
+      available: false,
+      reason: `cgroup v2: the memory controller is not enabled for ${member.path} (cgroup.controllers: ${controllers.trim() || 'empty'})`,
+    };
   }
-  const base = { available: true as const, version: 2 as const, mountPoint: mount.mountPoint, ownPath: member.path, ownDir, limitFile: 'memory.max' as const };
+  const base = {
+    available: true as const,
+    version: 2 as const,
+    mountPoint: mount.mountPoint,
+    ownPath: member.path,
+    ownDir,
+    limitFile: 'memory.max' as const,
+  };
   if (mount.mountOptions.includes('ro')) return { ...base, canCreateChild: false, reason: `${mount.mountPoint} is mounted read-only` };
   if (!fs.writableDir(ownDir)) return { ...base, canCreateChild: false, reason: `no write permission on ${ownDir}` };
   // A child only gets memory.max if the parent delegates memory in subtree_control, and the

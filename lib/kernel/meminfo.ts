@@ -3,7 +3,7 @@
  * about CommitLimit and Committed_AS, so they are read here with everything else in meminfo.
  */
 import { readFileSync } from 'node:fs';
-import { median } from '../stats.js';
+import { median } from '../measure/stats.js';
 import { bytesToPages } from '../units.js';
 
 export interface Meminfo {
@@ -51,7 +51,7 @@ export function parseMeminfo(text: string): Meminfo {
     committedAs: need('Committed_AS'),
     hugePagesTotal,
     hugepagesize,
-    hugetlb: fields['Hugetlb'] ?? hugePagesTotal * hugepagesize,
+    hugetlb: fields.Hugetlb ?? hugePagesTotal * hugepagesize,
   };
 }
 
@@ -96,11 +96,7 @@ export interface CommitLimitResult {
  *   CommitLimit = allowed + total_swap_pages
  * totalram_pages is MemTotal, hugetlb_total_pages is Hugetlb, total_swap_pages is SwapTotal.
  */
-export function commitLimitFormula(
-  m: Meminfo,
-  s: { ratio: number; kbytes: number },
-  pageSize = 4096,
-): CommitLimitResult {
+export function commitLimitFormula(m: Meminfo, s: { ratio: number; kbytes: number }, pageSize = 4096): CommitLimitResult {
   const pageKb = pageSize / 1024;
   const swapPages = bytesToPages(m.swapTotal, pageSize);
   let allowed: number;

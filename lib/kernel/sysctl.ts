@@ -3,7 +3,7 @@
  * this module only says whether a write could succeed.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import type { OvercommitMode } from '../experiment.js';
+import type { OvercommitMode } from '../experiments/model.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
 import { hasCapSysAdmin } from './status.js';
 
@@ -74,7 +74,10 @@ export function sysctlWritability(): SysctlWritability {
   // Containers commonly bind-mount /proc/sys read-only even for uid 0.
   const mount = mountContaining(readMountinfo(), OVERCOMMIT_MEMORY_PATH);
   if (mount && (mount.mountOptions.includes('ro') || mount.superOptions.includes('ro'))) {
-    return { writable: false, reason: `${mount.mountPoint} is mounted read-only (${mount.fsType}, options ${mount.mountOptions.join(',')})` };
+    return {
+      writable: false,
+      reason: `${mount.mountPoint} is mounted read-only (${mount.fsType}, options ${mount.mountOptions.join(',')})`,
+    };
   }
   try {
     closeSync(openSync(OVERCOMMIT_MEMORY_PATH, 'r+'));

@@ -5,7 +5,7 @@
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { Evidence, Finding, OvercommitMode, RunReport } from '../experiment.js';
+import type { Evidence, Finding, OvercommitMode, RunReport } from '../experiments/model.js';
 import { formatBytes, formatCount } from './format.js';
 
 export interface Chart {
@@ -22,9 +22,7 @@ interface Sourced {
 
 /** Findings of one experiment, with the mode each was measured under. */
 function findingsOf(report: RunReport, experiment: string): Sourced[] {
-  return report.runs
-    .filter((r) => r.experiment === experiment)
-    .flatMap((r) => r.findings.map((finding) => ({ mode: r.mode, finding })));
+  return report.runs.filter((r) => r.experiment === experiment).flatMap((r) => r.findings.map((finding) => ({ mode: r.mode, finding })));
 }
 
 function num(f: Finding, key: string): number | undefined {

@@ -2,16 +2,16 @@
  * Comparing two runs (two machines, kernels or settings): which findings changed verdict or key
  * number, which runs exist on one side only, and how the environments differ.
  */
-import type { ExperimentRun, OvercommitMode, RunReport, RunStatus } from '../experiment.js';
+import type { ExperimentRun, OvercommitMode, RunReport, RunStatus } from '../experiments/model.js';
 import {
   formatBytes,
   formatEvidenceValue,
   formatKeyNumber,
+  type KeyNumber,
   keyNumber,
+  type Verdict,
   verdictGlyph,
   verdictOf,
-  type KeyNumber,
-  type Verdict,
 } from './format.js';
 import { escapeHtml, htmlPage, htmlTable } from './html.js';
 import { escapeMarkdown, markdownTable } from './markdown.js';
@@ -23,8 +23,7 @@ import { clean, painter, paintVerdict } from './terminal.js';
  * numbers within 5% of each other, or byte counts within 1 MiB, count as equal.
  */
 export const TOLERANCE = { relative: 0.05, absoluteBytes: 1024 * 1024 } as const;
-export const TOLERANCE_TEXT =
-  `numbers within ${TOLERANCE.relative * 100}% of each other (byte counts within ${formatBytes(TOLERANCE.absoluteBytes)}) count as equal`;
+export const TOLERANCE_TEXT = `numbers within ${TOLERANCE.relative * 100}% of each other (byte counts within ${formatBytes(TOLERANCE.absoluteBytes)}) count as equal`;
 
 export interface Side {
   verdict: Verdict;
@@ -115,7 +114,13 @@ export function compareReports(a: RunReport, b: RunReport): Comparison {
 function compareRuns(ra: ExperimentRun, rb: ExperimentRun, c: Comparison): void {
   if (ra.status !== rb.status) {
     const reason = rb.reason ?? ra.reason;
-    c.statusChanges.push({ experiment: ra.experiment, mode: ra.mode, a: ra.status, b: rb.status, ...(reason === undefined ? {} : { reason }) });
+    c.statusChanges.push({
+      experiment: ra.experiment,
+      mode: ra.mode,
+      a: ra.status,
+      b: rb.status,
+      ...(reason === undefined ? {} : { reason }),
+    });
   }
   const bFindings = new Map(labelFindings(rb).map((l) => [l.label, l.finding]));
   const where = { experiment: ra.experiment, mode: ra.mode };
@@ -131,8 +136,7 @@ function compareRuns(ra: ExperimentRun, rb: ExperimentRun, c: Comparison): void 
     const nb = keyNumber(fb);
     const b: Side = side(fb.holds, nb?.key === a.number?.key ? nb : undefined);
     const verdictChanged = a.verdict !== b.verdict;
-    const numberChanged =
-      a.number !== undefined && b.number !== undefined && !numbersEqual(a.number.key, a.number.value, b.number.value);
+    const numberChanged = a.number !== undefined && b.number !== undefined && !numbersEqual(a.number.key, a.number.value, b.number.value);
     if (verdictChanged || numberChanged) c.changed.push({ ...where, label, text: fa.text, a, b, verdictChanged, numberChanged });
     else c.unchangedCount++;
   }
@@ -217,32 +221,56 @@ export function renderComparisonTerminal(c: Comparison, opts: { color: boolean }
   }
   if (c.oneSided.length > 0) lines.push('', paint('bold', 'On one side only'));
   for (const row of oneSidedRows(c)) lines.push(`  ${clean(row.join(' · '))}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function renderComparisonMarkdown(c: Comparison): string {
   const parts = [
     '# Comparison of two runs',
-    markdownTable(['', 'Tool', 'Kernel'], [['A', c.a.tool, c.a.kernel], ['B', c.b.tool, c.b.kernel]]),
+    markdownTable(
+      ['', 'Tool', 'Kernel'],
+      [
+        ['A', c.a.tool, c.a.kernel],
+        ['B', c.b.tool, c.b.kernel],
+      ],
+    ),
     escapeMarkdown(summary(c)),
   ];
   if (c.environment.length > 0) {
-    parts.push('## Environment and settings', markdownTable(['Field', 'A', 'B'], c.environment.map((e) => [e.field, e.a, e.b])));
+    parts.push(
+      '## Environment and settings',
+      markdownTable(
+        ['Field', 'A', 'B'],
+        c.environment.map((e) => [e.field, e.a, e.b]),
+      ),
+    );
   }
   if (c.changed.length > 0) parts.push('## Changed findings', markdownTable(CHANGED_HEAD, changedRows(c)));
   if (c.statusChanges.length > 0) parts.push('## Run status changes', markdownTable(STATUS_HEAD, statusRows(c)));
   if (c.oneSided.length > 0) parts.push('## On one side only', markdownTable(ONE_SIDED_HEAD, oneSidedRows(c)));
-  return parts.join('\n\n') + '\n';
+  return `${parts.join('\n\n')}\n`;
 }
 
 export function renderComparisonHtml(c: Comparison): string {
   const body = [
     '<h1>Comparison of two runs</h1>',
-    htmlTable(['', 'Tool', 'Kernel'], [['A', c.a.tool, c.a.kernel], ['B', c.b.tool, c.b.kernel]]),
+    htmlTable(
+      ['', 'Tool', 'Kernel'],
+      [
+        ['A', c.a.tool, c.a.kernel],
+        ['B', c.b.tool, c.b.kernel],
+      ],
+    ),
     `<p class="legend">${escapeHtml(summary(c))}</p>`,
   ];
   if (c.environment.length > 0) {
-    body.push('<h2>Environment and settings</h2>', htmlTable(['Field', 'A', 'B'], c.environment.map((e) => [e.field, e.a, e.b])));
+    body.push(
+      '<h2>Environment and settings</h2>',
+      htmlTable(
+        ['Field', 'A', 'B'],
+        c.environment.map((e) => [e.field, e.a, e.b]),
+      ),
+    );
   }
   if (c.changed.length > 0) body.push('<h2>Changed findings</h2>', htmlTable(CHANGED_HEAD, changedRows(c)));
   if (c.statusChanges.length > 0) body.push('<h2>Run status changes</h2>', htmlTable(STATUS_HEAD, statusRows(c)));

@@ -3,8 +3,9 @@
  * value is a finding's "key number". One place, so the terminal, Markdown, HTML and comparison
  * always say the same thing about the same finding.
  */
+
+import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../experiments/model.js';
 import { modeName as kernelModeName } from '../kernel/sysctl.js';
-import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../experiment.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 

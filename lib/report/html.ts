@@ -3,20 +3,15 @@
  * inline SVG. No script, no external asset; a Content-Security-Policy makes any reference to
  * one fail loudly instead of reaching the network.
  */
-import type { ExperimentRun, RunReport } from '../experiment.js';
-import { renderCharts, type Chart } from './charts.js';
-import { formatDuration, verdictGlyph, verdictOf, verdictOfRun, type Verdict } from './format.js';
+import type { ExperimentRun, RunReport } from '../experiments/model.js';
+import { type Chart, renderCharts } from './charts.js';
+import { formatDuration, type Verdict, verdictGlyph, verdictOf, verdictOfRun } from './format.js';
 import { environmentRows, evidenceRows, LEGEND, matrixHead } from './markdown.js';
-import { claimMatrix, labelFindings, type ClaimMatrix } from './matrix.js';
+import { type ClaimMatrix, claimMatrix, labelFindings } from './matrix.js';
 
 /** Report text is data: everything interpolated into HTML goes through here. */
 export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 const CSS = `
@@ -68,7 +63,9 @@ export function verdictSpan(v: Verdict): string {
 }
 
 function matrixTable(m: ClaimMatrix): string {
-  const th = matrixHead(m).map((h) => `<th>${escapeHtml(h)}</th>`).join('');
+  const th = matrixHead(m)
+    .map((h) => `<th>${escapeHtml(h)}</th>`)
+    .join('');
   const trs = m.rows.map((row) => {
     const cells = m.modes.map((mode) => {
       const cell = row.cells.get(mode);

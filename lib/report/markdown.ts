@@ -2,7 +2,7 @@
  * The run as one Markdown document: environment, settings, the claims × modes table, then each
  * experiment's findings with their evidence.
  */
-import type { Evidence, ExperimentRun, RunReport } from '../experiment.js';
+import type { Evidence, ExperimentRun, RunReport } from '../experiments/model.js';
 import {
   formatBytes,
   formatCount,
@@ -13,7 +13,7 @@ import {
   verdictOf,
   verdictOfRun,
 } from './format.js';
-import { claimMatrix, labelFindings, type ClaimMatrix } from './matrix.js';
+import { type ClaimMatrix, claimMatrix, labelFindings } from './matrix.js';
 
 /**
  * Report text is data: HTML in it must not render (Markdown passes raw HTML through), and
@@ -74,7 +74,7 @@ export const LEGEND = '✓ holds · ✗ does not hold · ? undecided by this run
 
 export function renderMarkdown(report: RunReport): string {
   const matrix = claimMatrix(report);
-  return [
+  return `${[
     `# ${escapeMarkdown(report.tool.name)} report`,
     '## Environment and settings',
     markdownTable(['', 'Value'], environmentRows(report)),
@@ -83,13 +83,11 @@ export function renderMarkdown(report: RunReport): string {
     markdownTable(matrixHead(matrix), matrixRows(matrix)),
     '## Findings',
     ...report.runs.map(runSection),
-  ].join('\n\n') + '\n';
+  ].join('\n\n')}\n`;
 }
 
 function runSection(run: ExperimentRun): string {
-  const parts = [
-    `### ${escapeMarkdown(run.experiment)} · mode ${run.mode} · ${run.status} · ${formatDuration(run.durationMs)}`,
-  ];
+  const parts = [`### ${escapeMarkdown(run.experiment)} · mode ${run.mode} · ${run.status} · ${formatDuration(run.durationMs)}`];
   if (run.findings.length === 0) {
     parts.push(`**${verdictGlyph(verdictOfRun(run.status))}**${run.reason === undefined ? '' : `: ${escapeMarkdown(run.reason)}`}`);
   }

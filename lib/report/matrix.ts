@@ -2,8 +2,8 @@
  * The claims × modes table that Markdown and HTML both show, and the per-run finding labels
  * that the table and the comparison both key findings by.
  */
-import type { ExperimentRun, Finding, OvercommitMode, RunReport } from '../experiment.js';
-import { claimLabel, formatKeyNumber, keyNumber, modesOf, verdictOf, verdictOfRun, type Verdict } from './format.js';
+import type { ExperimentRun, Finding, OvercommitMode, RunReport } from '../experiments/model.js';
+import { claimLabel, formatKeyNumber, keyNumber, modesOf, type Verdict, verdictOf, verdictOfRun } from './format.js';
 
 export interface LabelledFinding {
   /** claimLabel(), plus ' #n' when the same label occurs again in the run (so labels are unique). */

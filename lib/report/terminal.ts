@@ -2,7 +2,7 @@
  * The run as the terminal shows it: a header, then per run each claim's verdict and one line of
  * evidence. Colour is the caller's decision (shouldUseColor), so the text is testable either way.
  */
-import type { ExperimentRun, Finding, RunReport } from '../experiment.js';
+import type { ExperimentRun, Finding, RunReport } from '../experiments/model.js';
 import {
   formatBytes,
   formatCount,
@@ -11,10 +11,10 @@ import {
   keyNumber,
   modeName,
   truncate,
+  type Verdict,
   verdictGlyph,
   verdictOf,
   verdictOfRun,
-  type Verdict,
 } from './format.js';
 import { labelFindings } from './matrix.js';
 
@@ -52,6 +52,7 @@ export function paintVerdict(paint: Paint, v: Verdict): string {
 
 /** Report text is data: control characters (escape sequences, newlines) must not reach the terminal. */
 export function clean(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
   return text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ');
 }
 
@@ -59,7 +60,7 @@ export function renderTerminal(report: RunReport, opts: TerminalOptions): string
   const paint = painter(opts.color);
   const lines = opts.quiet ? [] : [...header(report, paint), ''];
   for (const run of report.runs) lines.push(...(opts.quiet ? quietRun(run, paint) : fullRun(run, paint)));
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function header(report: RunReport, paint: Paint): string[] {
@@ -74,9 +75,7 @@ function header(report: RunReport, paint: Paint): string[] {
 }
 
 function fullRun(run: ExperimentRun, paint: Paint): string[] {
-  const lines = [
-    `${paint('bold', clean(run.experiment))} · mode ${run.mode} · ${run.status} · ${formatDuration(run.durationMs)}`,
-  ];
+  const lines = [`${paint('bold', clean(run.experiment))} · mode ${run.mode} · ${run.status} · ${formatDuration(run.durationMs)}`];
   if (run.findings.length === 0) {
     const v = verdictOfRun(run.status);
     lines.push(`  ${paintVerdict(paint, v)}${run.reason === undefined ? '' : `: ${clean(run.reason)}`}`);
@@ -102,7 +101,5 @@ function quietRun(run: ExperimentRun, paint: Paint): string[] {
     const reason = run.reason === undefined ? '' : `: ${clean(run.reason)}`;
     return [`${paintVerdict(paint, verdictOfRun(run.status))} ${where}${reason}`];
   }
-  return labelFindings(run).map(
-    ({ label, finding }) => `${paintVerdict(paint, verdictOf(finding.holds))} ${where} · ${clean(label)}`,
-  );
+  return labelFindings(run).map(({ label, finding }) => `${paintVerdict(paint, verdictOf(finding.holds))} ${where} · ${clean(label)}`);
 }

@@ -1,8 +1,8 @@
 /** Writes a report or comparison to a file, the format chosen by the file's extension. */
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { RunReport } from '../experiment.js';
-import { renderComparisonHtml, renderComparisonMarkdown, type Comparison } from './compare.js';
+import type { RunReport } from '../experiments/model.js';
+import { type Comparison, renderComparisonHtml, renderComparisonMarkdown } from './compare.js';
 import { renderHtml } from './html.js';
 import { renderMarkdown } from './markdown.js';
 

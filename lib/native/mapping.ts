@@ -4,9 +4,9 @@
  * unmaps itself, once.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { native, type NativeMapping } from './binding.js';
+import { readVmFlags } from '../kernel/smaps.js';
+import { type NativeMapping, native } from './binding.js';
 import { nonNegativeInteger, positiveInteger } from './errors.js';
-import { readVmFlags } from './kernel/smaps.js';
 
 const C = native.constants;
 

@@ -11,7 +11,7 @@
  */
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { native } from './binding.js';
+import { native } from '../native/binding.js';
 import { sleepSync } from './sleep-sync.js';
 
 /** Where the lock lives; override with OVERCOMMIT_LAB_LOCK. */

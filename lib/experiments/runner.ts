@@ -5,17 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from './binding.js';
-import type { Experiment, ExperimentRun, OvercommitMode, RunReport, SettingsInfo } from './experiment.js';
-import { experiments as allExperiments } from './experiments/index.js';
-import { readMeminfo } from './kernel/meminfo.js';
-import { hasCapSysAdmin } from './kernel/status.js';
-import { readOvercommitSettings, sysctlWritability } from './kernel/sysctl.js';
-import { systemInfo } from './kernel/system.js';
-import { withSettingsLock } from './lock.js';
-import { pageSize } from './mapping.js';
-import { memoryCgroupAvailability } from './memory-cgroup.js';
-import { withMode } from './settings-guard.js';
+import { readMeminfo } from '../kernel/meminfo.js';
+import { hasCapSysAdmin } from '../kernel/status.js';
+import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
+import { systemInfo } from '../kernel/system.js';
+import { packageRoot } from '../native/binding.js';
+import { pageSize } from '../native/mapping.js';
+import { withSettingsLock } from '../safety/lock.js';
+import { memoryCgroupAvailability } from '../safety/memory-cgroup.js';
+import { withMode } from '../safety/settings-guard.js';
+import { experiments as allExperiments } from './index.js';
+import type { Experiment, ExperimentRun, OvercommitMode, RunReport, SettingsInfo } from './model.js';
 
 export interface RunOptions {
   /** Experiment ids, in the order given; default: all. */

@@ -8,13 +8,7 @@
 export type OvercommitMode = 0 | 1 | 2;
 
 /** A value recorded as evidence: numbers, flags, errno codes, durations. */
-export type EvidenceValue =
-  | number
-  | string
-  | boolean
-  | null
-  | readonly EvidenceValue[]
-  | { readonly [key: string]: EvidenceValue };
+export type EvidenceValue = number | string | boolean | null | readonly EvidenceValue[] | { readonly [key: string]: EvidenceValue };
 
 export type Evidence = Record<string, EvidenceValue>;
 
@@ -117,13 +111,7 @@ export interface RunReport {
 }
 
 /** Builds a finding for `claim` from a verdict computed by the caller from its evidence. */
-export function finding(
-  claim: Claim,
-  holds: boolean | null,
-  observed: string,
-  evidence: Evidence,
-  reason?: string,
-): Finding {
+export function finding(claim: Claim, holds: boolean | null, observed: string, evidence: Evidence, reason?: string): Finding {
   const f: Finding = { claim: claim.id, text: claim.text, source: claim.source, holds, observed, evidence };
   if (reason !== undefined) f.reason = reason;
   return f;

@@ -4,11 +4,11 @@
  * and ends with _exit; the parent reaps it off the main thread and kills it on timeout.
  */
 import { constants as osConstants } from 'node:os';
-import { native, type NativeStep, type NativeStepResult } from './binding.js';
+import { findVma, parseSmaps } from '../kernel/smaps.js';
+import { type NativeStep, type NativeStepResult, native } from './binding.js';
 import { nonNegativeInteger, positiveInteger } from './errors.js';
-import { findVma, parseSmaps } from './kernel/smaps.js';
-import { mmapFlags, protFlags, type MmapOptions, type Prot } from './mapping.js';
-import { rlimitResource, type RlimitResource } from './rlimit.js';
+import { type MmapOptions, mmapFlags, type Prot, protFlags } from './mapping.js';
+import { type RlimitResource, rlimitResource } from './rlimit.js';
 
 /**
  * What a step works on: an earlier mmap step of the same child (its first `length` bytes, all of
@@ -129,7 +129,14 @@ function toNative(step: ChildStep, index: number): NativeStep {
   const required = step.required === true;
   switch (step.op) {
     case 'setrlimit':
-      return { op: 'setrlimit', required, resource: rlimitResource(step.resource), soft: step.soft, hard: step.hard, relative: step.relative === true };
+      return {
+        op: 'setrlimit',
+        required,
+        resource: rlimitResource(step.resource),
+        soft: step.soft,
+        hard: step.hard,
+        relative: step.relative === true,
+      };
     case 'mmap': {
       const o = step.options ?? {};
       return {

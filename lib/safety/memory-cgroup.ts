@@ -4,10 +4,10 @@
  * SIGTERM, SIGHUP, process exit). A crash (SIGKILL) can still leave one behind: sweepStaleCgroups()
  * removes the groups of dead processes, and runs each time a group is created.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { findMemoryCgroup, type MemoryCgroup } from './kernel/cgroup.js';
-import { hasCapSysAdmin } from './kernel/status.js';
+import { findMemoryCgroup, type MemoryCgroup } from '../kernel/cgroup.js';
+import { hasCapSysAdmin } from '../kernel/status.js';
 import { onProcessEnd } from './process-end.js';
 import { sleepSync } from './sleep-sync.js';
 
@@ -44,7 +44,8 @@ export function memoryCgroupAvailability(): CgroupAvailability {
   if (!hasCapSysAdmin()) return { available: false, reason: 'needs root (CAP_SYS_ADMIN) to create memory cgroups' };
   const cg = findMemoryCgroup();
   if (!cg.available) return { available: false, reason: `no memory cgroup controller: ${cg.reason}` };
-  if (!cg.canCreateChild) return { available: false, reason: `cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'not permitted'}` };
+  if (!cg.canCreateChild)
+    return { available: false, reason: `cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'not permitted'}` };
   return { available: true };
 }
 
@@ -54,7 +55,6 @@ function usableCgroup(): MemoryCgroup {
   if (!cg.canCreateChild) throw new Error(`cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'unknown reason'}`);
   return cg;
 }
-
 
 /** "key value" lines (memory.events, memory.oom_control) as numbers. */
 function readKeyValues(file: string): Record<string, number> {
@@ -68,7 +68,10 @@ function readKeyValues(file: string): Record<string, number> {
 
 function procs(dir: string): number[] {
   try {
-    return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter((s) => s !== '').map(Number);
+    return readFileSync(join(dir, 'cgroup.procs'), 'utf8')
+      .split('\n')
+      .filter((s) => s !== '')
+      .map(Number);
   } catch {
     return [];
   }
@@ -192,7 +195,8 @@ function writeLimits(dir: string, version: 1 | 2, limitBytes: number): void {
 
 /** Creates overcommit-lab-<pid>-<n> under this process's memory cgroup, limited to `limitBytes`. */
 export function createMemoryCgroup(limitBytes: number): TempMemoryCgroup {
-  if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0) throw new RangeError(`limitBytes must be a positive safe integer, got ${limitBytes}`);
+  if (!Number.isSafeInteger(limitBytes) || limitBytes <= 0)
+    throw new RangeError(`limitBytes must be a positive safe integer, got ${limitBytes}`);
   const parent = usableCgroup();
   sweepStaleCgroups();
   const version = parent.version;

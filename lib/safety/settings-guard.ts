@@ -16,13 +16,13 @@
  * keep safe: a mode-2 request the kernel is checking counts against everyone for microseconds.)
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import type { OvercommitMode } from './experiment.js';
-import { commitLimitFormula, readMeminfo, sampleCommitted } from './kernel/meminfo.js';
-import { readOvercommitSettings, sysctlWritability } from './kernel/sysctl.js';
+import type { OvercommitMode } from '../experiments/model.js';
+import { commitLimitFormula, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
+import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
+import { pageSize } from '../native/mapping.js';
 import { acquireSettingsLock } from './lock.js';
-import { pageSize } from './mapping.js';
 import { onProcessEnd } from './process-end.js';
 
 /** The three settings the guard may change; the two reserves are never written. */
@@ -148,10 +148,14 @@ if [ "$3" != 0 ]; then echo "$3" > $v/overcommit_kbytes; else echo "$2" > $v/ove
 exit 0`;
 
 function startWatchdog(original: SettingsSnapshot, lockFd: number): ChildProcess {
-  const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'overcommit-lab-watchdog', String(original.mode), String(original.ratio), String(original.kbytes)], {
-    detached: true, // own session: the terminal's Ctrl-C does not reach it
-    stdio: ['pipe', 'ignore', 'ignore', lockFd],
-  });
+  const child = spawn(
+    '/bin/sh',
+    ['-c', WATCHDOG_SCRIPT, 'overcommit-lab-watchdog', String(original.mode), String(original.ratio), String(original.kbytes)],
+    {
+      detached: true, // own session: the terminal's Ctrl-C does not reach it
+      stdio: ['pipe', 'ignore', 'ignore', lockFd],
+    },
+  );
   // A failed spawn is also reported as an 'error' event on the next tick: listen before throwing.
   child.on('error', () => {});
   if (child.pid === undefined || !child.stdin) throw new Error('settings guard: could not start the watchdog (/bin/sh)');
@@ -214,7 +218,8 @@ function checkChange(change: SettingsChange): void {
   }
   for (const key of ['ratio', 'kbytes'] as const) {
     const v = change[key];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) throw new RangeError(`settings guard: ${key} must be an integer >= 0, got ${v}`);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+      throw new RangeError(`settings guard: ${key} must be an integer >= 0, got ${v}`);
   }
   if (change.ratio !== undefined && change.kbytes !== undefined) {
     throw new RangeError('settings guard: set ratio or kbytes, not both (writing one zeroes the other)');
@@ -258,12 +263,17 @@ function withHeadroom(target: SettingsSnapshot, options: GuardOptions): { target
 }
 
 /** Applies the change and checks that what it wrote is in force; restores and throws otherwise. */
-function apply(original: SettingsSnapshot, change: SettingsChange, options: GuardOptions): { applied: SettingsSnapshot; headroom: HeadroomRaise | null } {
+function apply(
+  original: SettingsSnapshot,
+  change: SettingsChange,
+  options: GuardOptions,
+): { applied: SettingsSnapshot; headroom: HeadroomRaise | null } {
   const { target, raise } = withHeadroom(requested(original, change), options);
   try {
     writeSettings(target);
     const applied = readSettingsSnapshot();
-    if (!sameSettings(applied, target)) throw new Error(`settings guard: applying ${formatSettings(target)} left ${formatSettings(applied)}`);
+    if (!sameSettings(applied, target))
+      throw new Error(`settings guard: applying ${formatSettings(target)} left ${formatSettings(applied)}`);
     return { applied, headroom: raise };
   } catch (e) {
     restoreSync(original);
@@ -300,7 +310,10 @@ export async function withOvercommitSettings<T>(
 async function outerWindow<T>(change: SettingsChange, fn: (window: GuardWindow) => Promise<T>, options: GuardOptions): Promise<T> {
   const avail = guardAvailability();
   if (!avail.available) throw new Error(`settings guard: cannot change the overcommit settings: ${avail.reason}`);
-  const lockOptions = { ...(options.onWait ? { onWait: options.onWait } : {}), ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}) };
+  const lockOptions = {
+    ...(options.onWait ? { onWait: options.onWait } : {}),
+    ...(options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {}),
+  };
   const lock = await acquireSettingsLock('exclusive', lockOptions);
   let watchdog: ChildProcess | null = null;
   let restored = false;

@@ -2,16 +2,16 @@
 /** The overcommit-lab command line. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { OvercommitMode, RunReport } from './experiment.js';
-import { experiments } from './experiments/index.js';
-import { runSparseDemo } from './experiments/sparse-array.js';
-import { readMeminfo } from './kernel/meminfo.js';
-import { modeDescription, readOvercommitSettings } from './kernel/sysctl.js';
-import { compareReports, renderComparisonTerminal } from './report/compare.js';
-import { formatBytes, formatEvidenceValue } from './report/format.js';
-import { renderTerminal, shouldUseColor } from './report/terminal.js';
-import { reportFormat, writeComparisonReport, writeReport } from './report/write.js';
-import { runExperiments, toolName, toolVersion, UsageError } from './runner.js';
+import { experiments } from '../experiments/index.js';
+import type { OvercommitMode, RunReport } from '../experiments/model.js';
+import { runExperiments, toolName, toolVersion, UsageError } from '../experiments/runner.js';
+import { runSparseDemo } from '../experiments/sparse-array.js';
+import { readMeminfo } from '../kernel/meminfo.js';
+import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
+import { compareReports, renderComparisonTerminal } from '../report/compare.js';
+import { formatBytes, formatEvidenceValue } from '../report/format.js';
+import { renderTerminal, shouldUseColor } from '../report/terminal.js';
+import { reportFormat, writeComparisonReport, writeReport } from '../report/write.js';
 
 const USAGE = `Usage: ${toolName} <command> [options]
 
@@ -169,7 +169,7 @@ async function compare(files: string[], flags: Flags): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {

@@ -7,9 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 if (process.platform !== 'linux') {
-  throw new Error(
-    `overcommit-lab runs only on Linux: it measures the Linux kernel's memory overcommit, and this is ${process.platform}.`,
-  );
+  throw new Error(`overcommit-lab runs only on Linux: it measures the Linux kernel's memory overcommit, and this is ${process.platform}.`);
 }
 
 /** Kernel constants, read from the C headers at build time. */
@@ -96,7 +94,7 @@ export interface NativeBinding {
 }
 
 /** The package's root: one level above lib/ (sources) or dist/ (compiled). */
-export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const require = createRequire(import.meta.url);
 const load = require('node-gyp-build') as (dir: string) => unknown;
