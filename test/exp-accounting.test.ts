@@ -3,7 +3,7 @@ import { accounting, accountingClaims, type MappingKind, mappingKinds } from '..
 import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { currentMode } from './helpers.js';
+import { currentMode, runFindings } from './helpers.js';
 
 const guard = guardAvailability();
 const guardSkip = guard.available ? '' : ` (skipped: ${guard.reason})`;
@@ -110,14 +110,14 @@ describe('accounting experiment', () => {
   it('measures every kind in the mode in force, and the verdicts follow the evidence', async () => {
     await withSettingsLock('shared', async () => {
       const mode = currentMode();
-      checkFindings(await accounting.run({ mode, progress: () => {} }), mode);
+      checkFindings(await runFindings(accounting, { mode, progress: () => {} }), mode);
     });
   });
 
   for (const mode of [1, 2] as const) {
     it.skipIf(!guard.available)(`in mode ${mode}, switched by the settings guard${guardSkip}`, async () => {
       await withMode(mode, async () => {
-        checkFindings(await accounting.run({ mode, progress: () => {} }), mode);
+        checkFindings(await runFindings(accounting, { mode, progress: () => {} }), mode);
       });
     });
   }

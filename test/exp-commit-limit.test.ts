@@ -6,7 +6,7 @@ import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { KiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { currentMode, runFindings } from './helpers.js';
 
 const avail = guardAvailability();
 const why = avail.available ? '' : ` (skipped: ${avail.reason})`;
@@ -36,7 +36,7 @@ describe('commit-limit experiment', () => {
         const start = readOvercommitSettings();
         const run = async (): Promise<void> => {
           const m = mode ?? currentMode();
-          const findings = await commitLimit.run({ mode: m, progress: () => {} });
+          const findings = await runFindings(commitLimit, { mode: m, progress: () => {} });
           expect(findings.map((f) => f.claim)).toEqual(Object.values(commitLimitClaims).map((c) => c.id));
           const steps = findings[0]!.evidence.steps as unknown as Step[];
           expect(steps.map((s) => `${s.wrote}=${s.value}`).slice(0, 3)).toEqual(['ratio=50', 'ratio=30', 'ratio=80']);

@@ -9,7 +9,7 @@ import {
 } from '../lib/experiments/fork-inheritance.js';
 import type { ChildResult, ChildStepResult } from '../lib/native/child.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
-import { currentMode } from './helpers.js';
+import { currentMode, runFindings } from './helpers.js';
 
 describe('fork-inheritance experiment', () => {
   it("reads the child's flags for both regions and what the fork charged", async () => {
@@ -39,7 +39,7 @@ describe('fork-inheritance experiment', () => {
   it('computes the verdicts from that evidence', async () => {
     await withSettingsLock('shared', async () => {
       const mode = currentMode();
-      const findings = await forkInheritance.run({ mode, progress: () => {} });
+      const findings = await runFindings(forkInheritance, { mode, progress: () => {} });
       expect(findings.map((f) => f.claim)).toEqual(Object.values(forkInheritanceClaims).map((c) => c.id));
       const byId = new Map(findings.map((f) => [f.claim, f]));
       const e = findings[0]!.evidence;

@@ -7,7 +7,7 @@ import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { currentMode, isRoot } from './helpers.js';
+import { currentMode, isRoot, runFindings } from './helpers.js';
 
 const avail = guardAvailability();
 const why = avail.available ? '' : ` (skipped: ${avail.reason})`;
@@ -28,7 +28,7 @@ function byId(findings: Finding[]): Map<string, Finding> {
 
 /** Checks what every mode's findings must show, and returns them by claim id. */
 async function runIn(mode: OvercommitMode): Promise<Map<string, Finding>> {
-  const findings = await modeMatrix.run({ mode, progress: () => {} });
+  const findings = await runFindings(modeMatrix, { mode, progress: () => {} });
   for (const f of findings) {
     const claim = Object.values(modeMatrixClaims).find((c) => c.id === f.claim);
     expect(claim, f.claim).toBeDefined();

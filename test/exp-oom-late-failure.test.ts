@@ -8,7 +8,7 @@ import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 import { MiB } from '../lib/units.js';
-import { canSwitchModes, currentMode, isRoot } from './helpers.js';
+import { canSwitchModes, currentMode, isRoot, runFindings } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const cgroup = findMemoryCgroup();
@@ -88,7 +88,7 @@ describe('oom-late-failure', () => {
     });
 
     it('run(): the late kill and both fail-fast paths, with numbers, and no group left', async () => {
-      const findings = await withSettingsLock('shared', () => oomLateFailure.run({ mode: currentMode(), progress: () => {} }));
+      const findings = await withSettingsLock('shared', () => runFindings(oomLateFailure, { mode: currentMode(), progress: () => {} }));
       expect(findings.map((f) => f.claim)).toEqual(oomLateFailure.claims.map((c) => c.id));
       const late = findings[0]!;
       expect(late.holds).toBe(true);

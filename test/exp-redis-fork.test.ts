@@ -7,7 +7,7 @@ import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { currentMode } from './helpers.js';
+import { currentMode, runFindings } from './helpers.js';
 
 const cg = findMemoryCgroup();
 const cgroupReason = memoryCgroupAvailability().reason ?? '';
@@ -62,7 +62,7 @@ describe('redis-fork experiment', () => {
     async () => {
       await withSettingsLock('shared', async () => {
         const mode = currentMode();
-        check(await redisFork.run({ mode, progress: () => {} }), mode);
+        check(await runFindings(redisFork, { mode, progress: () => {} }), mode);
       });
     },
   );
@@ -70,7 +70,7 @@ describe('redis-fork experiment', () => {
   for (const mode of [1, 2] as const) {
     it.skipIf(switchReason !== '')(`in mode ${mode}, switched by the settings guard${skipped(switchReason)}`, async () => {
       await withMode(mode, async () => {
-        check(await redisFork.run({ mode, progress: () => {} }), mode);
+        check(await runFindings(redisFork, { mode, progress: () => {} }), mode);
       });
     });
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { measureRlimitAs, rlimitAs, rlimitAsClaims } from '../lib/experiments/rlimit-as.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { currentMode, runFindings } from './helpers.js';
 
 describe('rlimit-as experiment', () => {
   it("reports the child's limit and base size and every step's outcome", async () => {
@@ -22,7 +22,7 @@ describe('rlimit-as experiment', () => {
   it("computes each verdict from the children's errno codes", async () => {
     await withSettingsLock('shared', async () => {
       const mode = currentMode();
-      const findings = await rlimitAs.run({ mode, progress: () => {} });
+      const findings = await runFindings(rlimitAs, { mode, progress: () => {} });
       expect(findings.map((f) => f.claim)).toEqual(Object.values(rlimitAsClaims).map((c) => c.id));
       const byId = new Map(findings.map((f) => [f.claim, f]));
       const e = findings[0]!.evidence;

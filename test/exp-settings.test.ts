@@ -5,7 +5,7 @@ import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withOvercommitSettings } from '../lib/safety/settings-guard.js';
 import { KiB, MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { currentMode, runFindings } from './helpers.js';
 
 const guard = guardAvailability();
 
@@ -13,7 +13,7 @@ describe('settings experiment', () => {
   it('reports the settings in force and a computed verdict per claim', async () => {
     await withSettingsLock('shared', async () => {
       const mode = currentMode();
-      const findings = await settings.run({ mode, progress: () => {} });
+      const findings = await runFindings(settings, { mode, progress: () => {} });
       expect(findings.map((f) => f.claim)).toEqual(Object.values(settingsClaims).map((c) => c.id));
       const ev = findings[0]!.evidence;
       expect(ev.mode).toBe(mode);
@@ -62,7 +62,7 @@ describe('settings experiment', () => {
     await withSettingsLock('shared', async () => {
       const mode = currentMode();
       const other = ((mode + 1) % 3) as OvercommitMode;
-      const findings = await settings.run({ mode: other, progress: () => {} });
+      const findings = await runFindings(settings, { mode: other, progress: () => {} });
       const program = findings.find((f) => f.claim === 'settings-program-reads-mode')!;
       expect(program.evidence.mode).toBe(mode);
       expect(program.holds).toBe(false);
@@ -77,7 +77,7 @@ describe('settings experiment', () => {
       await withOvercommitSettings({ kbytes }, async () => {
         const r = readSettings();
         expect(r.kbytes).not.toBe(0);
-        const findings = await settings.run({ mode: currentMode(), progress: () => {} });
+        const findings = await runFindings(settings, { mode: currentMode(), progress: () => {} });
         const byId = new Map(findings.map((f) => [f.claim, f]));
         for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
           expect(byId.get(id)!.holds).toBeNull();

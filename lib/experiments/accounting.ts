@@ -18,7 +18,8 @@ import { type ChildResult, runChild } from '../native/child.js';
 import { type Mapping, type MmapOptions, memfdCreate, mmap, pageSize } from '../native/mapping.js';
 import { MiB, mib } from '../units.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type Evidence, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 export const mappingKinds = [
   'file-private-rw',
@@ -770,10 +771,10 @@ function summaryFindings(plain: readonly KindMeasurement[], size: number): Findi
   ];
 }
 
-export const accounting: Experiment = {
+export const accounting = legacyExperiment({
   id: 'accounting',
   title: 'What each kind of mapping, mprotect, mremap, brk, stack growth, munmap and shmfs cost in Committed_AS',
   claims: accountingClaims,
   requires: {},
   run,
-};
+});

@@ -9,7 +9,8 @@ import { commitLimitFormula, readMeminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../native/mapping.js';
 import { readSettingsSnapshot, type SettingsChange, type SettingsSnapshot, withOvercommitSettings } from '../safety/settings-guard.js';
 import { DOC_001, DOC_003 } from './documents.js';
-import { type Claim, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type ExperimentContext, type Finding, finding } from './model.js';
 
 export const commitLimitClaims = {
   followsRatio: {
@@ -175,11 +176,11 @@ export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]>
   return out;
 }
 
-export const commitLimit: Experiment = {
+export const commitLimit = legacyExperiment({
   id: 'commit-limit',
   title:
     'CommitLimit as overcommit_ratio (50, 30, 80) and overcommit_kbytes are written, each in a settings-guard window, against the kernel formula',
   claims: Object.values(commitLimitClaims),
   requires: { root: true, writableSysctl: true },
   run: runCommitLimit,
-};
+});

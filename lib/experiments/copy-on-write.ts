@@ -14,7 +14,8 @@ import { type ChildStep, type ChildStepResult, runChild } from '../native/child.
 import { mmap, pageSize } from '../native/mapping.js';
 import { KiB, MiB, mib } from '../units.js';
 import { DOC_000 } from './documents.js';
-import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type Evidence, type ExperimentContext, type Finding, finding } from './model.js';
 
 /** The parent's dataset: small enough to write in-process on a shared machine, large enough to count exactly. */
 const REGION_BYTES = 16 * MiB;
@@ -207,7 +208,7 @@ export function copyOnWriteFindings(e: CopyOnWriteEvidence, problem: string | nu
   ];
 }
 
-export const copyOnWrite: Experiment = {
+export const copyOnWrite = legacyExperiment({
   id: 'copy-on-write',
   title: "000's copy-on-write after fork: the pages a child shares with its parent and the ones it copies, from the child's smaps",
   claims: Object.values(C),
@@ -217,4 +218,4 @@ export const copyOnWrite: Experiment = {
     const { evidence, problem } = await measureCopyOnWrite();
     return copyOnWriteFindings(evidence, problem);
   },
-};
+});

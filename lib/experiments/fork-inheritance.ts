@@ -13,7 +13,8 @@ import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, mmap } from '../native/mapping.js';
 import { KiB, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 /** Each region's size; mapped, never touched. */
 const REGION_BYTES = 256 * MiB;
@@ -228,7 +229,7 @@ export function forkInheritanceFindings(e: ForkInheritanceEvidence, problem: str
   return out;
 }
 
-export const forkInheritance: Experiment = {
+export const forkInheritance = legacyExperiment({
   id: 'fork-inheritance',
   title: 'fork with a MAP_NORESERVE and an ordinary 256 MiB region: the flags the child inherits and what the fork charges',
   claims: Object.values(forkInheritanceClaims),
@@ -238,4 +239,4 @@ export const forkInheritance: Experiment = {
     const { evidence, problem } = await measureForkInheritance();
     return forkInheritanceFindings(evidence, problem, ctx.mode);
   },
-};
+});

@@ -29,7 +29,8 @@ import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { type ProbeResult, probeLargestMapping } from '../native/probe.js';
 import { bytesToPages, GiB, gib, MiB } from '../units.js';
 import { DOC_000, DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type Evidence, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 export const modeMatrixClaims = {
   table0No: {
@@ -508,10 +509,10 @@ export async function runModeMatrix(ctx: ExperimentContext): Promise<Finding[]> 
   return out;
 }
 
-export const modeMatrix: Experiment = {
+export const modeMatrix = legacyExperiment({
   id: 'mode-matrix',
   title: "004's mode x MAP_NORESERVE table: the largest mapping each mode accepts, beside what its rule predicts",
   claims: Object.values(modeMatrixClaims),
   requires: {},
   run: runModeMatrix,
-};
+});

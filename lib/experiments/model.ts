@@ -53,7 +53,7 @@ export interface Requirements {
   modes?: readonly OvercommitMode[];
 }
 
-/** Passed to every experiment's run(). */
+/** Passed to every experiment's measure(). */
 export interface ExperimentContext {
   /** The overcommit mode in force while the experiment runs. */
   mode: OvercommitMode;
@@ -61,14 +61,54 @@ export interface ExperimentContext {
   progress(message: string): void;
 }
 
-export interface Experiment {
+/** A rule's judgement of one claim on the evidence: null when the evidence cannot decide. */
+export interface Verdict {
+  holds: boolean | null;
+  /** Why `holds` is null (the numbers that made it undecidable), or a caveat on the verdict. */
+  reason?: string;
+}
+
+/**
+ * What every experiment's evidence may carry besides its numbers: a measurement that went wrong
+ * as a whole (a child that died, a file that could not be read). The runner turns it into null
+ * verdicts for every claim, with this as the reason; rules never see such evidence.
+ */
+export interface Measured {
+  problem?: string;
+}
+
+/**
+ * One claim and how it is judged. `judge` and `observe` are pure: they read only the evidence,
+ * so a verdict can be recomputed from a saved run, and the text cannot contradict the numbers.
+ */
+export interface ClaimRule<E> {
+  claim: Claim;
+  /** A problem that leaves this claim (not the others) without evidence; judged null with it. */
+  missing?(evidence: E): string | undefined;
+  judge(evidence: E): Verdict;
+  /** What was observed, in words, built from the evidence and the verdict. */
+  observe(evidence: E, verdict: Verdict): string;
+  /** The part of the evidence this finding records (default: all of it). */
+  evidence?(evidence: E): Evidence;
+}
+
+/** An experiment: measure() on the real kernel, then each claim's rule on what it measured. */
+export interface Experiment<E extends Measured = Measured> {
   /** Stable id (a public contract), e.g. 'sparse-array'. */
   id: string;
   /** One line: what the experiment does. */
   title: string;
   claims: readonly Claim[];
   requires: Requirements;
-  run(ctx: ExperimentContext): Promise<Finding[]>;
+  /** Runs on the kernel and returns typed evidence, never verdicts. Evidence must be JSON. */
+  measure(ctx: ExperimentContext): Promise<E>;
+  /** One row per claim, in the order findings are reported. */
+  rules: readonly ClaimRule<E>[];
+}
+
+/** Builds an experiment from its rules: its claims are the rules' claims, in order. */
+export function defineExperiment<E extends Measured>(e: Omit<Experiment<E>, 'claims'>): Experiment<E> {
+  return { ...e, claims: e.rules.map((r) => r.claim) };
 }
 
 export type RunStatus = 'ran' | 'skipped' | 'error';
@@ -83,6 +123,8 @@ export interface ExperimentRun {
   reason?: string;
   durationMs: number;
   findings: Finding[];
+  /** Everything measure() returned, so that the verdicts can be recomputed from the report. */
+  evidence?: Evidence;
 }
 
 export interface SystemInfo {

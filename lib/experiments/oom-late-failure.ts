@@ -15,7 +15,8 @@ import { type TempMemoryCgroup, withMemoryCgroup } from '../safety/memory-cgroup
 import { type GuardWindow, guardAvailability, withOvercommitSettings } from '../safety/settings-guard.js';
 import { GiB, KiB, MiB, mib } from '../units.js';
 import { DOC_002, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type Evidence, type ExperimentContext, type Finding, finding } from './model.js';
 
 const ms = (v: number | null): string => (v === null ? '?' : v.toFixed(v < 1 ? 3 : 1));
 
@@ -465,10 +466,10 @@ export async function runOomLateFailure(
   return { findings, result };
 }
 
-export const oomLateFailure: Experiment = {
+export const oomLateFailure = legacyExperiment({
   id: 'oom-late-failure',
   title: 'Late failure made visible: an OOM kill inside a memory cgroup, against fail-fast mmap under RLIMIT_AS and mode 2',
   claims: Object.values(oomLateFailureClaims),
   requires: { root: true, memoryCgroup: true },
   run: async (ctx) => (await runOomLateFailure(ctx)).findings,
-};
+});

@@ -13,7 +13,8 @@ import { pageSize } from '../native/mapping.js';
 import { withMemoryCgroup } from '../safety/memory-cgroup.js';
 import { gib, MiB, mib } from '../units.js';
 import { DOC_000, DOC_001 } from './documents.js';
-import { type Claim, type Evidence, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type Evidence, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 const C = {
   mode0: {
@@ -221,10 +222,10 @@ async function verdict(mode: OvercommitMode, big: ForkAttempt, dataset: number):
   return finding(C.mode2, holds, observed, { ...attemptEvidence(decisive), headroomBytes: headroom, first: attemptEvidence(big) }, why);
 }
 
-export const redisFork: Experiment = {
+export const redisFork = legacyExperiment({
   id: 'redis-fork',
   title: 'Fork of a process holding a region larger than free RAM (the Redis FAQ), in the mode in force',
   claims: redisForkClaims,
   requires: { root: true, memoryCgroup: true },
   run,
-};
+});

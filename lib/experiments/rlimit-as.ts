@@ -7,7 +7,8 @@
 import { type ChildResult, type ChildStep, type ChildStepResult, runChild } from '../native/child.js';
 import { MiB, mib } from '../units.js';
 import { DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 /** 004's limit, and its two requests: one must exceed it, one must fit. */
 const LIMIT_BYTES = 64 * MiB;
@@ -184,7 +185,7 @@ export function rlimitAsFindings(e: RlimitAsEvidence, problem: string | null, mo
   return out;
 }
 
-export const rlimitAs: Experiment = {
+export const rlimitAs = legacyExperiment({
   id: 'rlimit-as',
   title: "004's RLIMIT_AS program in forked children: mmap, MAP_NORESERVE and brk against a 64 MiB headroom",
   claims: Object.values(rlimitAsClaims),
@@ -193,4 +194,4 @@ export const rlimitAs: Experiment = {
     const { evidence, problem } = await measureRlimitAs();
     return rlimitAsFindings(evidence, problem, ctx.mode);
   },
-};
+});

@@ -15,7 +15,18 @@ import { withSettingsLock } from '../safety/lock.js';
 import { memoryCgroupAvailability } from '../safety/memory-cgroup.js';
 import { withMode } from '../safety/settings-guard.js';
 import { experiments as allExperiments } from './index.js';
-import type { Experiment, ExperimentRun, OvercommitMode, RunReport, SettingsInfo } from './model.js';
+import { judgeEvidence } from './judge.js';
+import type {
+  Evidence,
+  Experiment,
+  ExperimentContext,
+  ExperimentRun,
+  Finding,
+  Measured,
+  OvercommitMode,
+  RunReport,
+  SettingsInfo,
+} from './model.js';
 
 export interface RunOptions {
   /** Experiment ids, in the order given; default: all. */
@@ -78,6 +89,15 @@ export function skipReason(experiment: Experiment, mode: OvercommitMode): string
   return undefined;
 }
 
+/** Measures `experiment` under `ctx.mode` and judges its claims about that mode. */
+export async function runExperiment<E extends Measured>(
+  experiment: Experiment<E>,
+  ctx: ExperimentContext,
+): Promise<{ evidence: E; findings: Finding[] }> {
+  const evidence = await experiment.measure(ctx);
+  return { evidence, findings: judgeEvidence(experiment, evidence, ctx.mode) };
+}
+
 async function runOne(experiment: Experiment, mode: OvercommitMode, progress: (m: string) => void): Promise<ExperimentRun> {
   const base = { experiment: experiment.id, mode };
   const reason = skipReason(experiment, mode);
@@ -85,8 +105,8 @@ async function runOne(experiment: Experiment, mode: OvercommitMode, progress: (m
   const start = performance.now();
   try {
     // Experiments name themselves in their progress messages.
-    const findings = await experiment.run({ mode, progress });
-    return { ...base, status: 'ran', durationMs: performance.now() - start, findings };
+    const { evidence, findings } = await runExperiment(experiment, { mode, progress });
+    return { ...base, status: 'ran', durationMs: performance.now() - start, findings, evidence: evidence as unknown as Evidence };
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     return { ...base, status: 'error', reason: message, durationMs: performance.now() - start, findings: [] };

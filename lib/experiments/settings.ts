@@ -11,7 +11,8 @@ import { isSystemCallError } from '../native/errors.js';
 import { mmap, pageSize } from '../native/mapping.js';
 import { bytesToPages, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type Experiment, type ExperimentContext, type Finding, finding } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type ExperimentContext, type Finding, finding } from './model.js';
 
 export const settingsClaims = {
   program: {
@@ -245,10 +246,10 @@ export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
   return out;
 }
 
-export const settings: Experiment = {
+export const settings = legacyExperiment({
   id: 'settings',
   title: "004's settings program: the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS, and the CommitLimit formula",
   claims: Object.values(settingsClaims),
   requires: {},
   run: runSettings,
-};
+});

@@ -15,7 +15,8 @@ import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../safety/memory-cgroup.js';
 import { GiB, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
 import { DOC_001, DOC_004 } from './documents.js';
-import { type Claim, type Experiment, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
+import { legacyExperiment } from './legacy.js';
+import { type Claim, type ExperimentContext, type Finding, finding, type OvercommitMode } from './model.js';
 
 /** 004's ARRAY_SIZE * sizeof(int): 256M ints. */
 const SPARSE_BYTES = GiB;
@@ -402,7 +403,7 @@ export function sparseFindings(r: SparseDemoResult, mode: OvercommitMode): Findi
   return out;
 }
 
-export const sparseArray: Experiment = {
+export const sparseArray = legacyExperiment({
   id: 'sparse-array',
   title: "004's sparse program: a 1 GiB MAP_NORESERVE array written once per page, and a one-page-in-64 variant",
   claims: Object.values(sparseArrayClaims),
@@ -411,4 +412,4 @@ export const sparseArray: Experiment = {
   async run(ctx: ExperimentContext): Promise<Finding[]> {
     return sparseFindings(await runSparseDemo({ progress: (m) => ctx.progress(m) }), ctx.mode);
   },
-};
+});
