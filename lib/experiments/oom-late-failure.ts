@@ -5,43 +5,19 @@
  * killer ends it with SIGKILL. The same request then fails fast, at the mmap call, under
  * RLIMIT_AS and under mode 2 with the request larger than the commit limit's room.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants as fsConstants, openSync, readFileSync, readSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readKernelLog } from '../kernel/kmsg.js';
 import { readMeminfo } from '../kernel/meminfo.js';
-import { runChild } from '../native/child.js';
+import { runNamedChild } from '../measure/child.js';
 import { pageSize } from '../native/mapping.js';
 import { type TempMemoryCgroup, withMemoryCgroup } from '../safety/memory-cgroup.js';
 import { type GuardWindow, guardAvailability, withOvercommitSettings } from '../safety/settings-guard.js';
 import { GiB, KiB, MiB, mib } from '../units.js';
 import { DOC_002, DOC_003, DOC_004 } from './documents.js';
-import { legacyExperiment } from './legacy.js';
-import { type Claim, type Evidence, type ExperimentContext, type Finding, finding } from './model.js';
+import { defineExperiment, type Evidence, type ExperimentContext, type Measured, type OvercommitMode, type Verdict } from './model.js';
 
 const ms = (v: number | null): string => (v === null ? '?' : v.toFixed(v < 1 ? 3 : 1));
-
-export const oomLateFailureClaims = {
-  lateSigkill: {
-    id: 'overcommit-late-sigkill',
-    text: 'With overcommit the allocation appears to succeed; when it is eventually accessed the kernel invokes the OOM killer and terminates the process: there is no allocation failure to handle, only a SIGKILL.',
-    source: DOC_002,
-  },
-  mode2FailsFast: {
-    id: 'mode2-allocations-fail-immediately',
-    text: 'Disabling overcommit (mode 2) restores admission control at allocation time: allocations fail immediately (or succeed with a guarantee of backing memory).',
-    source: DOC_002,
-  },
-  oomKillerRelieves: {
-    id: 'oom-killer-relieves-exhaustion',
-    text: 'If applications attempt to employ the entire range of their mappings, memory may become exhausted; the kernel relieves memory exhaustion by killing processes (the OOM killer).',
-    source: DOC_003,
-  },
-  q2: {
-    id: 'q2-overcommit-works-until-all-touch',
-    text: 'Q2: overcommitting works as long as not all processes need their full allocation simultaneously; if they do, the OOM killer terminates processes.',
-    source: DOC_004,
-  },
-} satisfies Record<string, Claim>;
 
 export interface OomLateFailureOptions {
   /** The cgroup's memory limit; default 32 MiB. */
@@ -130,11 +106,11 @@ export interface OomLateFailureResult {
 const lateSteps = (cg: TempMemoryCgroup, mapBytes: number) =>
   [
     // Whatever the OOM killer picks must be the child (the group holds only it anyway).
-    { op: 'writefile', path: '/proc/self/oom_score_adj', data: '1000', required: true },
+    ['oomScoreAdj', { op: 'writefile', path: '/proc/self/oom_score_adj', data: '1000', required: true }],
     // The child joins the group before it maps or touches anything.
-    { op: 'writefile', path: cg.procsFile, data: '0', required: true },
-    { op: 'mmap', length: mapBytes, options: { prot: 'rw' }, required: true },
-    { op: 'touch', mapping: 2 },
+    ['join', { op: 'writefile', path: cg.procsFile, data: '0', required: true }],
+    ['region', { op: 'mmap', length: mapBytes, options: { prot: 'rw' }, required: true }],
+    ['touch', { op: 'touch', mapping: 'region' }],
   ] as const;
 
 function readNumber(file: string): number | null {
@@ -152,48 +128,10 @@ function matching(lines: string[], pid: number, cgName: string): string[] {
   return lines.filter((l) => re.test(l));
 }
 
-/** Reads every record of /dev/kmsg without blocking (each read returns one record). */
-function readKmsg(): string[] {
-  const fd = openSync('/dev/kmsg', fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-  const buf = Buffer.alloc(16384);
-  const out: string[] = [];
-  try {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') break;
-        if (code === 'EPIPE') continue; // the record was overwritten while we read: skip it
-        throw e;
-      }
-      if (n === 0) break;
-      // "prio,seq,usec,flags;message\n" followed by continuation lines.
-      const record = buf.toString('utf8', 0, n);
-      const text = record.slice(record.indexOf(';') + 1).split('\n')[0]!;
-      out.push(text);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return out;
-}
-
-/** The kernel's log lines for the kill: /dev/kmsg, else `dmesg`; null with the reason when neither is readable. */
+/** The kernel's log lines for the kill. */
 function kernelLogFor(pid: number, cgName: string): KernelLog {
-  let kmsgError: string;
-  try {
-    return { lines: matching(readKmsg(), pid, cgName), source: '/dev/kmsg', reason: null };
-  } catch (e) {
-    kmsgError = (e as Error).message;
-  }
-  try {
-    const text = execFileSync('dmesg', [], { encoding: 'utf8', maxBuffer: 64 * MiB, stdio: ['ignore', 'pipe', 'ignore'] });
-    return { lines: matching(text.split('\n'), pid, cgName), source: 'dmesg', reason: null };
-  } catch (e) {
-    return { lines: null, source: null, reason: `/dev/kmsg: ${kmsgError}; dmesg: ${(e as Error).message}` };
-  }
+  const log = readKernelLog();
+  return { ...log, lines: log.lines === null ? null : matching(log.lines, pid, cgName) };
 }
 
 /** Runs the late-failure child in a fresh cgroup; the group is removed however this ends. */
@@ -205,9 +143,9 @@ export async function runLateKill(options: OomLateFailureOptions = {}): Promise<
     const limitFile = join(cg.path, cg.version === 1 ? 'memory.limit_in_bytes' : 'memory.max');
     const cgroupLimitFileBytes = readNumber(limitFile) ?? limitBytes;
     const before = cg.oomKills();
-    const r = await runChild(lateSteps(cg, mapBytes), { timeoutMs: options.timeoutMs ?? 60_000 });
-    const mmap = r.steps[2]!;
-    const touch = r.steps[3]!;
+    const { result: r, step } = await runNamedChild(lateSteps(cg, mapBytes), { timeoutMs: options.timeoutMs ?? 60_000 });
+    const mmap = step('region');
+    const touch = step('touch');
     const touched = touch.progress * pageSize;
     const killed = r.signal !== null && touch.startMs > 0;
     const peak = readNumber(join(cg.path, cg.version === 1 ? 'memory.max_usage_in_bytes' : 'memory.peak'));
@@ -240,14 +178,10 @@ export async function runLateKill(options: OomLateFailureOptions = {}): Promise<
 
 /** A child that maps `requestBytes` (never touching it), under RLIMIT_AS if asked; where did it fail? */
 async function mapOnly(path: FailurePath['path'], requestBytes: number, setrlimit: boolean): Promise<FailurePath> {
-  const steps = [
-    ...(setrlimit
-      ? [{ op: 'setrlimit' as const, resource: 'as' as const, soft: Math.floor(requestBytes / 2), relative: true, required: true }]
-      : []),
-    { op: 'mmap' as const, length: requestBytes, options: { prot: 'rw' as const } },
-  ];
-  const r = await runChild(steps, { timeoutMs: 30_000 });
-  const mmap = r.steps[r.steps.length - 1]!;
+  const limit = ['limit', { op: 'setrlimit', resource: 'as', soft: Math.floor(requestBytes / 2), relative: true, required: true }] as const;
+  const map = ['mmap', { op: 'mmap', length: requestBytes, options: { prot: 'rw' } }] as const;
+  const { result: r, step } = await runNamedChild(setrlimit ? [limit, map] : [map], { timeoutMs: 30_000 });
+  const mmap = step('mmap');
   const failedAtCall = mmap.status === 'failed';
   return {
     path,
@@ -350,12 +284,18 @@ function kernelLogSentence(k: KernelLog): string {
   return `kernel log (${k.source}) has no line for the kill (${k.lines.length} matching lines)`;
 }
 
-function asEvidence(r: OomLateFailureResult, mode: number): Evidence {
-  const l = r.late;
+/** Everything measured: the late kill and both fail-fast contrasts, in the mode in force. */
+export interface OomLateFailureEvidence extends Measured, OomLateFailureResult {
+  mode: OvercommitMode;
+  pageSize: number;
+}
+
+function asEvidence(e: OomLateFailureEvidence): Evidence {
+  const l = e.late;
   const path = (p: FailurePath): Evidence => ({ ...p });
   // The summary shows scalar keys in this order: the late kill's numbers first.
   return {
-    mode,
+    mode: e.mode,
     pagesTouchedBeforeKill: l.pagesTouchedBeforeKill,
     signal: l.signal,
     cgroupLimitBytes: l.cgroupLimitBytes,
@@ -372,104 +312,155 @@ function asEvidence(r: OomLateFailureResult, mode: number): Evidence {
     memoryEventsAfter: { ...l.memoryEventsAfter },
     exitCode: l.exitCode,
     timedOut: l.timedOut,
-    pageSize,
+    pageSize: e.pageSize,
     pid: l.pid,
     cgroupVersion: l.cgroupVersion,
     cgroupPath: l.cgroupPath,
     kernelLogLines: l.kernelLog.lines,
     kernelLogSource: l.kernelLog.source,
     kernelLogReason: l.kernelLog.reason,
-    failurePaths: [path(latePath(l)), path(r.rlimitAs), path(r.mode2)],
+    failurePaths: [path(latePath(l)), path(e.rlimitAs), path(e.mode2)],
   };
 }
 
-/** The late kill happened as 002 describes: mmap ok, then SIGKILL from the group's OOM killer while touching. */
-function oomKilled(l: LateKillResult): boolean {
-  return (
-    l.mmapOk && l.signal === 'SIGKILL' && !l.timedOut && l.pagesTouchedBeforeKill > 0 && l.cgroupOomKillsAfter > l.cgroupOomKillsBefore
-  );
+/** What says the OOM killer sent the signal: the group's oom_kill count (kernels since 4.13) or the kernel log. */
+function oomAttribution(l: LateKillResult): { counted: boolean | null; logged: boolean | null } {
+  const counted = 'oom_kill' in l.memoryEventsAfter ? l.cgroupOomKillsAfter > l.cgroupOomKillsBefore : null;
+  const logged = l.kernelLog.lines === null ? null : l.kernelLog.lines.some((line) => line.includes(`Killed process ${l.pid} `));
+  return { counted, logged };
 }
 
-export async function runOomLateFailure(
-  ctx: ExperimentContext,
-  options: OomLateFailureOptions = {},
-): Promise<{ findings: Finding[]; result: OomLateFailureResult }> {
-  ctx.progress('oom-late-failure: touching an over-sized mapping inside a limited memory cgroup');
-  const late = await runLateKill(options);
-  ctx.progress('oom-late-failure: the same request under RLIMIT_AS');
-  const rlimitAs = await runRlimitAsPath(late.mapBytes);
-  ctx.progress('oom-late-failure: a request larger than the mode-2 commit room');
-  const mode2 = await runMode2Path(ctx);
-  const result: OomLateFailureResult = { late, rlimitAs, mode2 };
-  const evidence = asEvidence(result, ctx.mode);
-  const c = oomLateFailureClaims;
-  const lateText = describeLate(late);
-  const contrast = `Fail-fast contrast: ${describePath(rlimitAs)}; ${describePath(mode2)}.`;
-  const killedByOom = oomKilled(late);
-  const findings: Finding[] = [];
+/**
+ * Whether the late kill happened as 002 describes: mmap ok, then SIGKILL from the group's OOM
+ * killer while touching. Null when the touch never ran or nothing can say who sent the signal.
+ */
+function judgeLateKill(e: OomLateFailureEvidence): Verdict {
+  const l = e.late;
+  if (l.timedOut)
+    return { holds: null, reason: `the child was still running after the timeout (${l.pagesTouchedBeforeKill} pages touched)` };
+  if (l.signal !== 'SIGKILL' || l.pagesTouchedBeforeKill === 0) return { holds: false };
+  const { counted, logged } = oomAttribution(l);
+  if (counted === null && logged === null) {
+    return {
+      holds: null,
+      reason: `SIGKILL came, but neither an oom_kill count nor the kernel log (${l.kernelLog.reason}) says who sent it`,
+    };
+  }
+  return { holds: counted === true || logged === true };
+}
 
-  findings.push(
-    finding(
-      c.lateSigkill,
-      killedByOom,
-      `${lateText}. The failure surfaced as a signal, ${late.pagesTouchedBeforeKill} page writes after the allocation returned, with no errno and no size. ${contrast} ${kernelLogSentence(late.kernelLog)}.`,
-      evidence,
-      ctx.mode === 2
-        ? 'mode 2 is in force: the mapping was charged to the commit limit and fitted, and the cgroup limit still killed the child late; the memory cgroup limit is not part of the commit accounting'
-        : undefined,
-    ),
-  );
+/** The mapping must have been admitted for touching it to exhaust anything. */
+const refusedAtCall = (e: OomLateFailureEvidence): string | undefined =>
+  e.late.mmapOk
+    ? undefined
+    : `the ${mib(e.late.mapBytes)} mapping was refused at the call (${e.late.mmapCode}): there was no overcommit to fail late`;
 
-  const mode2Holds = mode2.site === 'not-run' ? null : mode2.site === 'at-call' && mode2.code === 'ENOMEM';
-  const guarantee =
-    ctx.mode === 2
-      ? ` In this run mode 2 was in force for the cgroup child too: its ${mib(late.mapBytes)} mapping was admitted and ${late.signal ?? 'no signal'} still came after ${late.pagesTouchedBeforeKill} pages, so the 'guarantee of backing memory' is against the system-wide commit limit only, not a memory cgroup's limit.`
+const exhaustionCaveat = (e: OomLateFailureEvidence): string =>
+  `the exhaustion here is the cgroup's limit (${e.late.cgroupLimitFileBytes} B), not the machine's memory`;
+
+function lateSentence(e: OomLateFailureEvidence, v: Verdict): string {
+  const l = e.late;
+  const surfaced =
+    l.signal !== null && l.pagesTouchedBeforeKill > 0
+      ? ` The failure surfaced as ${l.signal}, ${l.pagesTouchedBeforeKill} page writes after the allocation returned, not as an errno from the call.`
       : '';
-  // The mode-2 path's own numbers lead this finding's evidence.
-  const mode2Evidence: Evidence = {
-    mode2Site: mode2.site,
-    mode2Code: mode2.code,
-    mode2RequestBytes: mode2.requestBytes,
-    mode2CommitLimitBytes: mode2.commitLimitBytes,
-    mode2CommittedAsBytes: mode2.committedAsBytes,
-    ...evidence,
-  };
-  findings.push(
-    finding(
-      c.mode2FailsFast,
-      mode2Holds,
-      `${describePath(mode2)}${mode2Commit(mode2)}.${guarantee}`,
-      mode2Evidence,
-      mode2.site === 'not-run' ? (mode2.reason ?? undefined) : undefined,
-    ),
-  );
-
-  const exhaustion = `the exhaustion here is the cgroup's limit (${late.cgroupLimitFileBytes} B), not the machine's memory; the memory-cgroup OOM killer chose the only process in the group`;
-  findings.push(
-    finding(
-      c.oomKillerRelieves,
-      late.mmapOk ? killedByOom : null,
-      `${lateText}; ${kernelLogSentence(late.kernelLog)}.`,
-      evidence,
-      late.mmapOk ? exhaustion : 'the mapping was refused at the call, so memory was never exhausted by touching it',
-    ),
-  );
-  findings.push(
-    finding(
-      c.q2,
-      late.mmapOk ? killedByOom : null,
-      `${mib(late.mapBytes)} promised in a ${mib(late.cgroupLimitFileBytes)} group: the first ${late.pagesTouchedBeforeKill} pages (${(late.touchedToLimitRatio * 100).toFixed(1)}% of the limit) were served; touching the rest ended in ${late.signal ?? 'no signal'} (oom_kill ${late.cgroupOomKillsBefore} → ${late.cgroupOomKillsAfter}).`,
-      evidence,
-      late.mmapOk ? exhaustion : 'the mapping was refused at the call',
-    ),
-  );
-  return { findings, result };
+  const who = oomAttribution(l);
+  const by =
+    v.holds === true
+      ? ` The group's OOM killer sent it (${[who.counted ? 'oom_kill count' : '', who.logged ? 'kernel log' : ''].filter(Boolean).join(' and ')}).`
+      : '';
+  return `${describeLate(l)}.${surfaced}${by}`;
 }
 
-export const oomLateFailure = legacyExperiment({
+export const oomLateFailure = defineExperiment<OomLateFailureEvidence>({
   id: 'oom-late-failure',
   title: 'Late failure made visible: an OOM kill inside a memory cgroup, against fail-fast mmap under RLIMIT_AS and mode 2',
-  claims: Object.values(oomLateFailureClaims),
   requires: { root: true, memoryCgroup: true },
-  run: async (ctx) => (await runOomLateFailure(ctx)).findings,
+  measure: async (ctx) => {
+    ctx.progress('oom-late-failure: touching an over-sized mapping inside a limited memory cgroup');
+    const late = await runLateKill();
+    ctx.progress('oom-late-failure: the same request under RLIMIT_AS');
+    const rlimitAs = await runRlimitAsPath(late.mapBytes);
+    ctx.progress('oom-late-failure: a request larger than the mode-2 commit room');
+    const mode2 = await runMode2Path(ctx);
+    return { mode: ctx.mode, pageSize, late, rlimitAs, mode2 };
+  },
+  rules: [
+    {
+      claim: {
+        id: 'overcommit-late-sigkill',
+        text: 'With overcommit the allocation appears to succeed; when it is eventually accessed the kernel invokes the OOM killer and terminates the process: there is no allocation failure to handle, only a SIGKILL.',
+        source: DOC_002,
+      },
+      missing: refusedAtCall,
+      judge: (e) => {
+        const v = judgeLateKill(e);
+        // Mode 2 admitted the mapping against the commit limit; the cgroup limit is not part of it.
+        return v.holds !== null && e.mode === 2
+          ? { ...v, reason: 'mode 2 was in force: the memory cgroup limit is not part of the commit accounting' }
+          : v;
+      },
+      observe: (e, v) =>
+        `${lateSentence(e, v)} Fail-fast contrast: ${describePath(e.rlimitAs)}; ${describePath(e.mode2)}. ${kernelLogSentence(e.late.kernelLog)}.`,
+      evidence: asEvidence,
+    },
+    {
+      claim: {
+        id: 'mode2-allocations-fail-immediately',
+        text: 'Disabling overcommit (mode 2) restores admission control at allocation time: allocations fail immediately (or succeed with a guarantee of backing memory).',
+        source: DOC_002,
+      },
+      missing: (e) => (e.mode2.site === 'not-run' ? (e.mode2.reason ?? 'the mode-2 request did not run') : undefined),
+      judge: (e) => ({ holds: e.mode2.site === 'at-call' && e.mode2.code === 'ENOMEM' }),
+      observe: (e) => {
+        const l = e.late;
+        const guarantee =
+          e.mode === 2 && l.mmapOk && l.signal !== null
+            ? ` In this run mode 2 was in force for the cgroup child too: its ${mib(l.mapBytes)} mapping was admitted and ${l.signal} still came after ${l.pagesTouchedBeforeKill} pages, so the guarantee of backing memory is against the system-wide commit limit only, not a memory cgroup's limit.`
+            : '';
+        return `${describePath(e.mode2)}${mode2Commit(e.mode2)}.${guarantee}`;
+      },
+      // The mode-2 path's own numbers lead this finding's evidence.
+      evidence: (e) => ({
+        mode2Site: e.mode2.site,
+        mode2Code: e.mode2.code,
+        mode2RequestBytes: e.mode2.requestBytes,
+        mode2CommitLimitBytes: e.mode2.commitLimitBytes,
+        mode2CommittedAsBytes: e.mode2.committedAsBytes,
+        ...asEvidence(e),
+      }),
+    },
+    {
+      claim: {
+        id: 'oom-killer-relieves-exhaustion',
+        text: 'If applications attempt to employ the entire range of their mappings, memory may become exhausted; the kernel relieves memory exhaustion by killing processes (the OOM killer).',
+        source: DOC_003,
+      },
+      missing: refusedAtCall,
+      judge: (e) => {
+        const v = judgeLateKill(e);
+        return v.holds === null ? v : { ...v, reason: exhaustionCaveat(e) };
+      },
+      observe: (e, v) => `${lateSentence(e, v)} ${kernelLogSentence(e.late.kernelLog)}.`,
+      evidence: asEvidence,
+    },
+    {
+      claim: {
+        id: 'q2-overcommit-works-until-all-touch',
+        text: 'Q2: overcommitting works as long as not all processes need their full allocation simultaneously; if they do, the OOM killer terminates processes.',
+        source: DOC_004,
+      },
+      missing: refusedAtCall,
+      judge: (e) => {
+        const v = judgeLateKill(e);
+        return v.holds === null ? v : { ...v, reason: exhaustionCaveat(e) };
+      },
+      observe: (e) => {
+        const l = e.late;
+        const ended = l.signal === null ? `ended with exit ${l.exitCode}` : `ended in ${l.signal}`;
+        return `${mib(l.mapBytes)} promised in a ${mib(l.cgroupLimitFileBytes)} group: the first ${l.pagesTouchedBeforeKill} pages (${(l.touchedToLimitRatio * 100).toFixed(1)}% of the limit) were served; touching the rest ${ended} (oom_kill ${l.cgroupOomKillsBefore} → ${l.cgroupOomKillsAfter}).`;
+      },
+      evidence: asEvidence,
+    },
+  ],
 });

@@ -235,7 +235,12 @@ function oomChart(report: RunReport): TopLevelSpec | undefined {
   return {
     title: {
       text: 'Late failure: memory touched before the OOM kill',
-      subtitle: 'mmap succeeded; the child then touched pages until the OOM killer sent SIGKILL inside its cgroup.',
+      subtitle: measured
+        .map(({ mode, finding: f }) => {
+          const ended = f.evidence.signal === null ? `exit ${String(f.evidence.exitCode)}` : String(f.evidence.signal);
+          return `mode ${mode}: mmap ${f.evidence.mmapOk ? 'succeeded' : 'was refused'}; touching ended in ${ended} inside the cgroup`;
+        })
+        .join('. '),
     },
     width: 420,
     height: 260,
