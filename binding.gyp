@@ -1,4 +1,5 @@
 {
+  # The addon, and 004's three C programs as executables (build/Release/programs/, shipped in the prebuilds).
   "targets": [
     {
       "target_name": "overcommit_lab",
@@ -16,6 +17,39 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    },
+    {
+      "target_name": "ocl-settings",
+      "type": "executable",
+      "product_dir": "<(PRODUCT_DIR)/programs",
+      "sources": ["native/programs/settings.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-result"],
+      "ldflags": ["-s"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    },
+    {
+      "target_name": "ocl-sparse",
+      "type": "executable",
+      "product_dir": "<(PRODUCT_DIR)/programs",
+      "sources": ["native/programs/sparse.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-result"],
+      "ldflags": ["-s"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    },
+    {
+      "target_name": "ocl-rlimit",
+      "type": "executable",
+      "product_dir": "<(PRODUCT_DIR)/programs",
+      "sources": ["native/programs/rlimit.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-result"],
+      "ldflags": ["-s"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]

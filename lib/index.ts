@@ -26,6 +26,27 @@ export {
   type TouchOptions,
 } from './native/mapping.js';
 export { type ProbeOptions, type ProbeResult, probeLargestMapping } from './native/probe.js';
+export {
+  type CommonProgramOptions,
+  type MincoreCount,
+  type PauseContext,
+  type PausePoint,
+  type ProgramName,
+  type ProgramPause,
+  type ProgramResult,
+  parseRlimitOutput,
+  parseSettingsOutput,
+  parseSparseOutput,
+  programPath,
+  programPausePoints,
+  type RlimitMmapLine,
+  type RlimitOutput,
+  type RunProgramOptions,
+  runProgram,
+  type SettingsOutput,
+  type SparseOutput,
+  type SparseProgramOptions,
+} from './native/programs.js';
 export { getrlimit, type Rlimit, type RlimitResource, setrlimit } from './native/rlimit.js';
 export { type Comparison, compareReports } from './report/compare.js';
 export { renderHtml } from './report/html.js';
