@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-pack-'));
@@ -12,17 +12,38 @@ function npm(args: string[], cwd: string): string {
   return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
 }
 
+function onPath(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const PROGRAMS = ['ocl-settings', 'ocl-sparse', 'ocl-rlimit'];
+const shipped = (arch: string) => [`prebuilds/linux-${arch}/overcommit-lab.node`, ...PROGRAMS.map((p) => `prebuilds/linux-${arch}/${p}`)];
+/** The arm64 prebuild is cross-compiled with Debian's toolchain (.ci/run installs it). */
+const crossMissing = ['aarch64-linux-gnu-gcc', 'aarch64-linux-gnu-g++'].filter((c) => !onPath(c));
+
 describe('npm pack', () => {
-  it('ships the prebuilt addon, the compiled JS and its types; a consumer needs no compiler', () => {
-    npm(['run', 'prebuild'], root);
+  let files: string[] = [];
+  let tarball = '';
+  beforeAll(() => {
+    // `npm run prebuild` is both architectures; without the cross toolchain only this host's.
+    npm(['run', crossMissing.length === 0 ? 'prebuild' : 'prebuild:host'], root);
     const [pack] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], root)) as {
       filename: string;
       files: { path: string }[];
     }[];
-    const files = pack!.files.map((f) => f.path);
+    files = pack!.files.map((f) => f.path);
+    tarball = join(dir, pack!.filename);
+  }, 600_000);
+
+  it('ships the prebuilt addon and programs, the compiled JS and its types; a consumer needs no compiler', () => {
     expect(files).toEqual(
       expect.arrayContaining([
-        'prebuilds/linux-x64/overcommit-lab.node',
+        ...shipped(process.arch),
         'dist/index.js',
         'dist/index.d.ts',
         'dist/cli/main.js',
@@ -33,20 +54,36 @@ describe('npm pack', () => {
     expect(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('node_modules/'))).toBe(false);
 
     // A consumer project installs the tarball with no install scripts (npm 11's default for
-    // dependencies) and so no compiler step: the prebuild must load.
+    // dependencies) and so no compiler step: the prebuilt addon must load, and the prebuilt
+    // program must still be executable.
     const consumer = join(dir, 'consumer');
     execFileSync('mkdir', ['-p', consumer]);
     writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    npm(['install', '--ignore-scripts', '--no-audit', '--no-fund', join(dir, pack!.filename)], consumer);
+    npm(['install', '--ignore-scripts', '--no-audit', '--no-fund', tarball], consumer);
     const out = execFileSync(
       process.execPath,
       [
         '--input-type=module',
         '-e',
-        "import { mmap, pageSize } from 'overcommit-lab'; const m = mmap(4 * pageSize); console.log(m.touch()); m.unmap();",
+        [
+          "import { mmap, pageSize, runProgram } from 'overcommit-lab';",
+          'const m = mmap(4 * pageSize); console.log(m.touch()); m.unmap();',
+          "const r = await runProgram('settings'); console.log(r.exitCode, r.path.slice(r.path.indexOf('prebuilds/')), r.stdout.length);",
+        ].join(' '),
       ],
       { cwd: consumer, encoding: 'utf8' },
     );
-    expect(out.trim()).toBe('4');
+    expect(out.trim().split('\n')).toEqual(['4', `0 prebuilds/linux-${process.arch}/ocl-settings 3`]);
   }, 600_000);
+
+  it.skipIf(crossMissing.length > 0)(
+    `ships the linux-arm64 prebuild: the addon and the programs, as AArch64 code${crossMissing.length > 0 ? ` (skipped: no cross toolchain: ${crossMissing.join(', ')} missing; apt-get install g++-aarch64-linux-gnu)` : ''}`,
+    () => {
+      expect(files).toEqual(expect.arrayContaining([...shipped('x64'), ...shipped('arm64')]));
+      for (const f of shipped('arm64')) {
+        // ELF e_machine 183: EM_AARCH64.
+        expect(readFileSync(join(root, f)).readUInt16LE(18), f).toBe(183);
+      }
+    },
+  );
 });

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { findMemoryCgroup, type MemoryCgroup } from '../kernel/cgroup.js';
+import { readStat } from '../kernel/stat.js';
 import { hasCapSysAdmin } from '../kernel/status.js';
 import { onProcessEnd } from './process-end.js';
 import { sleepSync } from './sleep-sync.js';
@@ -77,18 +78,6 @@ function procs(dir: string): number[] {
   }
 }
 
-/** The parent pid from /proc/<pid>/stat, or undefined when the process is gone. */
-function parentPid(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may contain spaces: split after it.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[1]);
-  } catch {
-    return undefined;
-  }
-}
-
 function alive(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
@@ -120,7 +109,7 @@ function removeGroup(dir: string): void {
   }
   // Callers reap their children before removing; this covers a child left by an error path.
   // Only our own children are killed: never a process another program put there.
-  const ours = procs(dir).filter((pid) => parentPid(pid) === process.pid);
+  const ours = procs(dir).filter((pid) => readStat(pid)?.ppid === process.pid);
   for (const pid of ours) {
     try {
       process.kill(pid, 'SIGKILL');
