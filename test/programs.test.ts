@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findVma, readVmas } from '../lib/kernel/smaps.js';
 import { readStat } from '../lib/kernel/stat.js';
@@ -38,12 +39,15 @@ describe('004 programs: built and found', () => {
     expect(() => execFileSync(path, ['--no-such-option'], { stdio: 'pipe' })).toThrow(expect.objectContaining({ status: 2 }));
   });
 
-  it('refuses unknown programs and options that do not fit the program', () => {
+  it('refuses unknown programs and options that do not fit the program', async () => {
     expect(() => programPath('nope' as ProgramName)).toThrow(TypeError);
-    expect(() => runProgram('settings', { bytes: SMALL_BYTES } as never)).toThrow(TypeError);
-    expect(() => runProgram('sparse', { bytes: 100 })).toThrow(RangeError);
-    expect(() => runProgram('sparse', { bytes: 8192 + 1 })).toThrow(RangeError);
-    expect(() => runProgram('rlimit', { timeoutMs: 0 })).toThrow(RangeError);
+    await expect(runProgram('nope' as ProgramName)).rejects.toThrow(TypeError);
+    await expect(runProgram('settings', { bytes: SMALL_BYTES } as never)).rejects.toThrow(TypeError);
+    await expect(runProgram('sparse', { bytes: 100 })).rejects.toThrow(RangeError);
+    await expect(runProgram('sparse', { bytes: 8192 + 1 })).rejects.toThrow(RangeError);
+    await expect(runProgram('sparse', { bytes: '8192' as never })).rejects.toThrow(TypeError);
+    await expect(runProgram('rlimit', { timeoutMs: 0 })).rejects.toThrow(RangeError);
+    await expect(runProgram('rlimit', { onPause: 1 as never })).rejects.toThrow(TypeError);
   });
 });
 
@@ -179,5 +183,26 @@ describe('sparse program', () => {
     const slow = await runProgram('sparse', { bytes: SMALL_BYTES, timeoutMs: 200, onPause: () => sleep(1000) });
     expect(slow).toMatchObject({ timedOut: true, exitCode: null, signal: 'SIGKILL' });
     expect(existsSync(`/proc/${slow.pid}`)).toBe(false);
+  });
+
+  it('a program stopped at a pause point dies with the process that ran it, even by SIGKILL', async () => {
+    const holder = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/program-paused.mjs')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      holder.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+      holder.once('exit', (code) => reject(new Error(`the fixture exited (${code}) before the program paused`)));
+    });
+    expect(readStat(pid)?.state).toBe('T');
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    holder.kill('SIGKILL');
+    await exited;
+    let state = readStat(pid)?.state;
+    for (let i = 0; i < 200 && state !== undefined && state !== 'Z'; i++) {
+      await sleep(10);
+      state = readStat(pid)?.state;
+    }
+    // Gone, or a zombie waiting for whoever inherited it: not a stopped process left behind.
+    expect([undefined, 'Z']).toContain(state);
   });
 });

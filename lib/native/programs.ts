@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { readStat } from '../kernel/stat.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { packageRoot } from './binding.js';
+import { positiveInteger } from './errors.js';
 
 export type ProgramName = 'settings' | 'sparse' | 'rlimit';
 
@@ -139,9 +140,9 @@ function programArgs(name: ProgramName, options: SparseProgramOptions): string[]
     return args;
   }
   if (options.bytes !== undefined) {
-    if (!Number.isSafeInteger(options.bytes) || options.bytes < 8192 || options.bytes % 4096 !== 0)
-      throw new RangeError(`bytes must be a multiple of 4096, at least 8192, got ${options.bytes}`);
-    args.push('--bytes', String(options.bytes));
+    const bytes = positiveInteger(options.bytes, 'bytes');
+    if (bytes < 8192 || bytes % 4096 !== 0) throw new RangeError(`bytes must be a multiple of 4096, at least 8192, got ${bytes}`);
+    args.push('--bytes', String(bytes));
   }
   if (options.mincore === true) args.push('--mincore');
   return args;
@@ -184,18 +185,19 @@ function parseMincore(rest: string): MincoreCount {
 
 /**
  * Runs one of 004's programs as its own process and returns what it printed and how it ended.
- * Rejects only when it cannot be started or `onPause`/`onSpawn` throws; a program that fails
- * (exit code 1, a signal) resolves with that.
+ * Rejects on bad options, when it cannot be started, or when `onPause`/`onSpawn` throws; a
+ * program that fails (exit code 1, a signal) resolves with that.
  */
-export function runProgram<N extends ProgramName>(
+export async function runProgram<N extends ProgramName>(
   name: N,
   options: RunProgramOptions<N> = {} as RunProgramOptions<N>,
 ): Promise<ProgramResult<N>> {
   const opts = options as SparseProgramOptions & CommonProgramOptions<N>;
   const path = programPath(name);
   const args = programArgs(name, opts);
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive integer, got ${timeoutMs}`);
+  const timeoutMs = opts.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : positiveInteger(opts.timeoutMs, 'timeoutMs');
+  if (opts.onPause !== undefined && typeof opts.onPause !== 'function') throw new TypeError('onPause must be a function');
+  if (opts.onSpawn !== undefined && typeof opts.onSpawn !== 'function') throw new TypeError('onSpawn must be a function');
 
   return new Promise((resolve, reject) => {
     const started = performance.now();

@@ -9,8 +9,15 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 
 static int pause_enabled = 0;
+
+/* A program that stops itself must not outlive the tool that would continue it. */
+static void enable_pauses(void) {
+  pause_enabled = 1;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 static void pause_at(const char* point) {
   if (!pause_enabled) return;

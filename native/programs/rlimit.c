@@ -15,7 +15,7 @@
 int main(int argc, char** argv) {
   for (int a = 1; a < argc; a++) {
     if (strcmp(argv[a], "--pause") == 0) {
-      pause_enabled = 1;
+      enable_pauses();
     } else {
       int help = strcmp(argv[a], "--help") == 0;
       fprintf(help ? stdout : stderr,

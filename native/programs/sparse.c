@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   long array_size = ARRAY_SIZE;
   for (int a = 1; a < argc; a++) {
     if (strcmp(argv[a], "--pause") == 0) {
-      pause_enabled = 1;
+      enable_pauses();
     } else if (strcmp(argv[a], "--mincore") == 0) {
       mincore_enabled = 1;
     } else if (strcmp(argv[a], "--bytes") == 0 && a + 1 < argc) {
