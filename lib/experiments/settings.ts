@@ -13,7 +13,7 @@ import { type CommittedChange, judgeChange, measureCommittedChange } from '../me
 import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { parseSettingsOutput, programPath, runProgram } from '../native/programs.js';
-import { bytesToPages, MiB, mib } from '../units.js';
+import { bytesToPages, GiB, mib } from '../units.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
 import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode } from './model.js';
 
@@ -130,7 +130,7 @@ function documentedVerdict(r: SettingsReading): { holds: boolean | null; observe
 }
 
 /** The private writable mapping whose charge shows Committed_AS is "the amount committed": untouched, it costs no memory. */
-const PROBE_BYTES = 256 * MiB;
+const PROBE_BYTES = GiB;
 /** In mode 2 the probe is charged against CommitLimit: made only with this many times its size to spare. */
 const MODE2_HEADROOM = 4;
 const PROBE_TRIALS = 5;

@@ -544,7 +544,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
           : v.holds === false
             ? `Nothing was reserved on access; the mapping ${ac ? "is 'ac': it was charged in full at mmap" : "is not 'ac': it is never charged"} (VmFlags [${t.mapped.vmFlags.join(' ')}], mode ${e.mode}).`
             : '')
-      );
+      ).trimEnd();
     },
   },
   {
