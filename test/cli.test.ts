@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../lib/experiments/model.js';
 import { formatBytes } from '../lib/report/format.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
-import { currentMode } from './helpers.js';
+import { currentMode, isRoot } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-cli-'));
@@ -87,8 +87,8 @@ describe('command line', () => {
     expect(page).not.toMatch(/<script[\s>]/);
   });
 
-  it("demo sparse runs 004's program as its own process over 1 GiB and prints its lines, then what it cannot see (or why it was skipped)", () => {
-    const r = cli('demo', 'sparse');
+  /** What `demo sparse` printed: the program's lines then the measurements, or why it was skipped. */
+  function expectSparseDemo(r: { code: number | null; stdout: string; stderr: string }) {
     if (r.code !== 0) {
       // Touching 1 GiB is refused without a memory cgroup and without a wide margin of MemAvailable.
       expect(r.code).toBe(1);
@@ -106,7 +106,31 @@ describe('command line', () => {
     expect(r.stdout).toMatch(/residentPages\s+262,144 /);
     expect(r.stdout).toMatch(/vmaRssBytes\s+1 GiB \(1073741824\)/);
     expect(r.stdout).toMatch(/touchMs\s+[\d,]+ ms/);
+  }
+
+  it("demo sparse runs 004's program as its own process over 1 GiB and prints its lines, then what it cannot see (or why it was skipped)", () => {
+    expectSparseDemo(cli('demo', 'sparse'));
   });
+
+  // 004's program is an ordinary user program: the demo runs for a user without root when memory allows.
+  const asNobody = isRoot && spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', join(root, 'dist/cli/main.js')]).status === 0;
+  it.skipIf(!asNobody)(
+    `demo sparse as user nobody: no cgroup, the program placed by MemAvailable's margin with oom_score_adj 1000, or skipped saying why${asNobody ? '' : ' (skipped: needs root to switch to nobody, runuser, and a dist/ nobody can read)'}`,
+    () => {
+      const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(root, 'dist/cli/main.js'), 'demo', 'sparse'], {
+        cwd: tmpdir(),
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { PATH: process.env.PATH, HOME: tmpdir(), NO_COLOR: '1' },
+      });
+      const out = { code: r.status, stdout: r.stdout, stderr: r.stderr };
+      expectSparseDemo(out);
+      if (out.code === 0)
+        expect(out.stdout).toMatch(
+          /without a memory cgroup \(.+\): MemAvailable was .* at least 4 x the 1024\.0 MiB touched; oom_score_adj 1000\)/,
+        );
+    },
+  );
 
   it("settings prints what /proc says, as the documents' settings program does", async () => {
     await withSettingsLock('shared', () => {
