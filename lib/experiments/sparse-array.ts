@@ -39,6 +39,12 @@ const SPARSE_PAGE_INTERVAL = 64;
 /** Committed_AS readings per point (median), and noise controls per point. */
 const COMMITTED_READS = 3;
 const CONTROLS = 3;
+/**
+ * How long a program run may take before it is killed: the demo's 1 GiB loop takes seconds on an
+ * idle machine, far longer on a busy one or under software emulation (TCG).
+ */
+const EXPERIMENT_TIMEOUT_MS = 120_000;
+const DEMO_TIMEOUT_MS = 600_000;
 /** A control spans as long as the action it stands beside (the noise grows with time), up to this. */
 const CONTROL_MAX_MS = 1000;
 
@@ -212,7 +218,11 @@ const clampControl = (ms: number): number => Math.min(Math.max(ms, 1), CONTROL_M
  * undefined it is ended at 'mapped'; otherwise `enter` places it (cgroup, oom_score_adj) there,
  * before its touch loop.
  */
-async function runSparseProgram(bytes: number, enter: EnterConfinement | undefined): Promise<SparseProgramRun> {
+async function runSparseProgram(
+  bytes: number,
+  enter: EnterConfinement | undefined,
+  timeoutMs = EXPERIMENT_TIMEOUT_MS,
+): Promise<SparseProgramRun> {
   const points: Partial<Record<PausePoint<'sparse'>, SparsePoint>> = {};
   let placement: TouchPlacement | null = null;
   let mmapControls: number[] = [];
@@ -222,6 +232,7 @@ async function runSparseProgram(bytes: number, enter: EnterConfinement | undefin
   const result: ProgramResult<'sparse'> = await runProgram('sparse', {
     ...(bytes === PROGRAM_BYTES ? {} : { bytes }),
     mincore: true,
+    timeoutMs,
     onPause: async ({ point, pid, stdout }) => {
       const address = parseSparseOutput(stdout).address;
       const at = performance.now() - spawnedAt;
@@ -620,7 +631,7 @@ export class SparseDemoSkipped extends Error {
 export async function runSparseDemo(options: SparseDemoOptions = {}): Promise<SparseDemoResult> {
   const mem = readMeminfo();
   options.progress?.(`demo sparse: 004's program writing every page of ${mib(PROGRAM_BYTES)}`);
-  const r = await withTouchConfinement(PROGRAM_BYTES, (enter) => runSparseProgram(PROGRAM_BYTES, enter));
+  const r = await withTouchConfinement(PROGRAM_BYTES, (enter) => runSparseProgram(PROGRAM_BYTES, enter, DEMO_TIMEOUT_MS));
   if ('skipped' in r) throw new SparseDemoSkipped(`demo sparse skipped: ${r.skipped}`);
   return {
     programOutput: r.value.lines,
