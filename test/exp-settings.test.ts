@@ -1,71 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { OvercommitMode } from '../lib/experiments/model.js';
-import { readSettings, settings, settingsClaims } from '../lib/experiments/settings.js';
+import { judgeEvidence } from '../lib/experiments/judge.js';
+import type { Finding } from '../lib/experiments/model.js';
+import { measureSettings, readSettings, type SettingsEvidence, settings, settingsClaims } from '../lib/experiments/settings.js';
+import { normalizeSysctlKey, parseCmdlineSysctls, parseSysctlConf } from '../lib/kernel/sysctl-config.js';
+import { changeFromDeltas } from '../lib/measure/committed.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withOvercommitSettings } from '../lib/safety/settings-guard.js';
 import { KiB, MiB } from '../lib/units.js';
-import { currentMode, runFindings } from './helpers.js';
+import { currentMode } from './helpers.js';
 
 const guard = guardAvailability();
 
-describe('settings experiment', () => {
-  it('reports the settings in force and a computed verdict per claim', async () => {
-    await withSettingsLock('shared', async () => {
-      const mode = currentMode();
-      const findings = await runFindings(settings, { mode, progress: () => {} });
-      expect(findings.map((f) => f.claim)).toEqual(Object.values(settingsClaims).map((c) => c.id));
-      const ev = findings[0]!.evidence;
-      expect(ev.mode).toBe(mode);
-      expect(ev.programOutput).toEqual([
-        `overcommit_memory = ${mode}`,
-        `overcommit_ratio = ${String(ev.ratio)}%`,
-        `Mode: ${String(ev.modeDescription)}`,
-      ]);
-      const byId = new Map(findings.map((f) => [f.claim, f]));
-      // The program read the mode the runner says is in force.
-      const program = byId.get('settings-program-reads-mode')!;
-      expect(program.evidence.runnerMode).toBe(mode);
-      expect(program.holds).toBe(true);
-      // 64 MiB private read-write moved Committed_AS by 64 MiB, within the sampled noise.
-      const counters = byId.get('commit-counters-in-meminfo')!;
-      const p = counters.evidence.committedProbe as {
-        mappedBytes: number;
-        mmapCode: string | null;
-        committedDeltaBytes: number;
-        toleranceBytes: number;
-      };
-      expect(p.mmapCode).toBeNull();
-      expect(p.mappedBytes).toBe(64 * MiB);
-      expect(Math.abs(p.committedDeltaBytes - p.mappedBytes)).toBeLessThanOrEqual(p.toleranceBytes);
-      expect(p.toleranceBytes).toBeLessThan(p.mappedBytes / 4);
-      expect(counters.evidence.commitLimitBytes).toBe(counters.evidence.kernelFormulaBytes);
-      expect(counters.holds).toBe(true);
-      // The verdicts follow the numbers they are computed from.
-      const r = readSettings();
-      expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
-      // With overcommit_kbytes set the ratio formula is not in force: no verdict, and why.
-      for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
-        const f = byId.get(id)!;
-        expect(f.holds).toBe(r.kbytes === 0 ? r.documentedFormulaBytes === r.commitLimitBytes : null);
-        if (r.kbytes !== 0) expect(f.reason).toMatch(/overcommit_kbytes is \d+ here/);
-      }
-      // The compiled-in default is never observable: no verdict, the value in force said instead.
-      const def = byId.get('default-ratio-50')!;
-      expect(def.holds).toBeNull();
-      expect(def.reason).toMatch(/cannot be observed/);
-      expect(def.observed).toContain(`in force is ${r.ratio}, which ${r.ratio === 50 ? 'equals' : 'does not equal'} 50`);
-    });
+/** Measured on this host (6.18, mode 0, ratio 50 from no configuration file). */
+const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/settings.json'), 'utf8')) as SettingsEvidence;
+
+const judge = (e: SettingsEvidence): Map<string, Finding> => new Map(judgeEvidence(settings, e, e.runnerMode).map((f) => [f.claim, f]));
+const verdict = (e: SettingsEvidence, id: string) => judge(e).get(id)!;
+
+describe('settings rules', () => {
+  it('judges the captured run', () => {
+    const f = judge(captured);
+    expect([...f.keys()]).toEqual(Object.values(settingsClaims).map((c) => c.id));
+    for (const id of f.keys()) expect(f.get(id)!.holds, id).toBe(true);
+    expect(f.get('settings-program-reads-mode')!.observed).toContain("'overcommit_memory = 0'");
+    expect(f.get('default-ratio-50')!.observed).toContain('nothing sets it in /usr/lib/sysctl.d/50-pid-max.conf');
   });
 
-  it('says the program does not read the mode in force when the runner claims another', async () => {
+  it('the program: what it printed against the files read around it', () => {
+    const p = captured.program;
+    expect(verdict({ ...captured, program: { ...p, printedMode: 1 } }, 'settings-program-reads-mode').holds).toBe(false);
+    expect(verdict({ ...captured, program: { ...p, printedModeText: 'Unknown' } }, 'settings-program-reads-mode').holds).toBe(false);
+    const changed = verdict({ ...captured, program: { ...p, after: { mode: 2, ratio: 50 } } }, 'settings-program-reads-mode');
+    expect(changed.holds).toBeNull();
+    expect(changed.reason).toBe('the settings changed while the program ran (mode 0 -> 2, ratio 50 -> 50)');
+    const unbuilt = verdict({ ...captured, program: { ...p, unavailable: 'not built' } }, 'settings-program-reads-mode');
+    expect(unbuilt.holds).toBeNull();
+    expect(unbuilt.reason).toBe('not built');
+    // The runner's mode is context, not the program's business: the program reads the file.
+    expect(verdict({ ...captured, runnerMode: 2 }, 'settings-program-reads-mode').holds).toBe(true);
+  });
+
+  it('Committed_AS counts the mapping by its flags, within the noise', () => {
+    const probe = captured.committedProbe;
+    const withChange = (deltas: number[], controls: number[], vmFlags = probe.vmFlags) =>
+      verdict(
+        { ...captured, committedProbe: { ...probe, vmFlags, change: changeFromDeltas(deltas, controls) } },
+        'commit-counters-in-meminfo',
+      );
+    const size = probe.mappedBytes;
+    expect(withChange([size, size, size], [0, 0, 0]).holds).toBe(true);
+    expect(withChange([0, 0, 0], [0, 0, 0]).holds).toBe(false);
+    // Not 'ac': nothing committed, and the counter did not move: it counts what is committed.
+    expect(withChange([0, 0, 0], [0, 0, 0], ['rd', 'wr']).holds).toBe(true);
+    const noisy = withChange([size, size + 200 * MiB, size - 200 * MiB], [0, 150 * MiB, -150 * MiB]);
+    expect(noisy.holds).toBeNull();
+    expect(noisy.reason).toMatch(/too much to tell/);
+    const limitOff = { ...captured, reading: { ...captured.reading, commitLimitBytes: captured.reading.kernelFormulaBytes + pageSize } };
+    expect(verdict(limitOff, 'commit-counters-in-meminfo').holds).toBe(false);
+    const refused = verdict({ ...captured, committedProbe: { ...probe, change: null, mmapCode: 'ENOMEM' } }, 'commit-counters-in-meminfo');
+    expect(refused.holds).toBeNull();
+    expect(refused.reason).toContain('(ENOMEM)');
+  });
+
+  it('the ratio formula is not judged while overcommit_kbytes is in force', () => {
+    const r = { ...captured.reading, kbytes: 4_000_000 };
+    for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
+      const f = verdict({ ...captured, reading: r }, id);
+      expect(f.holds).toBeNull();
+      expect(f.reason).toBe(
+        'overcommit_kbytes is 4000000 here, so the kernel computes CommitLimit from kbytes + swap and the ratio formula does not apply',
+      );
+    }
+  });
+
+  it('default-ratio-50: the value in force when nothing sets it; undecided, naming the file, when something does', () => {
+    expect(verdict({ ...captured, reading: { ...captured.reading, ratio: 60 } }, 'default-ratio-50').holds).toBe(false);
+    const set = verdict(
+      { ...captured, ratioSetBy: [{ file: '/etc/sysctl.d/90-commit.conf', line: 3, key: 'vm.overcommit_ratio', value: '50' }] },
+      'default-ratio-50',
+    );
+    expect(set.holds).toBeNull();
+    expect(set.reason).toBe("the ratio in force (50) is set by /etc/sysctl.d/90-commit.conf:3 (50), not the kernel's default");
+    const kbytes = verdict({ ...captured, reading: { ...captured.reading, ratio: 0, kbytes: 4_000_000 } }, 'default-ratio-50');
+    expect(kbytes.holds).toBeNull();
+    expect(kbytes.reason).toMatch(/overcommit_kbytes is 4000000/);
+  });
+});
+
+describe('sysctl configuration parsing', () => {
+  it('reads key = value lines, comments and the ignore-failure dash; keys with / or .', () => {
+    const text = '# comment\n; other\nvm.overcommit_ratio = 70\n-vm/overcommit_memory=1\n\nkernel.pid_max = 4194304\nnot a setting\n';
+    expect(parseSysctlConf(text, '/etc/sysctl.conf')).toEqual([
+      { file: '/etc/sysctl.conf', line: 3, key: 'vm.overcommit_ratio', value: '70' },
+      { file: '/etc/sysctl.conf', line: 4, key: 'vm.overcommit_memory', value: '1' },
+      { file: '/etc/sysctl.conf', line: 6, key: 'kernel.pid_max', value: '4194304' },
+    ]);
+    expect(normalizeSysctlKey(' vm/overcommit_ratio ')).toBe('vm.overcommit_ratio');
+    expect(parseCmdlineSysctls('BOOT_IMAGE=/vmlinuz ro sysctl.vm.overcommit_ratio=80 quiet\n')).toEqual([
+      { file: '/proc/cmdline', line: 0, key: 'vm.overcommit_ratio', value: '80' },
+    ]);
+  });
+});
+
+describe('settings on this kernel', () => {
+  it("the program's printed values are the files read around it; the probe's trials and the readings agree", async () => {
     await withSettingsLock('shared', async () => {
-      const mode = currentMode();
-      const other = ((mode + 1) % 3) as OvercommitMode;
-      const findings = await runFindings(settings, { mode: other, progress: () => {} });
-      const program = findings.find((f) => f.claim === 'settings-program-reads-mode')!;
-      expect(program.evidence.mode).toBe(mode);
-      expect(program.holds).toBe(false);
+      const e = await measureSettings(currentMode());
+      const p = e.program;
+      expect(p.unavailable).toBeNull();
+      expect(p.before).toEqual(p.after);
+      expect(p.lines).toEqual([
+        `overcommit_memory = ${p.before.mode}`,
+        `overcommit_ratio = ${p.before.ratio}%`,
+        `Mode: ${e.reading.modeDescription}`,
+      ]);
+      expect(e.reading.mode).toBe(p.before.mode);
+      const probe = e.committedProbe;
+      if (probe.change !== null) {
+        expect(probe.change.actionDeltasBytes).toHaveLength(5);
+        expect(probe.committedDeltaBytes).toBe(probe.change.changeBytes);
+      } else {
+        expect(probe.skipped ?? probe.mmapCode).not.toBeNull();
+      }
+      expect(e.ratioSourcesRead.length).toBeGreaterThan(0);
+      for (const s of e.ratioSetBy) expect(s.key).toBe('vm.overcommit_ratio');
+      const f = judgeEvidence(settings, e, e.runnerMode);
+      expect(f.find((x) => x.claim === 'settings-program-reads-mode')!.evidence.programOutput).toEqual(p.lines);
     });
   });
 
@@ -75,26 +138,21 @@ describe('settings experiment', () => {
       // 40% of RAM in whole pages: an amount no ratio gives, written in a guard window.
       const kbytes = Math.floor((readSettings().memTotalBytes * 0.4) / pageSize) * (pageSize / KiB);
       await withOvercommitSettings({ kbytes }, async () => {
-        const r = readSettings();
-        expect(r.kbytes).not.toBe(0);
-        const findings = await runFindings(settings, { mode: currentMode(), progress: () => {} });
-        const byId = new Map(findings.map((f) => [f.claim, f]));
-        for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio']) {
-          expect(byId.get(id)!.holds).toBeNull();
-          expect(byId.get(id)!.reason).toBe(
-            `overcommit_kbytes is ${r.kbytes} here, so the kernel computes CommitLimit from kbytes + swap and the ratio formula does not apply`,
-          );
+        const e = await measureSettings(currentMode());
+        expect(e.reading.kbytes).not.toBe(0);
+        const f = judge(e);
+        for (const id of ['commit-limit-swap-plus-ratio-of-ram', 'strict-total-swap-plus-ram-ratio', 'default-ratio-50']) {
+          expect(f.get(id)!.holds, id).toBeNull();
         }
         // The kbytes formula is judged by its own claim.
-        expect(byId.get('commit-limit-ratio-or-kbytes')!.holds).toBe(r.kernelFormulaBytes === r.commitLimitBytes);
+        expect(f.get('commit-limit-ratio-or-kbytes')!.holds).toBe(e.reading.kernelFormulaBytes === e.reading.commitLimitBytes);
       });
     },
   );
 
-  it('agrees with the kernel formula when the settings are stable, and names hugetlb when it mattered', () => {
+  it('computes the kernel formula the kernel does when the settings are stable', () => {
     const r = readSettings();
     // CommitLimit is recomputed by the kernel only when the settings or RAM change.
     expect(r.commitLimitBytes).toBe(r.kernelFormulaBytes);
-    if (r.kbytes === 0 && r.hugetlbBytes === 0) expect(r.documentedFormulaBytes).toBe(r.commitLimitBytes);
   });
 });

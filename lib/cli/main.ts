@@ -3,9 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { experiments } from '../experiments/index.js';
-import type { OvercommitMode, RunReport } from '../experiments/model.js';
+import type { EvidenceValue, OvercommitMode, RunReport } from '../experiments/model.js';
 import { runExperiments, toolName, toolVersion, UsageError } from '../experiments/runner.js';
-import { runSparseDemo } from '../experiments/sparse-array.js';
+import { runSparseDemo, type SparseDemoResult } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
 import { compareReports, renderComparisonTerminal } from '../report/compare.js';
@@ -84,7 +84,7 @@ async function run(ids: string[], flags: Flags): Promise<void> {
 async function demo(args: string[], flags: Flags): Promise<void> {
   if (args.length !== 1 || args[0] !== 'sparse') throw new UsageError(`demo takes one program: sparse`);
   const progress = progressReporter(flags);
-  let result: Awaited<ReturnType<typeof runSparseDemo>>;
+  let result: SparseDemoResult;
   try {
     result = await runSparseDemo(progress === undefined ? {} : { progress });
   } finally {
@@ -94,16 +94,46 @@ async function demo(args: string[], flags: Flags): Promise<void> {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return;
   }
-  const lines = ['$ ./sparse   # the program of 004, run by the tool', ...result.programOutput, ''];
-  lines.push(`What the program cannot see (measured in this run; ${result.confinement}):`);
-  for (const v of result.variants) {
-    lines.push(`  ${v.variant}:`);
-    for (const [key, value] of Object.entries(v)) {
-      if (key === 'variant') continue;
-      const exact = typeof value === 'number' && key.endsWith('Bytes') ? ` (${value})` : '';
-      lines.push(`    ${key.padEnd(30)} ${formatEvidenceValue(key, value)}${exact}`);
-    }
+  const r = result.run;
+  const lines = [
+    `$ ${r.args.length === 0 ? './sparse' : `./sparse ${r.args.join(' ')}`}   # 004's program, its own process (pid ${r.pid})`,
+    ...r.lines,
+  ];
+  if (r.stderr !== '') lines.push(...r.stderr.trimEnd().split('\n'));
+  if (r.exitCode !== 0) lines.push(`(the program ${r.signal !== null ? `was ended by ${r.signal}` : `exited ${r.exitCode}`})`);
+  lines.push(
+    '',
+    `What the program cannot see, read by the tool while it was stopped (${r.confinement ?? 'not placed'}; oom_score_adj ${r.oomScoreAdj ?? 'unchanged'}):`,
+  );
+  const row = (key: string, value: EvidenceValue, note = '') => {
+    const exact = typeof value === 'number' && key.endsWith('Bytes') ? ` (${value})` : '';
+    lines.push(`    ${key.padEnd(24)} ${formatEvidenceValue(key, value)}${exact}${note}`);
+  };
+  for (const [title, p] of [
+    ['after its mmap, before its loop', r.mapped],
+    ['after its loop', r.touched],
+  ] as const) {
+    if (p === null) continue;
+    lines.push(`  ${title}:`);
+    row('residentPages', p.residentPages, "   (the program's own mincore)");
+    row('vmaRssBytes', p.vmaRssBytes, '   (the mapping in /proc/<pid>/smaps)');
+    row('vmaAnonymousBytes', p.vmaAnonymousBytes);
+    row('vmFlags', p.vmFlags.join(' '));
+    row('rssBytes', p.rssBytes, "   (the program's VmRSS)");
+    row('committedAsBytes', p.committedAsBytes);
   }
+  lines.push('  across them:');
+  if (r.touchMs !== null) row('touchMs', Math.round(r.touchMs), "   (the program's loop)");
+  if (r.committedTouch !== null)
+    row('committedTouchBytes', r.committedTouch.changeBytes, `   (Committed_AS; noise ±${formatBytes(r.committedTouch.toleranceBytes)})`);
+  if (r.committedMmap !== null)
+    row(
+      'committedMmapBytes',
+      r.committedMmap.changeBytes,
+      `   (Committed_AS across the mmap; noise ±${formatBytes(r.committedMmap.toleranceBytes)})`,
+    );
+  row('swapFreeBytes', result.swapFreeBytes);
+  lines.push(`  transparent hugepages: ${result.thpEnabled ?? 'absent'}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

@@ -10,11 +10,14 @@ export function claimApplies(rule: ClaimRule<never>, mode: OvercommitMode): bool
   return rule.claim.modes === undefined || rule.claim.modes.includes(mode);
 }
 
-function judgeOne<E extends Measured>(rule: ClaimRule<E>, evidence: E): Verdict {
-  if (evidence.problem !== undefined) return { holds: null, reason: evidence.problem };
+/** The verdict, and the observation (observe() only sees evidence its rule can read). */
+function judgeOne<E extends Measured>(rule: ClaimRule<E>, evidence: E): { verdict: Verdict; observed: string } {
+  if (evidence.problem !== undefined)
+    return { verdict: { holds: null, reason: evidence.problem }, observed: `Not measured: ${evidence.problem}` };
   const missing = rule.missing?.(evidence);
-  if (missing !== undefined) return { holds: null, reason: missing };
-  return rule.judge(evidence);
+  if (missing !== undefined) return { verdict: { holds: null, reason: missing }, observed: `Not measured: ${missing}` };
+  const verdict = rule.judge(evidence);
+  return { verdict, observed: rule.observe(evidence, verdict) };
 }
 
 /** Applies the rules of the claims about `mode` to the evidence, in the rules' order. */
@@ -22,8 +25,7 @@ export function judgeEvidence<E extends Measured>(experiment: Experiment<E>, evi
   return experiment.rules
     .filter((rule) => claimApplies(rule as ClaimRule<never>, mode))
     .map((rule) => {
-      const verdict = judgeOne(rule, evidence);
-      const observed = evidence.problem === undefined ? rule.observe(evidence, verdict) : `Not measured: ${evidence.problem}`;
+      const { verdict, observed } = judgeOne(rule, evidence);
       const f: Finding = {
         claim: rule.claim.id,
         text: rule.claim.text,

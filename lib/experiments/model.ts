@@ -83,7 +83,7 @@ export interface Measured {
  */
 export interface ClaimRule<E> {
   claim: Claim;
-  /** A problem that leaves this claim (not the others) without evidence; judged null with it. */
+  /** A problem that leaves this claim (not the others) without evidence; judged null with it (observe is not called). */
   missing?(evidence: E): string | undefined;
   judge(evidence: E): Verdict;
   /** What was observed, in words, built from the evidence and the verdict. */

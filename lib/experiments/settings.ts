@@ -1,18 +1,21 @@
 /**
- * settings: 004's settings program (mode, ratio, the mode's name) and the commit counters of
- * /proc/meminfo, with CommitLimit checked against the formulas the documents give for it.
- * It reads the sysctls and meminfo, recomputes CommitLimit, and maps (untouched) 64 MiB once to
- * see Committed_AS count it.
+ * settings: 004's settings program run as its own process (it prints the mode, the ratio and the
+ * mode's name), with the files it reads read by the tool just before and after it; the commit
+ * counters of /proc/meminfo, with CommitLimit checked against the formulas the documents give;
+ * Committed_AS seen counting an untouched private writable mapping (interleaved trials against
+ * the noise); and where the machine's overcommit_ratio comes from (its sysctl configuration).
  */
 
-import { commitLimitFormula, type Meminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
-import { modeDescription, modeName, type OvercommitSettings, readOvercommitSettings } from '../kernel/sysctl.js';
+import { commitLimitFormula, type Meminfo, readMeminfo } from '../kernel/meminfo.js';
+import { modeDescription, modeName, type OvercommitSettings, parseOvercommitMode, readOvercommitSettings } from '../kernel/sysctl.js';
+import { readSysctlSources, type SysctlSetting } from '../kernel/sysctl-config.js';
+import { type CommittedChange, judgeChange, measureCommittedChange } from '../measure/committed.js';
 import { isSystemCallError } from '../native/errors.js';
-import { mmap, pageSize } from '../native/mapping.js';
-import { bytesToPages, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
+import { type Mapping, mmap, pageSize } from '../native/mapping.js';
+import { parseSettingsOutput, programPath, runProgram } from '../native/programs.js';
+import { bytesToPages, GiB, mib } from '../units.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { legacyExperiment } from './legacy.js';
-import { type Claim, type ExperimentContext, type Finding, finding } from './model.js';
+import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode } from './model.js';
 
 export const settingsClaims = {
   program: {
@@ -64,8 +67,6 @@ export interface SettingsReading {
   kernelFormula: string;
   /** The documents' formula taken literally: swap + RAM * ratio / 100, in whole pages. */
   documentedFormulaBytes: number;
-  /** The lines 004's settings program prints. */
-  programOutput: string[];
 }
 
 /** The documents' formula, literally: no hugetlb subtraction, no overcommit_kbytes. */
@@ -91,7 +92,6 @@ export function readSettings(): SettingsReading {
     kernelFormulaBytes: kernel.bytes,
     kernelFormula: kernel.formula,
     documentedFormulaBytes: documentedCommitLimit(m, s.ratio),
-    programOutput: [`overcommit_memory = ${s.mode}`, `overcommit_ratio = ${s.ratio}%`, `Mode: ${modeDescription(s.mode)}`],
   };
 }
 
@@ -129,127 +129,279 @@ function documentedVerdict(r: SettingsReading): { holds: boolean | null; observe
   return { holds: false, observed: `${head}: off by ${diff} B: ${cause}; ${explained}.` };
 }
 
-/** The private writable mapping whose charge shows Committed_AS is "the amount committed". */
-const PROBE_BYTES = 64 * MiB;
+/** The private writable mapping whose charge shows Committed_AS is "the amount committed": untouched, it costs no memory. */
+const PROBE_BYTES = GiB;
+/** In mode 2 the probe is charged against CommitLimit: made only with this many times its size to spare. */
+const MODE2_HEADROOM = 4;
+const PROBE_TRIALS = 5;
 
-/** Committed_AS around mapping PROBE_BYTES private read-write (charged at mmap, never touched). */
-interface CommittedProbe {
+/** The two files 004's settings program reads, as the tool read them. */
+interface SettingsFiles {
+  mode: number;
+  ratio: number;
+}
+
+/** 004's settings program as a process, with its files read just before and after it. */
+export interface SettingsProgramRun {
+  /** Why the program could not be run (not built); null when it ran. */
+  unavailable: string | null;
+  lines: string[];
+  stderr: string;
+  exitCode: number | null;
+  signal: string | null;
+  /** What it printed, parsed; null when it printed no such lines. */
+  printedMode: number | null;
+  printedRatio: number | null;
+  printedModeText: string | null;
+  before: SettingsFiles;
+  after: SettingsFiles;
+}
+
+/** Committed_AS around mapping PROBE_BYTES private read-write, untouched, over interleaved trials. */
+export interface CommittedProbe {
   mappedBytes: number;
   /** null when mmap succeeded; the errno code otherwise. */
   mmapCode: string | null;
-  committedBeforeBytes: number;
-  committedAfterBytes: number;
-  committedDeltaBytes: number;
-  /** The spreads of both samplings plus OWN_JITTER_BYTES. */
-  toleranceBytes: number;
+  /** Why the probe was not made (mode 2 without headroom); null when it was. */
+  skipped: string | null;
+  /** The mapping's VmFlags: 'ac' when the kernel charges it. */
+  vmFlags: string[];
+  change: CommittedChange | null;
+  /** The change and its tolerance, as the finding recorded them before. */
+  committedDeltaBytes: number | null;
+  toleranceBytes: number | null;
 }
 
-function measureCommitted(): CommittedProbe {
-  const before = sampleCommitted();
-  let code: string | null = null;
-  let after = before;
+export interface SettingsEvidence extends Measured {
+  /** The mode the runner put in force. */
+  runnerMode: OvercommitMode;
+  reading: SettingsReading;
+  program: SettingsProgramRun;
+  committedProbe: CommittedProbe;
+  /** Where vm.overcommit_ratio is set on this machine (configuration files, boot command line). */
+  ratioSetBy: SysctlSetting[];
+  /** The configuration files and command line that were read. */
+  ratioSourcesRead: string[];
+}
+
+function readSettingsFiles(): SettingsFiles {
+  const s = readOvercommitSettings();
+  return { mode: s.mode, ratio: s.ratio };
+}
+
+async function runSettingsProgram(): Promise<SettingsProgramRun> {
+  const before = readSettingsFiles();
+  const none = { lines: [], stderr: '', exitCode: null, signal: null, printedMode: null, printedRatio: null, printedModeText: null };
   try {
-    const m = mmap(PROBE_BYTES);
-    try {
-      after = sampleCommitted();
-    } finally {
-      m.unmap();
-    }
+    programPath('settings');
   } catch (e) {
-    // Mode 2 near its limit may refuse even this: then nothing was charged, nothing to judge.
-    if (!isSystemCallError(e)) throw e;
-    code = e.code;
+    return { unavailable: (e as Error).message, ...none, before, after: before };
+  }
+  const r = await runProgram('settings');
+  const after = readSettingsFiles();
+  let printed: { printedMode: number | null; printedRatio: number | null; printedModeText: string | null } = none;
+  try {
+    const p = parseSettingsOutput(r.stdout);
+    printed = { printedMode: p.mode, printedRatio: p.ratio, printedModeText: p.modeText };
+  } catch {
+    // It printed something else: the rule says so with its lines.
   }
   return {
-    mappedBytes: PROBE_BYTES,
-    mmapCode: code,
-    committedBeforeBytes: before.median,
-    committedAfterBytes: after.median,
-    committedDeltaBytes: after.median - before.median,
-    toleranceBytes: before.spreadBytes + after.spreadBytes + OWN_JITTER_BYTES,
+    unavailable: null,
+    ...none,
+    lines: r.stdout,
+    stderr: r.stderr,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    ...printed,
+    before,
+    after,
   };
 }
 
-export async function runSettings(ctx: ExperimentContext): Promise<Finding[]> {
-  const r = readSettings();
-  const evidence = { ...r };
-  const c = settingsClaims;
-  const out: Finding[] = [];
-
-  // The mode read from the file must be the one the runner put in force (with --mode: the switch took effect).
-  const sameMode = r.mode === ctx.mode;
-  out.push(
-    finding(
-      c.program,
-      sameMode,
-      `${r.programOutput.join(' / ')}; the runner says mode ${ctx.mode} is in force: ${sameMode ? 'the program reads the mode in force' : 'the file says otherwise'}.`,
-      { ...evidence, runnerMode: ctx.mode },
-    ),
-  );
-
-  // Committed_AS must move by what was committed; CommitLimit must be the kernel's limit.
-  const p = measureCommitted();
-  const limitOk = r.commitLimitBytes === r.kernelFormulaBytes;
-  const counted = p.mmapCode === null && Math.abs(p.committedDeltaBytes - p.mappedBytes) <= p.toleranceBytes;
-  const limitWords = `CommitLimit ${r.commitLimitBytes} B ${limitOk ? 'equals' : `is off by ${r.commitLimitBytes - r.kernelFormulaBytes} B from`} ${r.kernelFormula}`;
-  out.push(
-    finding(
-      c.counters,
-      p.mmapCode === null ? counted && limitOk : null,
-      p.mmapCode === null
-        ? `Mapping ${mib(p.mappedBytes)} private read-write (untouched) moved Committed_AS by ${p.committedDeltaBytes} B (${mib(p.committedDeltaBytes)}; tolerance ±${mib(p.toleranceBytes)}): ` +
-            `${counted ? 'the amount committed' : 'not the amount committed'}. ${limitWords}.`
-        : `mmap of ${mib(p.mappedBytes)} private read-write failed with ${p.mmapCode} in mode ${ctx.mode}. ${limitWords}.`,
-      { ...evidence, committedProbe: { ...p } },
-      p.mmapCode === null
-        ? undefined
-        : `the ${mib(p.mappedBytes)} mapping was refused (${p.mmapCode}), so Committed_AS could not be seen counting it`,
-    ),
-  );
-
-  const doc = documentedVerdict(r);
-  out.push(finding(c.formula003, doc.holds, doc.observed, evidence, doc.reason));
-  out.push(
-    finding(
-      c.formula004,
-      doc.holds,
-      `${doc.observed} CommitLimit is computed and shown in every mode; this run is in mode ${ctx.mode}.`,
-      evidence,
-      doc.reason,
-    ),
-  );
-
-  const kernelMatch = r.kernelFormulaBytes === r.commitLimitBytes;
-  const branch =
-    r.kbytes !== 0
-      ? `overcommit_kbytes ${r.kbytes} is set, so it replaces the ratio`
-      : `overcommit_kbytes is 0, so the ratio ${r.ratio}% applies`;
-  out.push(
-    finding(
-      c.ratioOrKbytes,
-      kernelMatch,
-      `${branch}: ${r.kernelFormula}; /proc/meminfo says ${r.commitLimitBytes} B (${kernelMatch ? 'equal' : `off by ${r.commitLimitBytes - r.kernelFormulaBytes} B`}).`,
-      evidence,
-    ),
-  );
-
-  // A running kernel shows only the value in force, never the compiled-in default it started from.
-  out.push(
-    finding(
-      c.defaultRatio,
-      null,
-      `overcommit_ratio in force is ${r.ratio}, which ${r.ratio === 50 ? 'equals' : 'does not equal'} 50.`,
-      evidence,
-      `the compiled-in default cannot be observed on a running kernel: only the value in force (${r.ratio}) can, and it may have been set by anyone`,
-    ),
-  );
-  return out;
+function measureProbe(mode: OvercommitMode): CommittedProbe {
+  const base = {
+    mappedBytes: PROBE_BYTES,
+    mmapCode: null,
+    skipped: null,
+    vmFlags: [],
+    change: null,
+    committedDeltaBytes: null,
+    toleranceBytes: null,
+  };
+  if (mode === 2) {
+    const m = readMeminfo();
+    const spare = m.commitLimit - m.committedAs;
+    if (spare < MODE2_HEADROOM * PROBE_BYTES) {
+      return {
+        ...base,
+        skipped: `in mode 2 only ${mib(spare)} of CommitLimit is uncommitted; charging ${mib(PROBE_BYTES)} could refuse another process its memory`,
+      };
+    }
+  }
+  let vmFlags: string[] = [];
+  try {
+    const change = measureCommittedChange(
+      () => {
+        const m = mmap(PROBE_BYTES);
+        if (vmFlags.length === 0) vmFlags = m.vmFlags();
+        return m;
+      },
+      (m: Mapping) => m.unmap(),
+      { trials: PROBE_TRIALS },
+    );
+    return { ...base, vmFlags, change, committedDeltaBytes: change.changeBytes, toleranceBytes: change.toleranceBytes };
+  } catch (e) {
+    // Mode 2 near its limit may refuse even this: then nothing was charged, nothing to judge.
+    if (!isSystemCallError(e)) throw e;
+    return { ...base, mmapCode: e.code };
+  }
 }
 
-export const settings = legacyExperiment({
+export async function measureSettings(runnerMode: OvercommitMode): Promise<SettingsEvidence> {
+  const program = await runSettingsProgram();
+  const reading = readSettings();
+  const committedProbe = measureProbe(parseOvercommitMode(reading.mode));
+  const sources = readSysctlSources();
+  return {
+    runnerMode,
+    reading,
+    program,
+    committedProbe,
+    ratioSetBy: sources.settings.filter((s) => s.key === 'vm.overcommit_ratio'),
+    ratioSourcesRead: sources.read,
+  };
+}
+
+const c = settingsClaims;
+const where = (s: SysctlSetting) =>
+  s.line === 0 ? `${s.file} (sysctl.vm.overcommit_ratio=${s.value})` : `${s.file}:${s.line} (${s.value})`;
+
+/** The keys the findings recorded before (flat reading, programOutput, runnerMode, committedProbe), then the rest. */
+function findingEvidence(e: SettingsEvidence): Evidence {
+  return {
+    ...(e.reading as unknown as Evidence),
+    programOutput: e.program.lines,
+    runnerMode: e.runnerMode,
+    program: e.program as unknown as Evidence,
+    committedProbe: e.committedProbe as unknown as Evidence,
+    ratioSetBy: e.ratioSetBy as unknown as Evidence,
+    ratioSourcesRead: e.ratioSourcesRead,
+  };
+}
+
+const rules: ClaimRule<SettingsEvidence>[] = [
+  {
+    claim: c.program,
+    missing: (e) => {
+      const p = e.program;
+      if (p.unavailable !== null) return p.unavailable;
+      if (p.exitCode !== 0)
+        return `the program ${p.signal !== null ? `was ended by ${p.signal}` : `exited ${p.exitCode}`}: ${p.stderr.trim() || p.lines.join(' / ')}`;
+      if (p.printedMode === null) return `the program printed no settings lines: ${JSON.stringify(p.lines)}`;
+      if (p.before.mode !== p.after.mode || p.before.ratio !== p.after.ratio)
+        return `the settings changed while the program ran (mode ${p.before.mode} -> ${p.after.mode}, ratio ${p.before.ratio} -> ${p.after.ratio})`;
+      return undefined;
+    },
+    // It reads the files: what it printed is what the tool read around it, and it names that mode as 004 does.
+    judge: (e) => {
+      const p = e.program;
+      const f = p.before;
+      const name = f.mode === 0 || f.mode === 1 || f.mode === 2 ? modeDescription(f.mode) : 'Unknown';
+      return { holds: p.printedMode === f.mode && p.printedRatio === f.ratio && p.printedModeText === name };
+    },
+    observe: (e, v) => {
+      const p = e.program;
+      return (
+        `The program printed ${p.lines.map((l) => `'${l}'`).join(', ')}; the tool read overcommit_memory ${p.before.mode} and overcommit_ratio ${p.before.ratio} just before and after it` +
+        `${v.holds ? ': the same values, and the mode named as 004 names it' : ': the program printed something else'}. The runner ran this in mode ${e.runnerMode}.`
+      );
+    },
+  },
+  {
+    claim: c.counters,
+    missing: (e) => {
+      const p = e.committedProbe;
+      if (p.skipped !== null) return p.skipped;
+      if (p.mmapCode !== null)
+        return `the ${mib(p.mappedBytes)} mapping was refused (${p.mmapCode}), so Committed_AS could not be seen counting it`;
+      return undefined;
+    },
+    // Committed_AS moves by what the kernel commits for the mapping ('ac': its size), and CommitLimit is the kernel's limit.
+    judge: (e) => {
+      const p = e.committedProbe;
+      const charged = p.vmFlags.includes('ac');
+      const committed = { label: charged ? 'the mapping committed' : 'nothing committed', bytes: charged ? p.mappedBytes : 0 };
+      const other = { label: charged ? 'nothing' : 'the mapping', bytes: charged ? 0 : p.mappedBytes };
+      const v = judgeChange(p.change!, committed, other);
+      if (v.holds === null) return v;
+      return { holds: v.holds && e.reading.commitLimitBytes === e.reading.kernelFormulaBytes };
+    },
+    observe: (e) => {
+      const p = e.committedProbe;
+      const r = e.reading;
+      const ch = p.change!;
+      const limitOk = r.commitLimitBytes === r.kernelFormulaBytes;
+      return (
+        `Mapping ${mib(p.mappedBytes)} private read-write, untouched (VmFlags [${p.vmFlags.join(' ')}]), moved Committed_AS by ${mib(ch.changeBytes)} ` +
+        `(median of ${ch.actionDeltasBytes.length} trials less interleaved controls; ±${mib(ch.toleranceBytes)}). ` +
+        `CommitLimit ${r.commitLimitBytes} B ${limitOk ? 'equals' : `is off by ${r.commitLimitBytes - r.kernelFormulaBytes} B from`} ${r.kernelFormula}.`
+      );
+    },
+  },
+  {
+    claim: c.formula003,
+    judge: (e) => documentedVerdict(e.reading),
+    observe: (e) => documentedVerdict(e.reading).observed,
+  },
+  {
+    claim: c.formula004,
+    judge: (e) => documentedVerdict(e.reading),
+    observe: (e) =>
+      `${documentedVerdict(e.reading).observed} CommitLimit is computed and shown in every mode; this run is in mode ${e.runnerMode}.`,
+  },
+  {
+    claim: c.ratioOrKbytes,
+    judge: (e) => ({ holds: e.reading.kernelFormulaBytes === e.reading.commitLimitBytes }),
+    observe: (e) => {
+      const r = e.reading;
+      const match = r.kernelFormulaBytes === r.commitLimitBytes;
+      const branch =
+        r.kbytes !== 0
+          ? `overcommit_kbytes ${r.kbytes} is set, so it replaces the ratio`
+          : `overcommit_kbytes is 0, so the ratio ${r.ratio}% applies`;
+      return `${branch}: ${r.kernelFormula}; /proc/meminfo says ${r.commitLimitBytes} B (${match ? 'equal' : `off by ${r.commitLimitBytes - r.kernelFormulaBytes} B`}).`;
+    },
+  },
+  {
+    claim: c.defaultRatio,
+    // The kernel's default is what is in force when nothing on the machine sets the ratio.
+    missing: (e) => {
+      if (e.ratioSetBy.length > 0)
+        return `the ratio in force (${e.reading.ratio}) is set by ${e.ratioSetBy.map(where).join(', ')}, not the kernel's default`;
+      // Writing overcommit_kbytes zeroes the ratio (the settings guard's mode-2 window may have): not the default either.
+      if (e.reading.kbytes !== 0)
+        return `overcommit_kbytes is ${e.reading.kbytes}, and setting it replaced the ratio (${e.reading.ratio} in force)`;
+      return undefined;
+    },
+    judge: (e) => ({
+      holds: e.reading.ratio === 50,
+      reason:
+        'a value written to /proc/sys/vm/overcommit_ratio at run time, not from a configuration file, cannot be told from the default',
+    }),
+    observe: (e) =>
+      `overcommit_ratio in force is ${e.reading.ratio}, which ${e.reading.ratio === 50 ? 'equals' : 'does not equal'} 50; ` +
+      (e.ratioSetBy.length > 0
+        ? `it is set by ${e.ratioSetBy.map(where).join(', ')}.`
+        : `nothing sets it in ${e.ratioSourcesRead.length > 0 ? e.ratioSourcesRead.join(', ') : 'any sysctl configuration (none found)'}, so it is the kernel's default.`),
+  },
+];
+
+export const settings = defineExperiment<SettingsEvidence>({
   id: 'settings',
-  title: "004's settings program: the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS, and the CommitLimit formula",
-  claims: Object.values(settingsClaims),
+  title:
+    "004's settings program as a process: the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS, the CommitLimit formula, and where the ratio comes from",
   requires: {},
-  run: runSettings,
+  measure: (ctx) => measureSettings(ctx.mode),
+  rules: rules.map((r) => ({ ...r, evidence: findingEvidence })),
 });

@@ -42,8 +42,11 @@ export interface CgroupAvailability {
 
 /** Whether this process may create memory cgroups; callers skip, or fall back, with `reason`. */
 export function memoryCgroupAvailability(): CgroupAvailability {
-  if (!hasCapSysAdmin()) return { available: false, reason: 'needs root (CAP_SYS_ADMIN) to create memory cgroups' };
   const cg = findMemoryCgroup();
+  // Without root, only a cgroup v2 subtree delegated to this user (writable, memory enabled).
+  if (!hasCapSysAdmin() && !(cg.available && cg.version === 2 && cg.canCreateChild)) {
+    return { available: false, reason: 'needs root (CAP_SYS_ADMIN) or a delegated cgroup v2 subtree to create memory cgroups' };
+  }
   if (!cg.available) return { available: false, reason: `no memory cgroup controller: ${cg.reason}` };
   if (!cg.canCreateChild)
     return { available: false, reason: `cannot create a memory cgroup under ${cg.ownDir}: ${cg.reason ?? 'not permitted'}` };
