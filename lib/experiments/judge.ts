@@ -15,7 +15,7 @@ function judgeOne<E extends Measured>(rule: ClaimRule<E>, evidence: E): { verdic
   if (evidence.problem !== undefined)
     return { verdict: { holds: null, reason: evidence.problem }, observed: `Not measured: ${evidence.problem}` };
   const missing = rule.missing?.(evidence);
-  if (missing !== undefined) return { verdict: { holds: null, reason: missing }, observed: `Not measured: ${missing}` };
+  if (missing !== undefined) return { verdict: { holds: null, reason: missing }, observed: `No verdict: ${missing}` };
   const verdict = rule.judge(evidence);
   return { verdict, observed: rule.observe(evidence, verdict) };
 }
