@@ -1068,6 +1068,8 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// Per environment: its loop, and an async cleanup hook (not napi_add_env_cleanup_hook: closing the
+// children's libuv handles needs the loop to turn once more, which only an async hook waits for).
 void InitChild(Napi::Env env, Napi::Object exports) {
   static std::once_flag once;
   std::call_once(once, [] { std::atexit(KillChildrenAtExit); });

@@ -48,7 +48,7 @@ function runCase(kase: string, reaper?: 'thread'): Run {
   const r = spawnSync(process.execPath, [fixture, kase, ...(reaper ? [reaper] : [])], {
     cwd: root,
     encoding: 'utf8',
-    timeout: 90_000,
+    timeout: 45_000, // inside the test's 60 s: a hang fails the case, not the run
     env: { ...process.env, UV_THREADPOOL_SIZE: '4' },
   });
   const ms = performance.now() - t0;
