@@ -7,6 +7,8 @@
  * inherits everything", "strings and numbers"):
  * - worker.terminate() with a runChild pending in that worker: resolves, the child is killed and
  *   reaped by the worker's teardown, the process does not abort (pidfd and thread watchers).
+ * - worker.terminate() while the worker's children are ending (settling races the teardown):
+ *   every terminate resolves, no abort, no child left.
  * - process.exit() in a worker's parent with a runChild pending in the worker: exits at once,
  *   the child is gone.
  * - process.exit() with a runChild pending: exits at once, the child is killed and reaped
@@ -76,6 +78,12 @@ describe.each([undefined, 'thread' as const])('a pending child does not tie up t
     expect(r.out.children).toHaveLength(1);
     expect(r.out.terminateMs).toBeLessThan(10_000);
     expect(r.out.remaining).toEqual([]); // reaped, not a zombie, while the process still ran
+  });
+
+  it('terminating workers while their children end: every terminate resolves, nothing aborts, nothing left', () => {
+    const r = runCase('terminate-race', reaper);
+    expectClean(r);
+    expect(r.out).toEqual({ terminated: 8, remaining: [] });
   });
 
   it('process.exit() with a runChild pending exits at once; the child is killed and reaped', () => {
