@@ -83,8 +83,9 @@ const struct {
     {"stack", Op::Stack},
 };
 
-constexpr int64_t kInfinity = -1;  // an rlimit of RLIM_INFINITY
-constexpr int64_t kKeep = -2;      // an rlimit left as it is
+constexpr int64_t kInfinity = -1;                        // an rlimit of RLIM_INFINITY
+constexpr int64_t kKeep = -2;                            // an rlimit left as it is
+constexpr int64_t kMaxSafeInteger = 9007199254740991LL;  // 2^53 - 1
 
 // One step, parsed and validated before fork.
 struct Step {
@@ -323,6 +324,11 @@ void RunStep(const ChildContext& c, const Step& s, StepResult* res) {
       }
       const int64_t size = pages * page;
       const int64_t base = s.relative ? size : 0;
+      if (s.soft >= 0 && base + s.soft > kMaxSafeInteger) {  // would not come back exact as a number
+        r = -1;
+        errno = EOVERFLOW;
+        break;
+      }
       if (s.soft != kKeep)
         lim.rlim_cur = s.soft == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(base + s.soft);
       if (s.hard != kKeep) lim.rlim_max = s.hard == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(s.hard);
@@ -519,7 +525,7 @@ int64_t LimitField(Napi::Object o, const char* name) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined()) return kKeep;
   if (v.IsNull()) return kInfinity;
-  return Field(o, name, kKeep, 0, 9007199254740991LL);
+  return Field(o, name, kKeep, 0, kMaxSafeInteger);
 }
 
 // A string field. A NUL would silently cut a path where the kernel reads it (writefile would

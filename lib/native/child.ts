@@ -47,7 +47,8 @@ export type ChildStep = Common &
 /*
  * Step semantics:
  * - setrlimit: soft/hard in bytes (null: unlimited; undefined: kept). With `relative`, the soft
- *   limit is the child's own address-space size (from /proc/self/statm) plus `soft`.
+ *   limit is the child's own address-space size (from /proc/self/statm) plus `soft`; EOVERFLOW
+ *   if that sum passes 2^53 (it would not come back exact in limitBytes).
  * - touch: writes one int every `stride` bytes (default a page), publishing its page count as
  *   it goes, so `progress` says how far it got when a signal ends the child.
  * - sbrk: moves the break by `increment` with the raw brk syscall.
