@@ -13,7 +13,6 @@
 // signalled is never one the kernel has reused. The timeout is a timer on the same loop. When the
 // environment is torn down (worker.terminate) or the process exits (process.exit), the children
 // it started are killed and reaped, and their promises are left unsettled: nobody is left to tell.
-#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -717,7 +716,6 @@ class ChildRun {
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
   const std::vector<Step>& Steps() const { return steps_; }
-  void* Shared() const { return shared_; }
 
   // Right after fork, with every signal still blocked (the waiter thread, if any, inherits that
   // mask: a signal meant for Node never lands in it). On failure returns an errno, the run is
