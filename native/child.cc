@@ -3,11 +3,19 @@
 // The child is a copy of a multi-threaded Node process, so it may only call
 // async-signal-safe functions: raw syscalls over data prepared before fork, no malloc, no JS.
 // It reports through a shared anonymous mapping, so what it did is known even when a signal
-// ends it mid-step (a touch publishes its page count as it goes). The parent reaps it with
-// waitpid on its own pid in a worker thread, killing it when the timeout expires.
+// ends it mid-step (a touch publishes its page count as it goes).
+//
+// Reaping uses no thread of libuv's pool (a pending child there held a pool thread for its whole
+// life, stalled fs and timeouts, and held up process exit): a pidfd (pidfd_open, Linux 5.3) polled
+// on the event loop of the environment that started the child, or, where there is no pidfd, one
+// thread per child that waits for it to exit and wakes the loop. Only the loop thread reaps, with
+// waitpid on the child's own pid, under a lock shared with the exit handler, so a pid that is
+// signalled is never one the kernel has reused. The timeout is a timer on the same loop. When the
+// environment is torn down (worker.terminate) or the process exits (process.exit), the children
+// it started are killed and reaped, and their promises are left unsettled: nobody is left to tell.
 #include <fcntl.h>
 #include <grp.h>
-#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -16,16 +24,34 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "addon.h"
 #include "errors.h"
 #include "probe.h"
+
+// Syscall numbers newer than some C libraries' headers; the same on x86-64 and arm64.
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 
 namespace ocl {
 namespace {
@@ -56,8 +82,9 @@ const struct {
     {"stack", Op::Stack},
 };
 
-constexpr int64_t kInfinity = -1;  // an rlimit of RLIM_INFINITY
-constexpr int64_t kKeep = -2;      // an rlimit left as it is
+constexpr int64_t kInfinity = -1;                        // an rlimit of RLIM_INFINITY
+constexpr int64_t kKeep = -2;                            // an rlimit left as it is
+constexpr int64_t kMaxSafeInteger = 9007199254740991LL;  // 2^53 - 1
 
 // One step, parsed and validated before fork.
 struct Step {
@@ -88,6 +115,24 @@ struct StepResult {
 struct SharedHeader {
   int32_t stepsStarted;
   int32_t pad;
+};
+
+// The process's [stack] VMA (the main thread's stack), found before fork.
+struct StackArea {
+  uint64_t lo = 0, hi = 0;  // 0, 0: not found
+  bool onIt = false;        // the forking thread runs on it (the main thread)
+};
+
+// Everything the child reads, prepared before fork.
+struct ChildContext {
+  pid_t parent;
+  const std::vector<Step>* steps;
+  SharedHeader* header;
+  StepResult* results;
+  uint8_t* data;
+  int64_t page;                  // sysconf is not async-signal-safe
+  const std::vector<int>* keep;  // descriptors >= 3 the steps use, ascending
+  StackArea stack;
 };
 
 int64_t NowNs() {
@@ -123,6 +168,65 @@ long ReadStatmPages() {
   return pages;
 }
 
+// PR_SET_PDEATHSIG, then the check that the parent is still there (it may have died before the
+// prctl). A change of credentials clears the parent-death signal, so this runs again after each.
+void ArmParentDeath(pid_t parent) {
+  syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (syscall(SYS_getppid) != parent) _exit(125);
+}
+
+bool Kept(const std::vector<int>& keep, long fd) {
+  for (int k : keep)
+    if (k == fd) return true;
+  return false;
+}
+
+struct LinuxDirent64 {
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[1];
+};
+
+// Closes every descriptor from 3 up but `keep` (ascending, each >= 3): the child must not hold
+// the parent's sockets, pipes and files (a closed server's port would stay busy while it lives).
+// close_range (Linux 5.9); before it, the entries of /proc/self/fd; without /proc, every number
+// below RLIMIT_NOFILE.
+void CloseDescriptors(const std::vector<int>& keep) {
+  unsigned lo = 3;
+  bool ok = true;
+  for (size_t i = 0; ok && i < keep.size(); i++) {
+    const unsigned k = static_cast<unsigned>(keep[i]);
+    if (k > lo) ok = syscall(SYS_close_range, lo, k - 1, 0) == 0;
+    lo = k + 1;
+  }
+  if (ok && syscall(SYS_close_range, lo, ~0U, 0) == 0) return;
+  int dir =
+      static_cast<int>(syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        const auto* d = reinterpret_cast<const LinuxDirent64*>(buf + off);
+        off += d->d_reclen;
+        long fd = 0;
+        const char* p = d->d_name;
+        if (*p < '0' || *p > '9') continue;  // "." and ".."
+        for (; *p >= '0' && *p <= '9'; p++) fd = fd * 10 + (*p - '0');
+        if (fd >= 3 && fd != dir && !Kept(keep, fd)) syscall(SYS_close, fd);
+      }
+    }
+    syscall(SYS_close, dir);
+    return;
+  }
+  struct rlimit lim;
+  if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, nullptr, &lim) != 0) lim.rlim_cur = 65536;
+  for (rlim_t fd = 3; fd < lim.rlim_cur && fd < (1U << 30); fd++)
+    if (!Kept(keep, static_cast<long>(fd))) syscall(SYS_close, static_cast<long>(fd));
+}
+
 // Grows the stack by about `remaining` bytes, one 16 KiB frame at a time, writing every page
 // of each frame from the top down (as a deep C call chain would); returns the bytes used.
 __attribute__((noinline)) int64_t GrowStack(int64_t remaining) {
@@ -135,9 +239,64 @@ __attribute__((noinline)) int64_t GrowStack(int64_t remaining) {
   return deeper + static_cast<int64_t>(sizeof frame);
 }
 
-// `page` is the page size, read before fork (sysconf is not async-signal-safe).
-void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<Step>& steps, uint8_t* data,
-             int64_t page) {
+// The stack step measures the growth of the process's [stack] VMA (the accounting experiment
+// compares it with Committed_AS, and RLIMIT_STACK bounds it). A child forked from the main thread
+// runs on that VMA and grows it in place. A child forked from a worker thread runs on the
+// worker's stack, a fixed-size mapping with a guard page below: growing it crashes, and grows
+// nothing the kernel accounts as stack. In that child no thread runs on [stack] any more (it is a
+// copy of the parent's main stack, whose frames are dead here), so the step runs there: a signal
+// handler on an alternate stack set at the low end of [stack] does the nested calls, and every
+// page below that end is a real [stack] growth, charged and limited as the main thread's would be.
+// A separately mapped MAP_GROWSDOWN region would be charged alike, but it is not [stack], needs a
+// free gap below it that nothing guarantees, and would change what the experiment reads.
+constexpr uint64_t kAltStackBytes = 128 << 10;  // the signal frame's room; [stack] is at least this
+volatile int64_t gStackRequest = 0;
+volatile int64_t gStackUsed = -1;
+
+void GrowStackHandler(int) {
+  gStackUsed = GrowStack(gStackRequest);
+}
+
+long GrowProcessStack(const StackArea& a, int64_t bytes, int64_t* used) {
+  if (a.onIt) {
+    *used = GrowStack(bytes);
+    return 0;
+  }
+  if (a.hi <= a.lo) {
+    errno = ENOTSUP;  // no [stack] VMA was found
+    return -1;
+  }
+  stack_t ss;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_sp = reinterpret_cast<void*>(a.lo);
+  ss.ss_size = std::min<uint64_t>(a.hi - a.lo, kAltStackBytes);
+  if (syscall(SYS_sigaltstack, &ss, nullptr) != 0) return -1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = GrowStackHandler;
+  sa.sa_flags = SA_ONSTACK;
+  if (sigaction(SIGUSR1, &sa, nullptr) != 0) return -1;
+  gStackRequest = bytes;
+  gStackUsed = -1;
+  syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGUSR1);  // handled before it returns
+  sa.sa_handler = SIG_DFL;
+  sa.sa_flags = 0;
+  sigaction(SIGUSR1, &sa, nullptr);
+  ss.ss_flags = SS_DISABLE;
+  syscall(SYS_sigaltstack, &ss, nullptr);
+  if (gStackUsed < 0) {
+    errno = EINTR;
+    return -1;
+  }
+  *used = gStackUsed;
+  return 0;
+}
+
+void RunStep(const ChildContext& c, const Step& s, StepResult* res) {
+  StepResult* all = c.results;
+  const std::vector<Step>& steps = *c.steps;
+  uint8_t* data = c.data;
+  const int64_t page = c.page;
   uint64_t addr = s.address;
   int64_t len = s.length;
   if (s.mapping >= 0) {
@@ -164,6 +323,11 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       }
       const int64_t size = pages * page;
       const int64_t base = s.relative ? size : 0;
+      if (s.soft >= 0 && base + s.soft > kMaxSafeInteger) {  // would not come back exact as a number
+        r = -1;
+        errno = EOVERFLOW;
+        break;
+      }
       if (s.soft != kKeep)
         lim.rlim_cur = s.soft == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(base + s.soft);
       if (s.hard != kKeep) lim.rlim_max = s.hard == kInfinity ? RLIM_INFINITY : static_cast<rlim_t>(s.hard);
@@ -272,13 +436,22 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       errno = saved;
       break;
     }
-    case Op::Setuid:
+    case Op::Setuid: {
       r = syscall(SYS_setgroups, 0, nullptr);
-      if (r == 0) r = syscall(SYS_setresgid, s.gid, s.gid, s.gid);
-      if (r == 0) r = syscall(SYS_setresuid, s.uid, s.uid, s.uid);
-      // A change of credentials clears the parent-death signal: set it again.
-      if (r == 0) syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+      if (r == 0) {
+        r = syscall(SYS_setresgid, s.gid, s.gid, s.gid);
+        int saved = errno;
+        ArmParentDeath(c.parent);  // a new gid cleared the parent-death signal
+        errno = saved;
+      }
+      if (r == 0) {
+        r = syscall(SYS_setresuid, s.uid, s.uid, s.uid);
+        int saved = errno;
+        ArmParentDeath(c.parent);
+        errno = saved;
+      }
       break;
+    }
     case Op::Probe: {
       ProbeResult p =
           ProbeLargest(static_cast<int>(s.prot), static_cast<int>(s.flags), s.lo, s.hi, s.granularity);
@@ -293,7 +466,7 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
       break;
     }
     case Op::Stack:
-      res->value = GrowStack(s.bytes);
+      r = GrowProcessStack(c.stack, s.bytes, &res->value);
       break;
     case Op::Sleep: {
       struct timespec ts = {static_cast<time_t>(s.ms / 1000), static_cast<long>((s.ms % 1000) * 1000000)};
@@ -311,26 +484,27 @@ void RunStep(const Step& s, StepResult* res, StepResult* all, const std::vector<
   }
 }
 
-[[noreturn]] void ChildMain(pid_t parent, const std::vector<Step>& steps, SharedHeader* header,
-                            StepResult* results, uint8_t* data, int64_t page) {
-  syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (getppid() != parent) _exit(125);  // the parent died before the line above
-  // Node's handlers and masks are not ours: default dispositions, nothing blocked.
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
+[[noreturn]] void ChildMain(const ChildContext& c) {
+  ArmParentDeath(c.parent);
+  CloseDescriptors(*c.keep);
+  // Node's handlers are not ours: default dispositions, then nothing blocked. The parent blocked
+  // every signal around fork, so none reached one of Node's handlers in this copy of the process.
+  // The raw syscall, because the C library refuses to reset its own (SIGCANCEL, SIGSETXID); the
+  // child never uses them. An all-zero kernel sigaction is SIG_DFL, no flags, empty mask.
+  const uint64_t dfl[4] = {0, 0, 0, 0};
   for (int sig = 1; sig < NSIG; sig++) {
-    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, nullptr);
+    if (sig != SIGKILL && sig != SIGSTOP) syscall(SYS_rt_sigaction, sig, dfl, nullptr, sizeof(uint64_t));
   }
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
 
+  const std::vector<Step>& steps = *c.steps;
   for (size_t i = 0; i < steps.size(); i++) {
-    header->stepsStarted = static_cast<int32_t>(i + 1);
-    StepResult* res = &results[i];
+    c.header->stepsStarted = static_cast<int32_t>(i + 1);
+    StepResult* res = &c.results[i];
     res->startNs = NowNs();
-    RunStep(steps[i], res, results, steps, data, page);
+    RunStep(c, steps[i], res);
     res->endNs = NowNs();
     if (steps[i].required && res->status != kOk) _exit(1);
   }
@@ -350,13 +524,18 @@ int64_t LimitField(Napi::Object o, const char* name) {
   Napi::Value v = o.Get(name);
   if (v.IsUndefined()) return kKeep;
   if (v.IsNull()) return kInfinity;
-  return Field(o, name, kKeep, 0, 9007199254740991LL);
+  return Field(o, name, kKeep, 0, kMaxSafeInteger);
 }
 
-std::string StringField(Napi::Object o, const char* name) {
+// A string field. A NUL would silently cut a path where the kernel reads it (writefile would
+// write to another file), so it is refused, unless the string is data written as it is.
+std::string StringField(Napi::Object o, const char* name, bool nulAllowed = false) {
   Napi::Value v = o.Get(name);
   if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("step.") + name + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
+  std::string s = v.As<Napi::String>().Utf8Value();
+  if (!nulAllowed && s.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(o.Env(), std::string("step.") + name + " must not contain a NUL character");
+  return s;
 }
 
 constexpr int64_t kMaxSize = 1LL << 50;
@@ -443,7 +622,7 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       break;
     case Op::Writefile:
       s.path = StringField(o, "path");
-      s.data = StringField(o, "data");
+      s.data = StringField(o, "data", true);
       break;
     case Op::Setuid:
       if (o.Get("uid").IsUndefined()) throw Napi::TypeError::New(env, "step.uid is required");
@@ -471,59 +650,233 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
   return s;
 }
 
-class ChildWaiter : public Napi::AsyncWorker {
+// Every unreaped child of this process, in any environment. The exit handler kills and reaps
+// what is left here; every reap of a listed child happens under this lock, so a listed pid is
+// still our child (the kernel cannot have reused it) when it is signalled.
+std::mutex& RegistryLock() {
+  static auto* m = new std::mutex;  // never destroyed: the exit handler uses it
+  return *m;
+}
+std::set<pid_t>& Registry() {
+  static auto* s = new std::set<pid_t>;
+  return *s;
+}
+
+// process.exit() ends the process without tearing environments down: kill what is pending and
+// reap it (bounded: a child stuck in the kernel is left to init once we are gone).
+void KillChildrenAtExit() {
+  std::lock_guard<std::mutex> lock(RegistryLock());
+  for (pid_t pid : Registry()) kill(pid, SIGKILL);
+  const int64_t deadline = NowNs() + 2000000000LL;
+  for (pid_t pid : Registry()) {
+    while (waitpid(pid, nullptr, WNOHANG) == 0 && NowNs() < deadline) {
+      struct timespec ts = {0, 1000000};
+      nanosleep(&ts, nullptr);
+    }
+  }
+  Registry().clear();
+}
+
+class ChildRun;
+
+// The children one environment (the main thread, or a worker) started, and its event loop.
+struct EnvChildren {
+  uv_loop_t* loop = nullptr;
+  napi_async_cleanup_hook_handle hook = nullptr;
+  std::set<ChildRun*> runs;
+  bool tearingDown = false;
+
+  // The teardown is over once the last child's handles are closed.
+  void Forgotten() {
+    if (tearingDown && runs.empty()) {
+      napi_remove_async_cleanup_hook(hook);
+      delete this;
+    }
+  }
+};
+
+// One pending child: its promise, the handles on the loop that watch it, its shared results.
+class ChildRun {
  public:
-  ChildWaiter(Napi::Env env, pid_t pid, int64_t forkNs, int64_t timeoutMs, std::vector<Step> steps,
-              void* shared, size_t sharedBytes)
-      : Napi::AsyncWorker(env, "overcommit-lab:runChild"),
+  ChildRun(EnvChildren* owner, Napi::Env env, int64_t timeoutMs, std::vector<Step> steps, void* shared,
+           size_t sharedBytes)
+      : owner_(owner),
+        env_(env),
         deferred_(Napi::Promise::Deferred::New(env)),
-        pid_(pid),
-        forkNs_(forkNs),
+        context_(env, "overcommit-lab:runChild"),
         timeoutMs_(timeoutMs),
         steps_(std::move(steps)),
         shared_(shared),
         sharedBytes_(sharedBytes) {}
 
-  ~ChildWaiter() override { munmap(shared_, sharedBytes_); }
-
-  Napi::Promise Promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    const int64_t deadline = forkNs_ + timeoutMs_ * 1000000LL;
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
-    for (;;) {
-      pid_t r = waitpid(pid_, &status_, WNOHANG);
-      if (r == pid_) break;
-      if (r == -1 && errno != EINTR) {
-        waitErrno_ = errno;
-        break;
-      }
-      int64_t left = deadline - NowNs();
-      if (left <= 0 && !timedOut_) {
-        timedOut_ = true;
-        kill(pid_, SIGKILL);  // our own child, not yet reaped: the pid cannot have been reused
-        continue;
-      }
-      int waitMs = timedOut_ ? 10 : static_cast<int>(left / 1000000 + 1);
-      if (pidfd >= 0) {
-        struct pollfd pfd = {pidfd, POLLIN, 0};
-        poll(&pfd, 1, waitMs);
-      } else {
-        struct timespec ts = {0, 1000000};  // kernels before 5.3 have no pidfd: poll waitpid
-        nanosleep(&ts, nullptr);
-      }
-    }
-    reapNs_ = NowNs();
-    if (pidfd >= 0) close(pidfd);
+  ~ChildRun() {
+    munmap(shared_, sharedBytes_);
+    if (pidfd_ >= 0) close(pidfd_);
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (waitErrno_ != 0) {
-      deferred_.Reject(SystemError(env, waitErrno_, "waitpid", "pid " + std::to_string(pid_)).Value());
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+  const std::vector<Step>& Steps() const { return steps_; }
+
+  // Right after fork, with every signal still blocked (the waiter thread, if any, inherits that
+  // mask: a signal meant for Node never lands in it). On failure returns an errno, the run is
+  // gone (freed now or when its handle is closed), and the caller kills and reaps the child.
+  int Watch(pid_t pid, int64_t forkNs, bool useThread) {
+    pid_ = pid;
+    forkNs_ = forkNs;
+    uv_loop_t* loop = owner_->loop;
+    if (!useThread) pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd_ >= 0 && uv_poll_init(loop, &watch_.poll, pidfd_) == 0) {
+      watch_.poll.data = this;
+      int err = uv_poll_start(&watch_.poll, UV_READABLE,
+                              [](uv_poll_t* h, int, int) { static_cast<ChildRun*>(h->data)->OnExit(); });
+      if (err != 0) return Discard(reinterpret_cast<uv_handle_t*>(&watch_.poll), -err);
+    } else {
+      // No pidfd (before Linux 5.3): a thread waits without reaping, then wakes the loop.
+      if (pidfd_ >= 0) close(pidfd_);
+      pidfd_ = -1;
+      int err = uv_async_init(loop, &watch_.async,
+                              [](uv_async_t* h) { static_cast<ChildRun*>(h->data)->OnExit(); });
+      if (err != 0) return Discard(nullptr, -err);
+      watch_.async.data = this;
+      try {
+        waiter_ = std::thread([pid, async = &watch_.async] {
+          siginfo_t si;
+          while (waitid(P_PID, pid, &si, WEXITED | WNOWAIT) == -1 && errno == EINTR) {
+          }
+          uv_async_send(async);
+        });
+      } catch (const std::system_error& e) {
+        return Discard(reinterpret_cast<uv_handle_t*>(&watch_.async),
+                       e.code().value() != 0 ? e.code().value() : EAGAIN);
+      }
+    }
+    open_ = 2;
+    uv_timer_init(loop, &timer_);
+    timer_.data = this;
+    uv_update_time(loop);  // the loop's clock may be stale if JavaScript ran long before this call
+    uv_timer_start(
+        &timer_, [](uv_timer_t* h) { static_cast<ChildRun*>(h->data)->OnTimeout(); },
+        static_cast<uint64_t>(timeoutMs_), 0);
+    owner_->runs.insert(this);
+    return 0;
+  }
+
+  // Environment teardown: kill the child unless it was reaped, wait for it, reap it, close.
+  void Abandon() {
+    if (closing_) return;
+    if (!reaped_) {
+      if (Kill()) {
+        siginfo_t si;
+        while (waitid(P_PID, pid_, &si, WEXITED | WNOWAIT) == -1 && errno == EINTR) {
+        }
+      }
+      if (waiter_.joinable()) waiter_.join();
+      TryReap();
+    }
+    Close();
+  }
+
+ private:
+  // Watch failed: free the run, once `initialized` (if any) is closed.
+  int Discard(uv_handle_t* initialized, int err) {
+    closing_ = true;
+    if (initialized == nullptr) {
+      delete this;
+    } else {
+      uv_close(initialized, [](uv_handle_t* h) { delete static_cast<ChildRun*>(h->data); });
+    }
+    return err;
+  }
+
+  // The child has exited (the pidfd is readable, or the waiter thread said so).
+  void OnExit() {
+    try {
+      if (closing_) return;
+      if (waiter_.joinable()) waiter_.join();  // it has returned from waitid already
+      if (!TryReap()) return;                  // a spurious wake-up: still running
+      Close();
+      if (!owner_->tearingDown) Settle();
+    } catch (...) {
+      // Nothing may escape into libuv; a failure to settle means the environment is going away.
+    }
+  }
+
+  void OnTimeout() {
+    const int64_t left = forkNs_ + timeoutMs_ * 1000000LL - NowNs();
+    if (left > 0) {  // never early: the loop's clock and the monotonic clock differ slightly
+      uv_timer_start(
+          &timer_, [](uv_timer_t* h) { static_cast<ChildRun*>(h->data)->OnTimeout(); },
+          static_cast<uint64_t>(left / 1000000 + 1), 0);
       return;
     }
+    siginfo_t si;
+    si.si_pid = 0;
+    if (waitid(P_PID, pid_, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid_) {
+      OnExit();  // it ended on its own; the wake-up is on its way
+      return;
+    }
+    timedOut_ = true;
+    Kill();
+  }
+
+  // SIGKILL, unless the exit handler has reaped it already (then false: it is not ours any more).
+  bool Kill() {
+    std::lock_guard<std::mutex> lock(RegistryLock());
+    if (Registry().count(pid_) == 0) return false;
+    if (pidfd_ < 0 || syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0) != 0) kill(pid_, SIGKILL);
+    return true;
+  }
+
+  // waitpid(WNOHANG) on the child's pid; false while it still runs.
+  bool TryReap() {
+    std::lock_guard<std::mutex> lock(RegistryLock());
+    if (Registry().count(pid_) == 0) {
+      waitErrno_ = ECHILD;  // the exit handler reaped it
+    } else {
+      for (;;) {
+        pid_t r = waitpid(pid_, &status_, WNOHANG);
+        if (r == 0) return false;
+        if (r == pid_) break;
+        if (errno == EINTR) continue;
+        waitErrno_ = errno;  // ECHILD: someone else in this process reaped it
+        break;
+      }
+      Registry().erase(pid_);
+    }
+    reaped_ = true;
+    reapNs_ = NowNs();
+    return true;
+  }
+
+  void Close() {
+    if (closing_) return;
+    closing_ = true;
+    auto closed = [](uv_handle_t* h) {
+      auto* run = static_cast<ChildRun*>(h->data);
+      if (--run->open_ > 0) return;
+      EnvChildren* owner = run->owner_;
+      owner->runs.erase(run);
+      delete run;
+      owner->Forgotten();
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), closed);
+    uv_close(pidfd_ >= 0 ? reinterpret_cast<uv_handle_t*>(&watch_.poll)
+                         : reinterpret_cast<uv_handle_t*>(&watch_.async),
+             closed);
+  }
+
+  void Settle() {
+    Napi::Env env(env_);
+    Napi::HandleScope scope(env);
+    Napi::CallbackScope callback(env, context_);  // runs the promise's reactions when it closes
+    if (waitErrno_ != 0) {
+      deferred_.Reject(SystemError(env, waitErrno_, "waitpid", "pid " + std::to_string(pid_)).Value());
+    } else {
+      deferred_.Resolve(Result(env));
+    }
+  }
+
+  Napi::Object Result(Napi::Env env) {
     auto* header = static_cast<SharedHeader*>(shared_);
     auto* results = reinterpret_cast<StepResult*>(header + 1);
     auto* data = reinterpret_cast<uint8_t*>(results + steps_.size());
@@ -561,34 +914,89 @@ class ChildWaiter : public Napi::AsyncWorker {
       arr.Set(static_cast<uint32_t>(i), o);
     }
     out.Set("steps", arr);
-    deferred_.Resolve(out);
+    return out;
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
+  EnvChildren* owner_;
+  napi_env env_;
   Napi::Promise::Deferred deferred_;
-  pid_t pid_;
-  int64_t forkNs_, timeoutMs_;
+  Napi::AsyncContext context_;
+  int64_t timeoutMs_;
   std::vector<Step> steps_;
   void* shared_;
   size_t sharedBytes_;
+  pid_t pid_ = -1;
+  int pidfd_ = -1;
+  int64_t forkNs_ = 0;
+  union {
+    uv_poll_t poll;
+    uv_async_t async;
+  } watch_;
+  uv_timer_t timer_;
+  std::thread waiter_;
+  int open_ = 0;  // handles not yet closed
+  bool closing_ = false, reaped_ = false, timedOut_ = false;
   int status_ = 0;
   int waitErrno_ = 0;
-  bool timedOut_ = false;
   int64_t reapNs_ = 0;
 };
 
-// runChild(steps, timeoutMs) -> Promise<raw result>
+// Teardown of an environment (worker.terminate, or the end of the main thread): kill and reap the
+// children it started; the hook is removed once their handles are closed.
+void OnEnvTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  auto* owner = static_cast<EnvChildren*>(arg);
+  owner->tearingDown = true;
+  if (owner->runs.empty()) {
+    napi_remove_async_cleanup_hook(owner->hook);
+    delete owner;
+    return;
+  }
+  std::vector<ChildRun*> runs(owner->runs.begin(), owner->runs.end());
+  for (ChildRun* run : runs) run->Abandon();
+}
+
+// The process's [stack] VMA from /proc/self/maps, and whether this thread runs on it.
+StackArea ProcessStack() {
+  StackArea a;
+  FILE* f = fopen("/proc/self/maps", "re");
+  if (f == nullptr) return a;
+  char line[8192];
+  while (fgets(line, sizeof line, f) != nullptr) {
+    unsigned long lo, hi;
+    if (strstr(line, " [stack]\n") != nullptr && sscanf(line, "%lx-%lx", &lo, &hi) == 2) {
+      a.lo = lo;
+      a.hi = hi;
+      break;
+    }
+  }
+  fclose(f);
+  const auto here = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  a.onIt = a.lo <= here && here < a.hi;
+  return a;
+}
+
+// The readfile steps' slices of the shared area, together.
+constexpr size_t kMaxDataBytes = 1ULL << 30;
+
+// runChild(steps, timeoutMs, useThread?) -> Promise<raw result>. useThread: watch the child with a
+// thread even where pidfd_open works (how the fallback is tested on a recent kernel).
 Napi::Value RunChild(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  auto* owner = static_cast<EnvChildren*>(info.Data());
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "steps must be an array");
   Napi::Array arr = info[0].As<Napi::Array>();
   if (arr.Length() > 10000) throw Napi::RangeError::New(env, "too many steps");
   int64_t timeoutMs = ArgInteger(info, 1, "timeoutMs", 1, 3600000);
+  bool useThread = false;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!info[2].IsBoolean()) throw Napi::TypeError::New(env, "useThread must be a boolean");
+    useThread = info[2].As<Napi::Boolean>().Value();
+  }
   std::vector<Step> steps;
   steps.reserve(arr.Length());
   size_t dataBytes = 0;
+  bool hasStack = false;
+  std::vector<int> keep;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
     if (!v.IsObject()) throw Napi::TypeError::New(env, "step " + std::to_string(i) + " must be an object");
@@ -596,9 +1004,17 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
     if (s.op == Op::Readfile) {
       s.dataOffset = dataBytes;
       dataBytes += s.maxBytes;
+      if (dataBytes > kMaxDataBytes)
+        throw Napi::RangeError::New(env, "the readfile steps' maxBytes add up past 1 GiB");
     }
+    if (s.op == Op::Mmap && s.fd >= 3) keep.push_back(static_cast<int>(s.fd));
+    hasStack = hasStack || s.op == Op::Stack;
     steps.push_back(std::move(s));
   }
+  if (owner->tearingDown) throw Napi::Error::New(env, "runChild: this environment is shutting down");
+  std::sort(keep.begin(), keep.end());
+  keep.erase(std::unique(keep.begin(), keep.end()), keep.end());
+
   size_t sharedBytes = sizeof(SharedHeader) + steps.size() * sizeof(StepResult) + dataBytes;
   // NORESERVE: outside mode 2 the result area is not charged to the commit, so it does not
   // disturb what the experiments measure there.
@@ -606,30 +1022,68 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
       mmap(nullptr, sharedBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (shared == MAP_FAILED)
     throw SystemError(env, errno, "mmap", std::to_string(sharedBytes) + " bytes for the child's results");
-  auto* header = static_cast<SharedHeader*>(shared);
-  auto* results = reinterpret_cast<StepResult*>(header + 1);
-  auto* data = reinterpret_cast<uint8_t*>(results + steps.size());
+  // From here the run owns the shared area (its destructor unmaps it).
+  auto* run = new ChildRun(owner, env, timeoutMs, std::move(steps), shared, sharedBytes);
+  Napi::Promise promise = run->Promise();
 
-  pid_t parent = getpid();
-  const int64_t page = sysconf(_SC_PAGESIZE);
-  int64_t forkNs = NowNs();
-  pid_t pid = ForkRaw();
-  if (pid == 0) ChildMain(parent, steps, header, results, data, page);
-  if (pid < 0) {
-    int err = errno;
-    munmap(shared, sharedBytes);
-    throw SystemError(env, err, "fork", "a child for " + std::to_string(steps.size()) + " steps");
+  ChildContext c;
+  c.parent = getpid();
+  c.steps = &run->Steps();
+  c.header = static_cast<SharedHeader*>(shared);
+  c.results = reinterpret_cast<StepResult*>(c.header + 1);
+  c.data = reinterpret_cast<uint8_t*>(c.results + c.steps->size());
+  c.page = sysconf(_SC_PAGESIZE);
+  c.keep = &keep;
+  if (hasStack) c.stack = ProcessStack();
+
+  // Every signal blocked across fork: none may run one of Node's handlers in the child before it
+  // resets them (libuv's would write into the parent's signal pipe). Restored in the parent.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const int64_t forkNs = NowNs();
+  pid_t pid;
+  int forkErr;
+  {
+    std::lock_guard<std::mutex> lock(RegistryLock());
+    pid = ForkRaw();
+    if (pid == 0) ChildMain(c);
+    forkErr = errno;
+    if (pid > 0) Registry().insert(pid);
   }
-  auto* waiter = new ChildWaiter(env, pid, forkNs, timeoutMs, std::move(steps), shared, sharedBytes);
-  Napi::Promise promise = waiter->Promise();
-  waiter->Queue();
+  const int watchErr = pid > 0 ? run->Watch(pid, forkNs, useThread) : 0;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    delete run;
+    throw SystemError(env, forkErr, "fork", "a child for " + std::to_string(arr.Length()) + " steps");
+  }
+  if (watchErr != 0) {
+    {
+      std::lock_guard<std::mutex> lock(RegistryLock());
+      kill(pid, SIGKILL);
+      while (waitpid(pid, nullptr, 0) == -1 && errno == EINTR) {
+      }
+      Registry().erase(pid);
+    }
+    throw SystemError(env, watchErr, "runChild", "watching pid " + std::to_string(pid) + " (killed)");
+  }
   return promise;
 }
 
 }  // namespace
 
+// Per environment: its loop, and an async cleanup hook (not napi_add_env_cleanup_hook: closing the
+// children's libuv handles needs the loop to turn once more, which only an async hook waits for).
 void InitChild(Napi::Env env, Napi::Object exports) {
-  exports.Set("runChild", Napi::Function::New(env, RunChild, "runChild"));
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit(KillChildrenAtExit); });
+  auto* owner = new EnvChildren();
+  if (napi_get_uv_event_loop(env, &owner->loop) != napi_ok ||
+      napi_add_async_cleanup_hook(env, OnEnvTeardown, owner, &owner->hook) != napi_ok) {
+    delete owner;
+    throw Napi::Error::New(env, "runChild: cannot reach this environment's event loop");
+  }
+  exports.Set("runChild", Napi::Function::New(env, RunChild, "runChild", owner));
 }
 
 }  // namespace ocl

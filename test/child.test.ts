@@ -79,6 +79,8 @@ describe('runChild', () => {
     expect(skip.exitCode).toBe(0);
     expect(skip.steps[1]!.code).toBe('ENOMEM');
     expect(skip.steps[2]!.status).toBe('skipped');
+    const huge = await runChild([{ op: 'setrlimit', resource: 'as', soft: Number.MAX_SAFE_INTEGER, relative: true }]);
+    expect(huge.steps[0]).toMatchObject({ status: 'failed', code: 'EOVERFLOW' });
   });
 
   it('forks a grandchild, reads files, and reads the VmFlags of a mapping inherited from the parent', async () => {

@@ -88,7 +88,8 @@ export interface NativeBinding {
   getrlimit(resource: number): { soft: number | null; hard: number | null };
   setrlimit(resource: number, soft: number | null | undefined, hard: number | null | undefined): void;
   probeLargestMapping(prot: number, extraFlags: number, lo: number, hi: number, granularity: number): NativeProbeResult;
-  runChild(steps: NativeStep[], timeoutMs: number): Promise<NativeChildResult>;
+  /** useThread: watch the child with a thread even where pidfd_open works (tests the pre-5.3 path). */
+  runChild(steps: NativeStep[], timeoutMs: number, useThread?: boolean): Promise<NativeChildResult>;
   flock(fd: number, op: 'sh' | 'ex' | 'un'): boolean;
   memfdCreate(name: string): number;
 }

@@ -1,7 +1,12 @@
 /**
  * runChild: steps run in a forked child of this process, for what must not disturb Node
  * (RLIMIT_AS, OOM kills, fork accounting, dropping root). The child makes raw syscalls only
- * and ends with _exit; the parent reaps it off the main thread and kills it on timeout.
+ * and ends with _exit. It starts with default signal handlers, nothing blocked, and no
+ * descriptor of the parent's but 0-2 and the fds its mmap steps map; it dies with the thread that
+ * started it (PR_SET_PDEATHSIG, armed again after setuid). The parent watches it from the event
+ * loop (a pidfd; a thread per child before Linux 5.3), never from libuv's thread pool, and kills it
+ * on timeout. When the worker that started it is terminated, or the process exits, the child is
+ * killed and reaped, and the promise never settles.
  */
 import { constants as osConstants } from 'node:os';
 import { findVma, parseSmaps } from '../kernel/smaps.js';
@@ -42,13 +47,16 @@ export type ChildStep = Common &
 /*
  * Step semantics:
  * - setrlimit: soft/hard in bytes (null: unlimited; undefined: kept). With `relative`, the soft
- *   limit is the child's own address-space size (from /proc/self/statm) plus `soft`.
+ *   limit is the child's own address-space size (from /proc/self/statm) plus `soft`; EOVERFLOW
+ *   if that sum passes 2^53 (it would not come back exact in limitBytes).
  * - touch: writes one int every `stride` bytes (default a page), publishing its page count as
  *   it goes, so `progress` says how far it got when a signal ends the child.
  * - sbrk: moves the break by `increment` with the raw brk syscall.
  * - fork: a grandchild that exits at once; reports its pid, or the errno.
  * - probe: the largest private anonymous read-write mapping mmap accepts in [lo, hi].
- * - stack: grows the child's stack by about `bytes` (nested 16 KiB frames, every page written).
+ * - stack: grows the process's [stack] VMA by about `bytes` (nested 16 KiB frames, every page
+ *   written). From a worker thread, whose stack is a fixed-size mapping, the frames run at the
+ *   low end of [stack], which no thread uses in the child; fails with ENOTSUP if there is none.
  * - vmflags: the VmFlags of the child's VMA containing `address`, from its /proc/self/smaps.
  */
 
@@ -124,6 +132,13 @@ function targetFields(step: StepTarget, index: number): Record<string, unknown> 
   return { address: t.address, length: positiveInteger(t.length, `steps[${index}].length`) };
 }
 
+/** A path the child opens: a NUL would cut it where the kernel reads it. */
+function pathField(path: unknown, index: number): string {
+  if (typeof path !== 'string') throw new TypeError(`steps[${index}].path must be a string`);
+  if (path.includes('\0')) throw new TypeError(`steps[${index}].path must not contain a NUL character`);
+  return path;
+}
+
 function toNative(step: ChildStep, index: number): NativeStep {
   if (step === null || typeof step !== 'object') throw new TypeError(`steps[${index}] must be an object`);
   const required = step.required === true;
@@ -160,9 +175,10 @@ function toNative(step: ChildStep, index: number): NativeStep {
     case 'fork':
       return { op: 'fork', required };
     case 'readfile':
-      return { op: 'readfile', required, path: step.path, maxBytes: step.maxBytes };
+      return { op: 'readfile', required, path: pathField(step.path, index), maxBytes: step.maxBytes };
     case 'writefile':
-      return { op: 'writefile', required, path: step.path, data: step.data };
+      // data is written as it is, NULs included
+      return { op: 'writefile', required, path: pathField(step.path, index), data: step.data };
     case 'setuid':
       return { op: 'setuid', required, uid: step.uid, gid: step.gid };
     case 'probe':
