@@ -115,8 +115,11 @@ export async function startLoad(options: LoadOptions = {}): Promise<Load> {
       void exited.then(({ code, signal }) => reject(new Error(`the load process ended before it started (${exitText(code, signal)})`)));
     });
   } catch (e) {
-    child.kill('SIGKILL');
-    await exited;
+    // Without a pid it never started, and there is nothing to reap.
+    if (child.pid !== undefined) {
+      child.kill('SIGKILL');
+      await exited;
+    }
     throw e;
   }
   child.unref();
