@@ -14,13 +14,18 @@ const loadRunner = () => import('../experiments/runner.js');
 const loadTerminal = () => import('../report/terminal.js');
 const loadWrite = () => import('../report/write.js');
 
+/** The usage text, which names the tool as the runner does. */
+async function usage(): Promise<string> {
+  return usageFor((await loadRunner()).toolName);
+}
+
 /** The runner's UsageError (the CLI exits 2 on it), loaded with the runner. */
 async function usageError(message: string): Promise<Error> {
   const { UsageError } = await loadRunner();
   return new UsageError(message);
 }
 
-const usage = (toolName: string) => `Usage: ${toolName} <command> [options]
+const usageFor = (toolName: string) => `Usage: ${toolName} <command> [options]
 
 Runs real experiments on this Linux kernel's memory overcommit machinery and says, claim by
 claim, whether the kernel behaves as the source documents say.
@@ -188,12 +193,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${usage((await loadRunner()).toolName)}\n`);
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${await usage()}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(`${usage((await loadRunner()).toolName)}\n`);
+    process.stdout.write(`${await usage()}\n`);
     return 0;
   }
   if (values.version) {
@@ -240,7 +245,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const { toolName, UsageError } = await loadRunner();
     if (e instanceof UsageError) {
-      process.stderr.write(`${toolName}: ${e.message}\n\n${usage(toolName)}\n`);
+      process.stderr.write(`${toolName}: ${e.message}\n\n${usageFor(toolName)}\n`);
       return 2;
     }
     process.stderr.write(`${toolName}: ${e instanceof Error ? e.message : String(e)}\n`);
