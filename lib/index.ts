@@ -3,6 +3,7 @@
 export { experiments } from './experiments/index.js';
 export * from './experiments/model.js';
 export { type RunOptions, runExperiments, selectExperiments, skipReason, UsageError } from './experiments/runner.js';
+export { type Load, type LoadOptions, type LoadStats, type ResolvedLoadOptions, startLoad } from './measure/load.js';
 export {
   type ChildResult,
   type ChildStep,

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,6 +74,27 @@ describe('npm pack', () => {
       { cwd: consumer, encoding: 'utf8' },
     );
     expect(out.trim().split('\n')).toEqual(['4', `0 prebuilds/linux-${process.arch}/ocl-settings 3`]);
+
+    // A CommonJS consumer: on Node >= 20.19 require() loads an ES module graph that has no
+    // top-level await (the chart libraries have one and load only when an HTML report is drawn,
+    // which then works from CommonJS too).
+    const fixture = join(root, 'test/fixtures/report-run-a.json');
+    writeFileSync(
+      join(consumer, 'consumer.cjs'),
+      [
+        "const { readFileSync } = require('node:fs');",
+        "const { mmap, pageSize, renderHtml } = require('overcommit-lab');",
+        'const m = mmap(4 * pageSize);',
+        'const pages = m.touch();',
+        'm.unmap();',
+        `renderHtml(JSON.parse(readFileSync(${JSON.stringify(fixture)}, 'utf8'))).then((html) => {`,
+        "  console.log(JSON.stringify({ pages, mapped: m.mapped, svg: html.includes('<svg') }));",
+        '});',
+      ].join('\n'),
+    );
+    const cjs = spawnSync(process.execPath, ['consumer.cjs'], { cwd: consumer, encoding: 'utf8' });
+    expect(cjs.stderr).toBe('');
+    expect(JSON.parse(cjs.stdout)).toEqual({ pages: 4, mapped: false, svg: true });
   }, 600_000);
 
   it.skipIf(crossMissing.length > 0)(

@@ -2,18 +2,31 @@
 /** The overcommit-lab command line. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { experiments } from '../experiments/index.js';
 import type { EvidenceValue, OvercommitMode, RunReport } from '../experiments/model.js';
-import { runExperiments, toolName, toolVersion, UsageError } from '../experiments/runner.js';
-import { runSparseDemo, type SparseDemoResult } from '../experiments/sparse-array.js';
+import type { SparseDemoResult } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
-import { compareReports, renderComparisonTerminal } from '../report/compare.js';
 import { formatBytes, formatEvidenceValue } from '../report/format.js';
-import { renderTerminal, shouldUseColor } from '../report/terminal.js';
-import { reportFormat, writeComparisonReport, writeReport } from '../report/write.js';
 
-const USAGE = `Usage: ${toolName} <command> [options]
+// Start-up cost is in what a command imports: the runner brings every experiment and the addon,
+// the reports bring their renderers. Each command loads what it uses, so `settings` (five
+// numbers from /proc) reads only /proc.
+const loadRunner = () => import('../experiments/runner.js');
+const loadTerminal = () => import('../report/terminal.js');
+const loadWrite = () => import('../report/write.js');
+
+/** The usage text, which names the tool as the runner does. */
+async function usage(): Promise<string> {
+  return usageFor((await loadRunner()).toolName);
+}
+
+/** The runner's UsageError (the CLI exits 2 on it), loaded with the runner. */
+async function usageError(message: string): Promise<Error> {
+  const { UsageError } = await loadRunner();
+  return new UsageError(message);
+}
+
+const usageFor = (toolName: string) => `Usage: ${toolName} <command> [options]
 
 Runs real experiments on this Linux kernel's memory overcommit machinery and says, claim by
 claim, whether the kernel behaves as the source documents say.
@@ -47,11 +60,11 @@ const options = {
 
 type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
 
-function parseModes(value: string): OvercommitMode[] {
+async function parseModes(value: string): Promise<OvercommitMode[]> {
   if (value === 'all') return [0, 1, 2];
   const modes = value.split(',').map((s) => s.trim());
   if (modes.length === 0 || modes.some((m) => !/^[012]$/.test(m))) {
-    throw new UsageError(`--mode takes a list of 0, 1 and 2 (e.g. 0,2) or 'all', got '${value}'`);
+    throw await usageError(`--mode takes a list of 0, 1 and 2 (e.g. 0,2) or 'all', got '${value}'`);
   }
   return [...new Set(modes.map((m) => Number(m) as OvercommitMode))];
 }
@@ -67,7 +80,8 @@ function clearProgress(flags: Flags): void {
 }
 
 async function run(ids: string[], flags: Flags): Promise<void> {
-  const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
+  const modes = flags.mode === undefined ? undefined : await parseModes(flags.mode);
+  const [{ runExperiments, toolName }, { renderTerminal, shouldUseColor }] = await Promise.all([loadRunner(), loadTerminal()]);
   const progress = progressReporter(flags);
   let report: RunReport;
   try {
@@ -75,14 +89,15 @@ async function run(ids: string[], flags: Flags): Promise<void> {
   } finally {
     clearProgress(flags);
   }
-  if (flags.report !== undefined) await writeReport(flags.report, report);
+  if (flags.report !== undefined) await (await loadWrite()).writeReport(flags.report, report);
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(renderTerminal(report, { color: shouldUseColor(process.stdout), quiet: flags.quiet }));
   if (flags.report !== undefined && !flags.json && !flags.quiet) process.stdout.write(`Report written to ${flags.report}\n`);
 }
 
 async function demo(args: string[], flags: Flags): Promise<void> {
-  if (args.length !== 1 || args[0] !== 'sparse') throw new UsageError(`demo takes one program: sparse`);
+  if (args.length !== 1 || args[0] !== 'sparse') throw await usageError(`demo takes one program: sparse`);
+  const { runSparseDemo } = await import('../experiments/sparse-array.js');
   const progress = progressReporter(flags);
   let result: SparseDemoResult;
   try {
@@ -137,7 +152,8 @@ async function demo(args: string[], flags: Flags): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function list(flags: Flags): void {
+async function list(flags: Flags): Promise<void> {
+  const { experiments } = await import('../experiments/index.js');
   if (flags.json) {
     const out = experiments.map((e) => ({ id: e.id, title: e.title, requires: e.requires, claims: e.claims }));
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -184,16 +200,21 @@ function settings(flags: Flags): void {
 }
 
 async function compare(files: string[], flags: Flags): Promise<void> {
-  if (files.length !== 2) throw new UsageError('compare takes two JSON files written by `run --json`');
-  const [a, b] = files.map((f) => {
+  if (files.length !== 2) throw await usageError('compare takes two JSON files written by `run --json`');
+  const reports: RunReport[] = [];
+  for (const f of files) {
     try {
-      return JSON.parse(readFileSync(f, 'utf8')) as RunReport;
+      reports.push(JSON.parse(readFileSync(f, 'utf8')) as RunReport);
     } catch (e) {
-      throw new UsageError(`cannot read ${f} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
+      throw await usageError(`cannot read ${f} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
     }
-  });
-  const c = compareReports(a!, b!);
-  if (flags.report !== undefined) await writeComparisonReport(flags.report, c);
+  }
+  const [{ compareReports, renderComparisonTerminal }, { shouldUseColor }] = await Promise.all([
+    import('../report/compare.js'),
+    loadTerminal(),
+  ]);
+  const c = compareReports(reports[0]!, reports[1]!);
+  if (flags.report !== undefined) await (await loadWrite()).writeComparisonReport(flags.report, c);
   if (flags.json) process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
   else process.stdout.write(renderComparisonTerminal(c, { color: shouldUseColor(process.stdout) }));
 }
@@ -203,29 +224,31 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}\n`);
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${await usage()}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${await usage()}\n`);
     return 0;
   }
   if (values.version) {
-    process.stdout.write(`${toolVersion}\n`);
+    process.stdout.write(`${(await loadRunner()).toolVersion}\n`);
     return 0;
   }
   const flags: Flags = values;
   const [command, ...rest] = positionals;
   try {
-    if (flags.mode !== undefined && command !== 'run') throw new UsageError('--mode goes with run');
-    if (flags.report !== undefined && command !== 'run' && command !== 'compare') throw new UsageError('--report goes with run or compare');
+    if (flags.mode !== undefined && command !== 'run') throw await usageError('--mode goes with run');
+    if (flags.report !== undefined && command !== 'run' && command !== 'compare')
+      throw await usageError('--report goes with run or compare');
     // A bad report name is a usage error before any work, not a failure after the run.
     if (flags.report !== undefined) {
+      const { reportFormat } = await loadWrite();
       try {
         reportFormat(flags.report);
       } catch (e) {
-        throw new UsageError((e as Error).message);
+        throw await usageError((e as Error).message);
       }
     }
     switch (command) {
@@ -236,7 +259,7 @@ export async function main(argv: string[]): Promise<number> {
         await demo(rest, flags);
         break;
       case 'list':
-        list(flags);
+        await list(flags);
         break;
       case 'settings':
         settings(flags);
@@ -245,14 +268,15 @@ export async function main(argv: string[]): Promise<number> {
         await compare(rest, flags);
         break;
       case undefined:
-        throw new UsageError('a command is needed');
+        throw await usageError('a command is needed');
       default:
-        throw new UsageError(`unknown command '${command}'`);
+        throw await usageError(`unknown command '${command}'`);
     }
     return 0;
   } catch (e) {
+    const { toolName, UsageError } = await loadRunner();
     if (e instanceof UsageError) {
-      process.stderr.write(`${toolName}: ${e.message}\n\n${USAGE}\n`);
+      process.stderr.write(`${toolName}: ${e.message}\n\n${usageFor(toolName)}\n`);
       return 2;
     }
     process.stderr.write(`${toolName}: ${e instanceof Error ? e.message : String(e)}\n`);

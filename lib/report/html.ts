@@ -4,7 +4,7 @@
  * one fail loudly instead of reaching the network.
  */
 import type { ExperimentRun, RunReport } from '../experiments/model.js';
-import { type Chart, renderCharts } from './charts.js';
+import type { Chart } from './charts.js';
 import { formatDuration, type Verdict, verdictGlyph, verdictOf, verdictOfRun } from './format.js';
 import { environmentRows, evidenceRows, LEGEND, matrixHead } from './markdown.js';
 import { type ClaimMatrix, claimMatrix, labelFindings } from './matrix.js';
@@ -104,6 +104,9 @@ function chartFigure(c: Chart): string {
 }
 
 export async function renderHtml(report: RunReport): Promise<string> {
+  // The chart libraries (Vega, Vega-Lite) are most of the package's start-up cost and carry a
+  // top-level await that would make the package impossible to require(): load them only here.
+  const { renderCharts } = await import('./charts.js');
   const charts = await renderCharts(report);
   const title = `${report.tool.name} report`;
   const body = [
