@@ -36,7 +36,16 @@ import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, type MmapOptions, memfdCreate, mmap, pageSize } from '../native/mapping.js';
 import { GiB, MiB, mib } from '../units.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode, type Verdict } from './model.js';
+import {
+  type Claim,
+  type ClaimRule,
+  defineExperiment,
+  type Evidence,
+  type Measured,
+  type OvercommitMode,
+  type Verdict,
+  withCaveat,
+} from './model.js';
 
 export const mappingKinds = [
   'file-private-rw',
@@ -1145,12 +1154,5 @@ export const accounting = defineExperiment<AccountingEvidence>({
   requires: {},
   measure: measureAccounting,
   // The mode-2 scaling is a caveat on every verdict.
-  rules: rules.map((r) => ({
-    ...r,
-    judge: (e: AccountingEvidence) => {
-      const v = r.judge(e);
-      if (e.sizeNote === null) return v;
-      return { ...v, reason: v.reason === undefined ? e.sizeNote : `${v.reason}; ${e.sizeNote}` };
-    },
-  })),
+  rules: withCaveat(rules, (e) => e.sizeNote),
 });

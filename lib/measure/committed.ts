@@ -55,7 +55,8 @@ export interface CommittedChangeOptions {
   reads?: number;
 }
 
-function readCommitted(reads: number): number {
+/** Committed_AS now: the median of `reads` back-to-back readings. */
+export function readCommitted(reads: number): number {
   const values: number[] = [];
   for (let i = 0; i < reads; i++) values.push(readCommittedAs());
   return median(values);
