@@ -12,7 +12,7 @@ import { changeFromDeltas, classifyChange } from '../lib/measure/committed.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { GiB, MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { currentMode, seededRandom, underLoad } from './helpers.js';
 
 const guard = guardAvailability();
 const guardSkip = guard.available ? '' : ` (skipped: ${guard.reason})`;
@@ -57,6 +57,20 @@ describe('fork-inheritance rules', () => {
     expect(m2.get(ids.inherits004.id)!.holds).toBeNull();
     const refused = judge({ ...captured, problem: 'the fork was refused (ENOMEM)' });
     expect([...refused.values()].every((f) => f.holds === null && f.reason === 'the fork was refused (ENOMEM)')).toBe(true);
+  });
+});
+
+describe('fork-inheritance rules under a simulated load (64-256 MiB hits on the Committed_AS trials)', () => {
+  it('never turn a verdict from holds to does not hold or back: only to undecided', () => {
+    const random = seededRandom(10);
+    const lost = { ...quiet(-GiB), childOrdinaryFlags: ['rd', 'wr'], childOrdinaryAccountedBytes: 0 };
+    for (const e of [quiet(0), lost]) {
+      const expected = judge(e);
+      for (let i = 0; i < 200; i++) {
+        for (const [id, f] of judge(underLoad(e, random, 0.6, 0.1)))
+          if (f.holds !== null) expect(f.holds, id).toBe(expected.get(id)!.holds);
+      }
+    }
   });
 });
 

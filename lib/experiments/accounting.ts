@@ -156,7 +156,7 @@ const SHMFS_TOUCH_BYTES = 64 * MiB;
  */
 const COPIES_TOUCH_BYTES = 8 * MiB;
 /** How far a child grows its stack: a C call chain this deep needs RLIMIT_STACK raised above the usual 8 MiB. */
-const STACK_GROWTH_BYTES = 16 * MiB;
+const STACK_GROWTH_BYTES = 8 * MiB;
 /** Room for a child's /proc/self/smaps (Node's is well under 1 MiB). */
 const CHILD_SMAPS_MAX_BYTES = 4 * MiB;
 /** The per-mapping side may differ from a hypothesis by the partial pages around an unaligned break. */
