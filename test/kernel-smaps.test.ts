@@ -100,6 +100,7 @@ describe('accountedBytesIn and largestGrowth', () => {
     expect(accountedBytesIn(vmas, 0x9000n, 0xa000n)).toBe(0);
     // A kernel that shows no VmFlags says nothing.
     expect(accountedBytesIn([vma(0x1000, 0x5000, [])], 0x1000n, 0x5000n)).toBeNull();
+    expect(accountedBytesIn([], 0x1000n, 0x5000n)).toBeNull();
   });
 
   it('finds the VMA that grew most, and a new one as created', () => {

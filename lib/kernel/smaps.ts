@@ -76,11 +76,11 @@ export function readVmas(pid: number | 'self' = 'self'): Vma[] {
 
 /**
  * The bytes of [start, end) in VMAs marked 'ac' (VM_ACCOUNT: the kernel charged them to
- * Committed_AS), whatever the VMAs around them were merged with; null when the kernel shows no
- * VmFlags at all (then the flags say nothing).
+ * Committed_AS), whatever the VMAs around them were merged with; null when there is no VMA or
+ * the kernel shows no VmFlags at all (then the flags say nothing).
  */
 export function accountedBytesIn(vmas: readonly Vma[], start: bigint, end: bigint): number | null {
-  if (vmas.length > 0 && vmas.every((v) => v.vmFlags.length === 0)) return null;
+  if (vmas.every((v) => v.vmFlags.length === 0)) return null;
   let bytes = 0n;
   for (const v of vmas) {
     if (!v.vmFlags.includes('ac')) continue;
