@@ -801,7 +801,7 @@ function kindRule(kind: MappingKind, noreserve: boolean, claim: Claim): ClaimRul
             ? `as documented (${mib(k.documentedBytes)})`
             : `not as documented (${mib(k.documentedBytes)})`;
       return (
-        `${kind}${noreserve ? ' with MAP_NORESERVE' : ''}, ${mib(k.sizeBytes)} mapped in mode ${e.mode}: Committed_AS changed by ${reading(k.mmap)} at mmap ` +
+        `${kind}${noreserve ? ' with MAP_NORESERVE' : ''}, ${mib(k.sizeBytes)} mapped in mode ${e.mode}: Committed_AS changed by ${reading(flagsShowCharge(kind) ? k.mmap : { ...k.mmap, accountedDeltaBytes: null })} at mmap ` +
         `and by ${signed(k.munmap.change.changeBytes)} at munmap; ${flags}; ${outcome} (${basis})`
       );
     },
