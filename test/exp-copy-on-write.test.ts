@@ -1,51 +1,64 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyOnWrite, copyOnWriteFindings, measureCopyOnWrite } from '../lib/experiments/copy-on-write.js';
+import { type CopyOnWriteEvidence, copyOnWrite, measureCopyOnWrite } from '../lib/experiments/copy-on-write.js';
+import { judgeEvidence } from '../lib/experiments/judge.js';
 import { pageSize } from '../lib/native/mapping.js';
-import { KiB, MiB } from '../lib/units.js';
+import { MiB } from '../lib/units.js';
 
-describe('copy-on-write experiment', () => {
-  it("counts, in the child's smaps, the pages it shares and the ones it copied", async () => {
-    const { evidence: e, problem } = await measureCopyOnWrite();
-    expect(problem).toBeNull();
-    expect(e.exitCode).toBe(0);
-    const n = e.regionPages;
-    expect(e.partialWrittenPages).toBe(n / 4);
-    expect(e.afterFork).toEqual({ sharedPages: n, privatePages: 0 });
-    expect(e.afterPartialWrite).toEqual({ sharedPages: n - n / 4, privatePages: n / 4 });
-    expect(e.afterFullWrite).toEqual({ sharedPages: 0, privatePages: n });
-    // The child holds a copy of every mapping of the parent except those marked 'dc' (MADV_DONTFORK).
-    const copyable = Math.min(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes);
-    expect(copyable).toBeGreaterThan(e.regionBytes);
-    expect(e.childVmSizeBytes).toBeGreaterThanOrEqual(copyable - e.vmSizeToleranceBytes);
-    // ...and no more than that besides runChild's result area: the room for the reads (the steps'
-    // maxBytes), a page for the step results, and Node's threads' own maps around the fork.
-    expect(e.resultReadBytes).toBe(64 * KiB + 64 * KiB + 3 * 4 * MiB);
-    const resultArea = e.resultReadBytes + pageSize;
-    expect(e.childVmSizeBytes).toBeLessThanOrEqual(
-      Math.max(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) + resultArea + e.vmSizeToleranceBytes,
-    );
-    const findings = copyOnWriteFindings(e, problem);
-    expect(findings.map((f) => f.holds)).toEqual([true, true, true]);
+const captured = JSON.parse(
+  readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/copy-on-write.json'), 'utf8'),
+) as CopyOnWriteEvidence;
+
+const verdicts = (e: CopyOnWriteEvidence) => judgeEvidence(copyOnWrite, e, 0).map((f) => f.holds);
+
+describe('copy-on-write rules', () => {
+  it('hold on the evidence captured here (6.18): shared at fork, exactly the written pages copied', () => {
+    expect(verdicts(captured)).toEqual([true, true, true]);
+    expect(judgeEvidence(copyOnWrite, captured, 0)[0]!.observed).toContain('Exactly the written pages were copied');
   });
 
-  it('says so when more pages were copied than written, or the child had less virtual memory', async () => {
-    const { evidence: e } = await measureCopyOnWrite();
-    const wrong = { ...e, afterPartialWrite: { sharedPages: 0, privatePages: e.regionPages } };
-    expect(copyOnWriteFindings(wrong, null)[0]!.holds).toBe(false);
+  it('do not hold when more pages were copied than written, or the child had less virtual memory', () => {
+    const n = captured.regionPages;
+    expect(verdicts({ ...captured, afterPartialWrite: { sharedPages: 0, privatePages: n } })[0]).toBe(false);
     const small = {
-      ...e,
-      childVmSizeBytes: Math.min(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) - e.vmSizeToleranceBytes - 4096,
+      ...captured,
+      childVmSizeBytes: Math.min(captured.parentCopyableBeforeBytes, captured.parentCopyableAfterBytes) - MiB - pageSize,
     };
-    expect(copyOnWriteFindings(small, null)[1]!.holds).toBe(false);
-    const copied = { ...e, afterFork: { sharedPages: 0, privatePages: e.regionPages } };
-    expect(copyOnWriteFindings(copied, null)[1]!.holds).toBe(false);
+    expect(verdicts(small)[1]).toBe(false);
+    // Copied at fork: neither shared nor "not physical".
+    expect(verdicts({ ...captured, afterFork: { sharedPages: 0, privatePages: n } }).slice(0, 2)).toEqual([false, false]);
+    expect(verdicts({ ...captured, afterFullWrite: { sharedPages: n / 2, privatePages: n / 2 } })[2]).toBe(false);
     expect(copyOnWrite.claims.map((c) => c.source.slice(0, 3))).toEqual(['000', '000', '000']);
   });
 
-  it('gives no verdict when a read of the child failed', async () => {
-    const { evidence: e } = await measureCopyOnWrite();
-    const findings = copyOnWriteFindings({ ...e, afterFork: null }, 'smaps afterFork missing');
+  it('give no verdict when a read of the child failed', () => {
+    const findings = judgeEvidence(copyOnWrite, { ...captured, afterFork: null, problem: 'smaps afterFork missing' }, 0);
     expect(findings.map((f) => f.holds)).toEqual([null, null, null]);
     expect(findings.every((f) => f.reason === 'smaps afterFork missing')).toBe(true);
+  });
+});
+
+describe('copy-on-write on this kernel', () => {
+  it("counts the child's pages consistently with what it wrote, and its VmSize with the parent's", async () => {
+    const e = await measureCopyOnWrite();
+    expect(e.problem).toBeUndefined();
+    const n = e.regionPages;
+    expect(n).toBe(e.regionBytes / pageSize);
+    // The touch step reports the pages it wrote: one in four.
+    expect(e.partialWrittenPages).toBe(n / 4);
+    // Every page of the region is accounted for, shared or private, at each point.
+    for (const p of [e.afterFork!, e.afterPartialWrite!, e.afterFullWrite!]) expect(p.sharedPages + p.privatePages).toBe(n);
+    // Writing only adds private pages.
+    expect(e.afterPartialWrite!.privatePages).toBeGreaterThanOrEqual(e.afterFork!.privatePages);
+    expect(e.afterFullWrite!.privatePages).toBeGreaterThanOrEqual(e.afterPartialWrite!.privatePages);
+    // The child holds no more than a copy of the parent plus runChild's result area (the reads'
+    // room and a page of step results) and Node's threads' own maps around the fork.
+    expect(e.resultReadBytes).toBe(64 * 1024 * 2 + 3 * 4 * MiB);
+    expect(e.childVmSizeBytes).toBeLessThanOrEqual(
+      Math.max(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) + e.resultReadBytes + pageSize + e.vmSizeToleranceBytes,
+    );
+    expect(e.exitCode).toBe(0);
+    expect(JSON.parse(JSON.stringify(e))).toEqual(e);
   });
 });

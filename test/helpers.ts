@@ -4,6 +4,7 @@ import type { Experiment, ExperimentContext, Finding, OvercommitMode } from '../
 import { runExperiment } from '../lib/experiments/runner.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
 import { sysctlWritability } from '../lib/kernel/sysctl.js';
+import { changeFromDeltas } from '../lib/measure/committed.js';
 
 export function currentMode(): OvercommitMode {
   return Number(readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim()) as OvercommitMode;
@@ -15,4 +16,39 @@ export const canSwitchModes = sysctlWritability().writable;
 /** An experiment measured and judged as the runner does, for tests that read only its findings. */
 export async function runFindings(experiment: Experiment, ctx: ExperimentContext): Promise<Finding[]> {
   return (await runExperiment(experiment, ctx)).findings;
+}
+
+/** A small deterministic PRNG (mulberry32), for tests that draw noise. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The evidence as a load that maps and unmaps 64-256 MiB would have left it: every Committed_AS
+ * change in it (any object with actionDeltasBytes and controlDeltasBytes) has each action trial
+ * hit with probability `pAction`, each control with `pControl`, by ±64-256 MiB, and is recomputed
+ * by the one rule (changeFromDeltas). The exact per-mapping side is left as it was: no load moves it.
+ */
+export function underLoad<T>(evidence: T, random: () => number, pAction = 0.4, pControl = 0.05): T {
+  const MiB = 1024 * 1024;
+  const hit = (p: number) => (random() < p ? (random() < 0.5 ? -1 : 1) * (64 + Math.floor(random() * 193)) * MiB : 0);
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    if (Array.isArray(o.actionDeltasBytes) && Array.isArray(o.controlDeltasBytes)) {
+      const action = (o.actionDeltasBytes as number[]).map((d) => d + hit(pAction));
+      const control = (o.controlDeltasBytes as number[]).map((d) => d + hit(pControl));
+      return changeFromDeltas(action, control);
+    }
+    return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
+  };
+  return walk(evidence) as T;
 }

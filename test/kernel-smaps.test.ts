@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { findVma, parseSmaps, readVmas, readVmFlags } from '../lib/kernel/smaps.js';
+import { accountedBytesIn, findVma, largestGrowth, parseSmaps, readVmas, readVmFlags, type Vma } from '../lib/kernel/smaps.js';
 
 const fixture = readFileSync(new URL('./fixtures/proc-smaps.txt', import.meta.url), 'utf8');
 
@@ -78,5 +78,37 @@ describe('live smaps', () => {
 
   it('readVmFlags throws for an unmapped address', () => {
     expect(() => readVmFlags(0n)).toThrow(/no mapping of this process contains address 0x0/);
+  });
+});
+
+describe('accountedBytesIn and largestGrowth', () => {
+  const vma = (start: number, end: number, flags: string[], pathname = ''): Vma => ({
+    start: BigInt(start),
+    end: BigInt(end),
+    perms: 'rw-p',
+    offset: 0n,
+    dev: '00:00',
+    inode: 0,
+    pathname,
+    sizes: {},
+    vmFlags: flags,
+  });
+
+  it("counts the bytes of a range in 'ac' VMAs, whatever they were merged with", () => {
+    const vmas = [vma(0x1000, 0x5000, ['rd', 'wr', 'ac']), vma(0x5000, 0x8000, ['rd'])];
+    expect(accountedBytesIn(vmas, 0x2000n, 0x7000n)).toBe(0x3000);
+    expect(accountedBytesIn(vmas, 0x9000n, 0xa000n)).toBe(0);
+    // A kernel that shows no VmFlags says nothing.
+    expect(accountedBytesIn([vma(0x1000, 0x5000, [])], 0x1000n, 0x5000n)).toBeNull();
+    expect(accountedBytesIn([], 0x1000n, 0x5000n)).toBeNull();
+  });
+
+  it('finds the VMA that grew most, and a new one as created', () => {
+    const before = [vma(0x10000, 0x20000, ['ac'], '[stack]'), vma(0x1000, 0x2000, [])];
+    const grown = largestGrowth(before, [vma(0x8000, 0x20000, ['ac'], '[stack]'), vma(0x1000, 0x2000, [])]);
+    expect(grown).toMatchObject({ growthBytes: 0x8000, created: false });
+    expect(grown!.vma.pathname).toBe('[stack]');
+    expect(largestGrowth(before, [...before, vma(0x30000, 0x40000, ['ac'])])).toMatchObject({ growthBytes: 0x10000, created: true });
+    expect(largestGrowth(before, before)).toBeUndefined();
   });
 });

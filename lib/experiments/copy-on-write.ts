@@ -7,18 +7,22 @@
  * /proc/self/status says how much virtual memory it holds, against the parent's just before.
  */
 
-import { parseMeminfo, readMeminfo } from '../kernel/meminfo.js';
-import { findVma, parseSmaps, readVmas } from '../kernel/smaps.js';
-import { parseStatus, readStatus } from '../kernel/status.js';
-import { type ChildStep, type ChildStepResult, runChild } from '../native/child.js';
-import { mmap, pageSize } from '../native/mapping.js';
+import { MEMINFO_PATH, parseMeminfo, readCommittedAs } from '../kernel/meminfo.js';
+import { findVma, parseSmaps, readVmas, smapsPath } from '../kernel/smaps.js';
+import { parseStatus, readStatus, statusPath } from '../kernel/status.js';
+import { runNamedChild } from '../measure/child.js';
+import type { ChildStepResult } from '../native/child.js';
+import { isSystemCallError } from '../native/errors.js';
+import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { KiB, MiB, mib } from '../units.js';
 import { DOC_000 } from './documents.js';
-import { legacyExperiment } from './legacy.js';
-import { type Claim, type Evidence, type ExperimentContext, type Finding, finding } from './model.js';
+import { type Claim, defineExperiment, type Measured } from './model.js';
 
-/** The parent's dataset: small enough to write in-process on a shared machine, large enough to count exactly. */
-const REGION_BYTES = 16 * MiB;
+/**
+ * The parent's dataset. The claims are about pages, counted exactly in smaps: a few MiB are as
+ * exact as a gigabyte, and every page the child writes is a copy-on-write fault (dear in a VM).
+ */
+const REGION_BYTES = 4 * MiB;
 /** The child first writes one page in this many. */
 const PARTIAL_STRIDE_PAGES = 4;
 /**
@@ -26,6 +30,8 @@ const PARTIAL_STRIDE_PAGES = 4;
  * parent's reads before and after it: ~120 KiB was seen here.
  */
 const VM_SIZE_TOLERANCE_BYTES = MiB;
+/** Room for the child's /proc/self/smaps (Node's is well under 1 MiB). */
+const SMAPS_MAX_BYTES = 4 * MiB;
 
 const C = {
   shared: {
@@ -53,7 +59,7 @@ export interface RegionPages {
   privatePages: number;
 }
 
-export interface CopyOnWriteEvidence {
+export interface CopyOnWriteEvidence extends Measured {
   regionBytes: number;
   regionPages: number;
   /** Pages the child wrote in the partial step, then in all. */
@@ -91,68 +97,77 @@ function forkableSize(): { vmSize: number; dontCopy: number } {
   return { vmSize: readStatus().vmSize, dontCopy };
 }
 
-function regionPages(step: ChildStepResult | undefined, address: bigint): RegionPages | null {
-  if (step?.status !== 'ok' || step.truncated) return null;
-  const vma = findVma(parseSmaps(step.data ?? ''), address);
-  if (vma === undefined) return null;
+function regionPages(step: ChildStepResult, region: Mapping): RegionPages | null {
+  if (step.status !== 'ok' || step.truncated) return null;
+  const vma = findVma(parseSmaps(step.data ?? ''), region.address);
+  // A VMA merged with a neighbour would count the neighbour's pages too.
+  if (vma === undefined || vma.start !== region.address || vma.end !== region.address + BigInt(region.length)) return null;
   return { sharedPages: (vma.sizes.Shared_Dirty ?? 0) / pageSize, privatePages: (vma.sizes.Private_Dirty ?? 0) / pageSize };
 }
 
-export async function measureCopyOnWrite(): Promise<{ evidence: CopyOnWriteEvidence; problem: string | null }> {
+/** Writes every page of `m`: MADV_POPULATE_WRITE (a tenth of a write per page in a VM), else (before Linux 5.14) page by page. */
+function writeAll(m: Mapping): void {
+  try {
+    m.advise('populate-write');
+  } catch (e) {
+    if (!isSystemCallError(e) || e.code !== 'EINVAL') throw e;
+    m.touch();
+  }
+}
+
+export async function measureCopyOnWrite(): Promise<CopyOnWriteEvidence> {
   const region = mmap(REGION_BYTES);
   try {
-    region.touch();
-    const committedBeforeForkBytes = readMeminfo().committedAs;
+    writeAll(region);
+    const committedBeforeForkBytes = readCommittedAs();
     const target = { address: region.address, length: region.length };
-    const smaps = { op: 'readfile' as const, path: '/proc/self/smaps', maxBytes: 4 * MiB, required: true };
+    const smaps = { op: 'readfile', path: smapsPath('self'), maxBytes: SMAPS_MAX_BYTES } as const;
     const steps = [
-      { op: 'readfile', path: '/proc/self/status', maxBytes: 64 * KiB, required: true },
-      { op: 'readfile', path: '/proc/meminfo', maxBytes: 64 * KiB, required: true },
-      smaps,
-      { op: 'touch', ...target, stride: PARTIAL_STRIDE_PAGES * pageSize },
-      smaps,
-      { op: 'touch', ...target },
-      smaps,
-    ] as const satisfies readonly ChildStep[];
-    const resultReadBytes = steps.reduce((sum, step) => sum + (step.op === 'readfile' ? step.maxBytes : 0), 0);
+      ['status', { op: 'readfile', path: statusPath('self'), maxBytes: 64 * KiB }],
+      ['meminfo', { op: 'readfile', path: MEMINFO_PATH, maxBytes: 64 * KiB }],
+      ['smaps-after-fork', smaps],
+      ['write-partial', { op: 'touch', ...target, stride: PARTIAL_STRIDE_PAGES * pageSize }],
+      ['smaps-after-partial', smaps],
+      ['write-all', { op: 'touch', ...target }],
+      ['smaps-after-all', smaps],
+    ] as const;
+    const resultReadBytes = steps.reduce((sum, [, step]) => sum + (step.op === 'readfile' ? step.maxBytes : 0), 0);
     const parentBefore = forkableSize();
-    const r = await runChild(steps);
+    const run = await runNamedChild(steps);
     const parentAfter = forkableSize();
-    const [status, meminfo] = r.steps;
+    const [status, meminfo] = [run.step('status'), run.step('meminfo')];
     const regionReads = {
-      afterFork: regionPages(r.steps[2], region.address),
-      afterPartialWrite: regionPages(r.steps[4], region.address),
-      afterFullWrite: regionPages(r.steps[6], region.address),
+      afterFork: regionPages(run.step('smaps-after-fork'), region),
+      afterPartialWrite: regionPages(run.step('smaps-after-partial'), region),
+      afterFullWrite: regionPages(run.step('smaps-after-all'), region),
     };
     const evidence: CopyOnWriteEvidence = {
       regionBytes: REGION_BYTES,
       regionPages: REGION_BYTES / pageSize,
-      partialWrittenPages: r.steps[3]?.progress ?? 0,
+      partialWrittenPages: run.step('write-partial').progress,
       ...regionReads,
       resultReadBytes,
       parentVmSizeBytes: parentBefore.vmSize,
       parentDontCopyBytes: parentBefore.dontCopy,
       parentCopyableBeforeBytes: parentBefore.vmSize - parentBefore.dontCopy,
       parentCopyableAfterBytes: parentAfter.vmSize - parentAfter.dontCopy,
-      childVmSizeBytes: status?.status === 'ok' ? parseStatus(status.data ?? '').vmSize : null,
+      childVmSizeBytes: status.status === 'ok' ? parseStatus(status.data ?? '').vmSize : null,
       vmSizeToleranceBytes: VM_SIZE_TOLERANCE_BYTES,
       committedBeforeForkBytes,
-      committedInChildBytes: meminfo?.status === 'ok' ? parseMeminfo(meminfo.data ?? '').committedAs : null,
-      exitCode: r.exitCode,
-      signal: r.signal,
+      committedInChildBytes: meminfo.status === 'ok' ? parseMeminfo(meminfo.data ?? '').committedAs : null,
+      exitCode: run.result.exitCode,
+      signal: run.result.signal,
     };
     // A missing read is no measurement: zeros in its place would make a false verdict.
     const missing = Object.entries(regionReads)
       .filter(([, v]) => v === null)
       .map(([k]) => `smaps ${k}`);
     if (evidence.childVmSizeBytes === null) missing.push('/proc/self/status');
-    const problem =
-      r.exitCode !== 0
-        ? `the child did not finish (exit ${r.exitCode}, signal ${r.signal})`
-        : missing.length > 0
-          ? `the child's reads did not show the region: ${missing.join(', ')} (failed, truncated, or no VMA at 0x${region.address.toString(16)})`
-          : null;
-    return { evidence, problem };
+    if (!run.finished) evidence.problem = run.problem!;
+    else if (missing.length > 0) {
+      evidence.problem = `the child's reads did not show the region as one VMA: ${missing.join(', ')} (failed, truncated, merged with a neighbour, or no VMA at 0x${region.address.toString(16)})`;
+    }
+    return evidence;
   } finally {
     region.unmap();
   }
@@ -160,62 +175,58 @@ export async function measureCopyOnWrite(): Promise<{ evidence: CopyOnWriteEvide
 
 const counts = (p: RegionPages | null): string => (p === null ? 'unknown' : `${p.sharedPages} shared, ${p.privatePages} private`);
 
-export function copyOnWriteFindings(e: CopyOnWriteEvidence, problem: string | null): Finding[] {
-  const pages = (p: RegionPages | null): Evidence[string] => (p === null ? null : { ...p });
-  const evidence = {
-    ...e,
-    afterFork: pages(e.afterFork),
-    afterPartialWrite: pages(e.afterPartialWrite),
-    afterFullWrite: pages(e.afterFullWrite),
-  };
-  if (problem !== null) return Object.values(C).map((c) => finding(c, null, problem, evidence, problem));
-  const [atFork, partial, full] = [e.afterFork!, e.afterPartialWrite!, e.afterFullWrite!];
-  const n = e.regionPages;
-  const w = e.partialWrittenPages;
-  const sharedAtFork = atFork.sharedPages === n && atFork.privatePages === 0;
-  const onlyWrittenCopied = partial.privatePages === w && partial.sharedPages === n - w;
-  const story =
-    `The parent wrote all ${n} pages of a ${mib(REGION_BYTES)} private region, then forked. In the child's smaps the region had ${counts(atFork)} pages right after the fork; ` +
-    `after the child wrote ${w} of them (one in ${PARTIAL_STRIDE_PAGES}): ${counts(partial)}; after it wrote all of them: ${counts(full)}.`;
-  // The child holds a copy of every mapping fork copies (virtual doubled) yet, at first, no page
-  // of the region of its own (physical not). The fork happened between the parent's two reads.
-  const childVm = e.childVmSizeBytes!;
-  const copyable = Math.min(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes);
-  const virtualDoubled = childVm >= copyable - e.vmSizeToleranceBytes;
-  const charge = e.committedInChildBytes === null ? 'not read' : `${e.committedInChildBytes - e.committedBeforeForkBytes} B`;
-  return [
-    finding(
-      C.shared,
-      sharedAtFork && onlyWrittenCopied,
-      `${story} ${sharedAtFork && onlyWrittenCopied ? 'Exactly the written pages were copied.' : 'The copies do not match the pages written.'}`,
-      evidence,
-    ),
-    finding(
-      C.virtualNotPhysical,
-      virtualDoubled && sharedAtFork,
-      `The child's VmSize right after the fork was ${childVm} B (${mib(childVm)}); the parent's was ${e.parentVmSizeBytes} B (${mib(e.parentVmSizeBytes)}) just before it, ` +
-        `of which ${mib(e.parentDontCopyBytes)} is in VMAs marked 'dc' (MADV_DONTFORK), which fork never copies: the rest, ${mib(copyable)} (the smaller of the reads before and after), is what a copy holds (besides runChild's result area, ${mib(e.resultReadBytes)} for the child's reads). ` +
-        `${virtualDoubled ? 'The child holds all of it: with the parent, twice the virtual memory' : `The child is short of it by more than ${mib(e.vmSizeToleranceBytes)}: the virtual memory is not doubled`}; ` +
-        `of the region the child had ${counts(atFork)} pages (${sharedAtFork ? 'all still shared: no physical copy' : 'not all shared'}). Committed_AS grew by ${charge} across the fork (evidence only: other processes move it too).`,
-      evidence,
-    ),
-    finding(
-      C.allWritten,
-      full.privatePages === n && full.sharedPages === 0,
-      `${story} With every page written the child holds its own copy of all ${n} pages: as much memory as without copy-on-write.`,
-      evidence,
-    ),
-  ];
-}
+const story = (e: CopyOnWriteEvidence): string =>
+  `The parent wrote all ${e.regionPages} pages of a ${mib(e.regionBytes)} private region, then forked. In the child's smaps the region had ${counts(e.afterFork)} pages right after the fork; ` +
+  `after the child wrote ${e.partialWrittenPages} of them (one in ${PARTIAL_STRIDE_PAGES}): ${counts(e.afterPartialWrite)}; after it wrote all of them: ${counts(e.afterFullWrite)}.`;
 
-export const copyOnWrite = legacyExperiment({
+const sharedAtFork = (e: CopyOnWriteEvidence): boolean => e.afterFork!.sharedPages === e.regionPages && e.afterFork!.privatePages === 0;
+const onlyWrittenCopied = (e: CopyOnWriteEvidence): boolean =>
+  e.afterPartialWrite!.privatePages === e.partialWrittenPages && e.afterPartialWrite!.sharedPages === e.regionPages - e.partialWrittenPages;
+const allCopied = (e: CopyOnWriteEvidence): boolean =>
+  e.afterFullWrite!.privatePages === e.regionPages && e.afterFullWrite!.sharedPages === 0;
+/** The copy a fork makes: the parent's VmSize less its 'dc' VMAs (the smaller of the reads around the fork). */
+const copyable = (e: CopyOnWriteEvidence): number => Math.min(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes);
+const virtualDoubled = (e: CopyOnWriteEvidence): boolean => e.childVmSizeBytes! >= copyable(e) - e.vmSizeToleranceBytes;
+
+export const copyOnWrite = defineExperiment<CopyOnWriteEvidence>({
   id: 'copy-on-write',
   title: "000's copy-on-write after fork: the pages a child shares with its parent and the ones it copies, from the child's smaps",
-  claims: Object.values(C),
   requires: {},
-  async run(ctx: ExperimentContext): Promise<Finding[]> {
-    ctx.progress('copy-on-write: forking with a 16 MiB written region');
-    const { evidence, problem } = await measureCopyOnWrite();
-    return copyOnWriteFindings(evidence, problem);
+  measure: async (ctx) => {
+    ctx.progress(`copy-on-write: forking with a ${mib(REGION_BYTES)} written region`);
+    return measureCopyOnWrite();
   },
+  rules: [
+    {
+      claim: C.shared,
+      judge: (e) => ({ holds: sharedAtFork(e) && onlyWrittenCopied(e) }),
+      observe: (e, v) => `${story(e)} ${v.holds ? 'Exactly the written pages were copied.' : 'The copies do not match the pages written.'}`,
+    },
+    {
+      // The child holds a copy of every mapping fork copies (virtual doubled) yet, at first, no
+      // page of the region of its own (physical not).
+      claim: C.virtualNotPhysical,
+      judge: (e) => ({ holds: virtualDoubled(e) && sharedAtFork(e) }),
+      observe: (e) => {
+        const childVm = e.childVmSizeBytes!;
+        const charge = e.committedInChildBytes === null ? 'not read' : `${e.committedInChildBytes - e.committedBeforeForkBytes} B`;
+        return (
+          `The child's VmSize right after the fork was ${childVm} B (${mib(childVm)}); the parent's was ${e.parentVmSizeBytes} B (${mib(e.parentVmSizeBytes)}) just before it, ` +
+          `of which ${mib(e.parentDontCopyBytes)} is in VMAs marked 'dc' (MADV_DONTFORK), which fork never copies: the rest, ${mib(copyable(e))} (the smaller of the reads before and after), is what a copy holds (besides runChild's result area, ${mib(e.resultReadBytes)} for the child's reads). ` +
+          `${virtualDoubled(e) ? 'The child holds all of it: with the parent, twice the virtual memory' : `The child is short of it by more than ${mib(e.vmSizeToleranceBytes)}: the virtual memory is not doubled`}; ` +
+          `of the region the child had ${counts(e.afterFork)} pages (${sharedAtFork(e) ? 'all still shared: no physical copy' : 'not all shared'}). Committed_AS grew by ${charge} across the fork (evidence only: other processes move it too).`
+        );
+      },
+    },
+    {
+      claim: C.allWritten,
+      judge: (e) => ({ holds: allCopied(e) }),
+      observe: (e, v) =>
+        `${story(e)} ${
+          v.holds
+            ? `With every page written the child holds its own copy of all ${e.regionPages} pages: as much memory as without copy-on-write.`
+            : `With every page written the child holds ${counts(e.afterFullWrite)} pages: not a copy of each.`
+        }`,
+    },
+  ],
 });

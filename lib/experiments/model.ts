@@ -158,3 +158,16 @@ export function finding(claim: Claim, holds: boolean | null, observed: string, e
   if (reason !== undefined) f.reason = reason;
   return f;
 }
+
+/** The rules with `caveat(e)` (when not null) added to every verdict's reason, e.g. "sizes scaled down in mode 2". */
+export function withCaveat<E>(rules: readonly ClaimRule<E>[], caveat: (evidence: E) => string | null): ClaimRule<E>[] {
+  return rules.map((r) => ({
+    ...r,
+    judge: (e: E): Verdict => {
+      const v = r.judge(e);
+      const note = caveat(e);
+      if (note === null) return v;
+      return { ...v, reason: v.reason === undefined ? note : `${v.reason}; ${note}` };
+    },
+  }));
+}

@@ -2,7 +2,7 @@
  * /proc/meminfo, and the CommitLimit formula the kernel uses for it. The overcommit claims are
  * about CommitLimit and Committed_AS, so they are read here with everything else in meminfo.
  */
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync, readSync } from 'node:fs';
 import { median } from '../measure/stats.js';
 import { bytesToPages } from '../units.js';
 
@@ -55,8 +55,26 @@ export function parseMeminfo(text: string): Meminfo {
   };
 }
 
+/** Also read by forked children, around their steps. */
+export const MEMINFO_PATH = '/proc/meminfo';
+
 export function readMeminfo(): Meminfo {
-  return parseMeminfo(readFileSync('/proc/meminfo', 'utf8'));
+  return parseMeminfo(readFileSync(MEMINFO_PATH, 'utf8'));
+}
+
+let meminfoFd: number | undefined;
+const meminfoBuffer = Buffer.alloc(16 * 1024);
+
+/**
+ * Committed_AS alone, in bytes: a third of readMeminfo()'s cost (one pread on a descriptor kept
+ * open, one field parsed), for measurements that read it many times around short actions.
+ */
+export function readCommittedAs(): number {
+  meminfoFd ??= openSync(MEMINFO_PATH, 'r');
+  const n = readSync(meminfoFd, meminfoBuffer, 0, meminfoBuffer.length, 0);
+  const m = /^Committed_AS:\s+(\d+) kB$/m.exec(meminfoBuffer.toString('latin1', 0, n));
+  if (!m) throw new Error('/proc/meminfo: required field Committed_AS is missing');
+  return Number(m[1]) * 1024;
 }
 
 export interface CommittedSample {

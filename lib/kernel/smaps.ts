@@ -65,8 +65,49 @@ export function findVma(vmas: readonly Vma[], address: bigint): Vma | undefined 
   return vmas.find((v) => v.start <= address && address < v.end);
 }
 
+/** The smaps file of `pid` (for a forked child reading its own: 'self'). */
+export function smapsPath(pid: number | 'self' = 'self'): string {
+  return `/proc/${pid}/smaps`;
+}
+
 export function readVmas(pid: number | 'self' = 'self'): Vma[] {
-  return parseSmaps(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
+  return parseSmaps(readFileSync(smapsPath(pid), 'utf8'));
+}
+
+/**
+ * The bytes of [start, end) in VMAs marked 'ac' (VM_ACCOUNT: the kernel charged them to
+ * Committed_AS), whatever the VMAs around them were merged with; null when there is no VMA or
+ * the kernel shows no VmFlags at all (then the flags say nothing).
+ */
+export function accountedBytesIn(vmas: readonly Vma[], start: bigint, end: bigint): number | null {
+  if (vmas.every((v) => v.vmFlags.length === 0)) return null;
+  let bytes = 0n;
+  for (const v of vmas) {
+    if (!v.vmFlags.includes('ac')) continue;
+    const lo = v.start > start ? v.start : start;
+    const hi = v.end < end ? v.end : end;
+    if (hi > lo) bytes += hi - lo;
+  }
+  return Number(bytes);
+}
+
+/** A VMA of `after` and how much it gained over the VMAs of `before` it overlaps (all of it if none). */
+export interface VmaGrowth {
+  vma: Vma;
+  growthBytes: number;
+  /** No VMA of `before` overlapped it: it is new, not grown. */
+  created: boolean;
+}
+
+/** The VMA that grew the most between two readings of smaps (e.g. a stack), or undefined if none grew. */
+export function largestGrowth(before: readonly Vma[], after: readonly Vma[]): VmaGrowth | undefined {
+  let best: VmaGrowth | undefined;
+  for (const vma of after) {
+    const old = before.filter((b) => b.start < vma.end && vma.start < b.end);
+    const growthBytes = Number(vma.end - vma.start) - old.reduce((sum, b) => sum + Number(b.end - b.start), 0);
+    if (growthBytes > 0 && (best === undefined || growthBytes > best.growthBytes)) best = { vma, growthBytes, created: old.length === 0 };
+  }
+  return best;
 }
 
 /** The VmFlags of this process's mapping that contains `address`. */

@@ -78,8 +78,13 @@ export function parseStatus(text: string): ProcStatus {
   };
 }
 
+/** The status file of `pid` (for a forked child reading its own: 'self'). */
+export function statusPath(pid: number | 'self' = 'self'): string {
+  return `/proc/${pid}/status`;
+}
+
 export function readStatus(pid: number | 'self' = 'self'): ProcStatus {
-  return parseStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return parseStatus(readFileSync(statusPath(pid), 'utf8'));
 }
 
 export function capEffHasSysAdmin(capEff: bigint): boolean {

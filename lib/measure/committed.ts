@@ -13,7 +13,7 @@
  * undecided, but it cannot carry a change from one hypothesis to another: that would take a
  * median shifted by more than the distance between them less the largest deviation measured.
  */
-import { readMeminfo } from '../kernel/meminfo.js';
+import { parseMeminfo, readCommittedAs } from '../kernel/meminfo.js';
 import { mib, OWN_JITTER_BYTES } from '../units.js';
 import { median } from './stats.js';
 
@@ -55,10 +55,24 @@ export interface CommittedChangeOptions {
   reads?: number;
 }
 
-function readCommitted(reads: number): number {
+/** Committed_AS now: the median of `reads` back-to-back readings. */
+export function readCommitted(reads: number): number {
   const values: number[] = [];
-  for (let i = 0; i < reads; i++) values.push(readMeminfo().committedAs);
+  for (let i = 0; i < reads; i++) values.push(readCommittedAs());
   return median(values);
+}
+
+/** Committed_AS at one point from several /proc/meminfo texts read there (e.g. by a child): their median. */
+export function committedFromReads(meminfoTexts: readonly string[]): number {
+  return median(meminfoTexts.map((t) => parseMeminfo(t).committedAs));
+}
+
+function checkOptions(options: CommittedChangeOptions): { trials: number; reads: number } {
+  const trials = options.trials ?? 5;
+  const reads = options.reads ?? 3;
+  if (!Number.isInteger(trials) || trials < 1) throw new RangeError(`trials must be a positive integer, got ${trials}`);
+  if (!Number.isInteger(reads) || reads < 1) throw new RangeError(`reads must be a positive integer, got ${reads}`);
+  return { trials, reads };
 }
 
 /**
@@ -66,10 +80,7 @@ function readCommitted(reads: number): number {
  * with nothing between them; `trials` times. `undo` runs even when the reading throws.
  */
 export function measureCommittedChange<T>(act: () => T, undo: (done: T) => void, options: CommittedChangeOptions = {}): CommittedChange {
-  const trials = options.trials ?? 5;
-  const reads = options.reads ?? 3;
-  if (!Number.isInteger(trials) || trials < 1) throw new RangeError(`trials must be a positive integer, got ${trials}`);
-  if (!Number.isInteger(reads) || reads < 1) throw new RangeError(`reads must be a positive integer, got ${reads}`);
+  const { trials, reads } = checkOptions(options);
   const action: number[] = [];
   const control: number[] = [];
   for (let i = 0; i < trials; i++) {
@@ -84,6 +95,44 @@ export function measureCommittedChange<T>(act: () => T, undo: (done: T) => void,
     control.push(readCommitted(reads) - c0);
   }
   return changeFromDeltas(action, control);
+}
+
+/** Measures one step of a sequence: reads Committed_AS, runs `action`, reads it again. */
+export type CommittedStep<N extends string> = (name: N, action: () => void) => void;
+
+/**
+ * The changes each step of a sequence makes to Committed_AS (e.g. mmap, mprotect, munmap of one
+ * mapping), over `trials` runs of the whole sequence. `sequence` calls `step(name, action)` for
+ * every name, in any order, once per trial; it cleans up after itself (finally) when a step
+ * throws. After each trial come as many control readings (nothing between them) as the trial
+ * had steps; every step's change is judged against all of them.
+ */
+export function measureCommittedSteps<N extends string>(
+  names: readonly N[],
+  sequence: (step: CommittedStep<N>, trial: number) => void,
+  options: CommittedChangeOptions = {},
+): Record<N, CommittedChange> {
+  const { trials, reads } = checkOptions(options);
+  const action = new Map<N, number[]>(names.map((n) => [n, []]));
+  const control: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    const seen = new Set<N>();
+    sequence((name, act) => {
+      const deltas = action.get(name);
+      if (deltas === undefined || seen.has(name))
+        throw new RangeError(`step ${name}: not one of ${names.join(', ')}, or run twice in a trial`);
+      seen.add(name);
+      const before = readCommitted(reads);
+      act();
+      deltas.push(readCommitted(reads) - before);
+    }, t);
+    if (seen.size !== names.length) throw new RangeError(`trial ${t} ran ${[...seen].join(', ')} of ${names.join(', ')}`);
+    for (let i = 0; i < names.length; i++) {
+      const c0 = readCommitted(reads);
+      control.push(readCommitted(reads) - c0);
+    }
+  }
+  return Object.fromEntries(names.map((n) => [n, changeFromDeltas(action.get(n)!, control)])) as Record<N, CommittedChange>;
 }
 
 /** One outcome a change may show: e.g. { label: 'charged', bytes: 64 MiB }, { label: 'not charged', bytes: 0 }. */
@@ -139,4 +188,61 @@ export function judgeChange(
   const c = classifyChange(change, [expected, alternative]);
   if (c.match === null) return { holds: null, reason: c.reason! };
   return { holds: c.match === expected };
+}
+
+/** How a charge was decided: by the mapping's own VmFlags, by Committed_AS, or by both agreeing. */
+export type ChargeBasis = 'VmFlags' | 'Committed_AS' | 'both';
+
+export interface ChargeClass extends ChangeClass {
+  /** What decided the match; null when nothing did. */
+  basis: ChargeBasis | null;
+}
+
+/**
+ * A charge judged from two sides: the Committed_AS change (machine-wide, so noisy) and, where the
+ * kernel shows it, the change in the action's own accounted bytes (the bytes of its range in VMAs
+ * marked 'ac' in smaps: exact, per mapping, and blind to other processes). The exact side decides
+ * when it is given (non-null) and matches a hypothesis within `slackBytes`; Committed_AS then only
+ * confirms it, and when it clearly matches another hypothesis the two disagree: no verdict, with
+ * both numbers. Without the exact side, Committed_AS decides by the one tolerance rule.
+ */
+export function classifyCharge(
+  change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
+  accountedDeltaBytes: number | null,
+  hypotheses: readonly ChangeHypothesis[],
+  slackBytes: number,
+): ChargeClass {
+  const counter = classifyChange(change, hypotheses);
+  if (accountedDeltaBytes === null) return { ...counter, basis: counter.match === null ? null : 'Committed_AS' };
+  const exact = hypotheses.find((h) => Math.abs(accountedDeltaBytes - h.bytes) <= slackBytes) ?? null;
+  if (exact === null) {
+    return {
+      match: null,
+      basis: null,
+      reason: `the VMAs marked 'ac' changed by ${mib(accountedDeltaBytes)}, which is none of ${hypotheses.map((h) => `${h.label} (${mib(h.bytes)})`).join(', ')}`,
+    };
+  }
+  if (counter.match !== null && counter.match !== exact) {
+    return {
+      match: null,
+      basis: null,
+      reason: `VmFlags say ${exact.label} ('ac' VMAs changed by ${mib(accountedDeltaBytes)}) but Committed_AS changed by ${mib(change.changeBytes)} (±${mib(change.toleranceBytes)}): ${counter.match.label}`,
+    };
+  }
+  if (counter.match === null)
+    return { match: exact, basis: 'VmFlags', reason: `decided by VmFlags; Committed_AS cannot: ${counter.reason}` };
+  return { match: exact, basis: 'both' };
+}
+
+/** A verdict on "the action charges `expected`" against `alternative`, from both sides (classifyCharge). */
+export function judgeCharge(
+  change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
+  accountedDeltaBytes: number | null,
+  expected: ChangeHypothesis,
+  alternative: ChangeHypothesis,
+  slackBytes: number,
+): { holds: boolean | null; reason?: string } {
+  const c = classifyCharge(change, accountedDeltaBytes, [expected, alternative], slackBytes);
+  if (c.match === null) return { holds: null, reason: c.reason! };
+  return c.reason === undefined ? { holds: c.match === expected } : { holds: c.match === expected, reason: c.reason };
 }
