@@ -12,7 +12,7 @@ export {
   type StepStatus,
   type StepTarget,
 } from './native/child.js';
-export { isSystemCallError, type SystemCallError } from './native/errors.js';
+export { isSystemCallError, type MappingErrorCode, type SystemCallError } from './native/errors.js';
 export {
   type Advice,
   Mapping,
@@ -23,10 +23,11 @@ export {
   type Prot,
   pageSize,
   type RangeOptions,
+  type ResidentPagesOptions,
   type TouchOptions,
 } from './native/mapping.js';
 export { type ProbeOptions, type ProbeResult, probeLargestMapping } from './native/probe.js';
-export { getrlimit, type Rlimit, type RlimitResource, setrlimit } from './native/rlimit.js';
+export { getrlimit, type Rlimit, type RlimitResource, type RlimitValue, setrlimit } from './native/rlimit.js';
 export { type Comparison, compareReports } from './report/compare.js';
 export { renderHtml } from './report/html.js';
 export { renderMarkdown } from './report/markdown.js';
