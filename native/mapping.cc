@@ -330,23 +330,23 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     if (q != MAP_FAILED) {
       p = static_cast<uint8_t*>(q);
     } else {
-      // Older kernels: move to a reserved range (mremap with MREMAP_FIXED replaces it), which
-      // leaves a hole at the old one until the placeholder fills it.
-      void* dest = mmap(nullptr, newLength, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      // Older kernels: move, at the same length (nothing to charge), onto a reserved range
+      // (mremap with MREMAP_FIXED replaces it). That leaves a hole at the old range until the
+      // placeholder fills it.
+      void* dest = mmap(nullptr, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (dest == MAP_FAILED)
-        throw SystemError(env, errno, "mmap", std::to_string(newLength) + " bytes to move to");
-      q = mremap(old->addr, length, newLength, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+        throw SystemError(env, errno, "mmap", std::to_string(length) + " bytes to move to");
+      q = mremap(old->addr, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
       if (q == MAP_FAILED) {
-        int err = errno;
-        munmap(dest, newLength);
-        throw SystemError(
-            env, err, "mremap",
-            Hex(old->addr) + ", " + std::to_string(length) + " -> " + std::to_string(newLength) + " bytes");
+        // The reservation stays (address space only, uncharged): mremap may have unmapped it
+        // before failing, and another thread may have mapped there since.
+        throw SystemError(env, errno, "mremap",
+                          Hex(old->addr) + ", " + std::to_string(length) + " bytes -> " + Hex(dest));
       }
       p = static_cast<uint8_t*>(q);
       fixed = MAP_FIXED_NOREPLACE;
     }
-    range_ = new Range{p, fixed == MAP_FIXED ? length : newLength, 1, 0, 0};
+    range_ = new Range{p, length, 1, 0, 0};
     addr_ = p;
     if (old->holds == 1) {
       // Every buffer is gone already: what is left of the old range is nobody's.
@@ -470,6 +470,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
       }
       r->length = 0;
     } else if (int err = Placehold(r, MAP_FIXED)) {
+      // Since 6.12 a failed MAP_FIXED leaves the old mapping in place; before, a failure of
+      // mode 2's commit check (which the unmapped range's own charge does not offset there)
+      // came after the old range was unmapped.
       throw SystemError(
           env, err, "mmap",
           "placeholder for the buffers over " + Hex(r->addr) + ", " + std::to_string(r->length) + " bytes");
