@@ -43,6 +43,47 @@ describe('mmap and Mapping', () => {
     m.unmap();
   });
 
+  it('residentPagesAsync counts what residentPages counts, over the same ranges', async () => {
+    const m = mmap(64 * pageSize);
+    m.touch({ stride: 3 * pageSize });
+    for (const range of [{}, { offset: 5, length: 10 * pageSize }, { offset: 63 * pageSize }]) {
+      expect(await m.residentPagesAsync(range)).toBe(m.residentPages(range));
+    }
+    expect(await m.residentPagesAsync()).toBe(22);
+    await expect(m.residentPagesAsync({ length: 0 })).rejects.toThrow(RangeError);
+    m.unmap();
+    await expect(m.residentPagesAsync()).rejects.toMatchObject({ code: 'ERR_MAPPING_UNMAPPED' });
+  });
+
+  it('passes every advice of the Advice type to madvise', () => {
+    const m = mmap(4 * pageSize);
+    m.touch();
+    const advices = [
+      'normal',
+      'random',
+      'sequential',
+      'willneed',
+      'hugepage',
+      'nohugepage',
+      'cold',
+      'pageout',
+      'free',
+      'populate-read',
+      'populate-write',
+      'dontneed',
+    ] as const;
+    for (const advice of advices) {
+      try {
+        m.advise(advice);
+      } catch (e) {
+        // A kernel built without the feature (THP; cold and pageout before 5.4) says EINVAL.
+        expect(isSystemCallError(e, 'EINVAL') && e.syscall === 'madvise', `${advice}: ${String(e)}`).toBe(true);
+      }
+    }
+    expect(m.residentPages()).toBe(0);
+    m.unmap();
+  });
+
   it('residentPages follows madvise dontneed and populate-write', () => {
     const m = mmap(32 * pageSize);
     m.advise('populate-write');
