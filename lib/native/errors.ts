@@ -19,7 +19,7 @@ export function isSystemCallError(e: unknown, code?: string): e is SystemCallErr
  * - ERR_MAPPING_UNMAPPED: the Mapping has been unmapped.
  * - ERR_MAPPING_PROTECTION: buffers and touch need a read-write mapping.
  * - ERR_MAPPING_PAST_END_OF_FILE: the mapped file was truncated under the range asked for.
- * - ERR_MAPPING_MOVED: remap() or protect() moved the mapping during residentPagesAsync().
+ * - ERR_MAPPING_MOVED: remap() or protect() moved or resized the mapping during residentPagesAsync().
  */
 export type MappingErrorCode = 'ERR_MAPPING_UNMAPPED' | 'ERR_MAPPING_PROTECTION' | 'ERR_MAPPING_PAST_END_OF_FILE' | 'ERR_MAPPING_MOVED';
 

@@ -201,18 +201,22 @@ export class Mapping {
   /**
    * residentPages() in slices of 2^20 pages, yielding to the event loop between them, so a
    * scan of a huge NORESERVE mapping never blocks the loop. Rejects with ERR_MAPPING_UNMAPPED
-   * or ERR_MAPPING_MOVED if the mapping is unmapped or moved meanwhile.
+   * or ERR_MAPPING_MOVED if the mapping is unmapped, or moved or resized, meanwhile.
    */
   async residentPagesAsync(options: ResidentPagesOptions = {}): Promise<number> {
     const { offset, length } = this.#range(options);
     const { signal } = options;
     const address = this.address;
+    const size = this.length;
     const end = offset + length;
     let resident = 0;
     for (let at = Math.floor(offset / pageSize) * pageSize; at < end; at += RESIDENT_SLICE_BYTES) {
       signal?.throwIfAborted();
-      if (this.mapped && this.address !== address) {
-        throw mappingError('ERR_MAPPING_MOVED', `residentPagesAsync: the mapping moved from 0x${address.toString(16)} during the scan`);
+      if (this.mapped && (this.address !== address || this.length !== size)) {
+        throw mappingError(
+          'ERR_MAPPING_MOVED',
+          `residentPagesAsync: the mapping at 0x${address.toString(16)} was moved or resized during the scan`,
+        );
       }
       resident += this.#native.mincore(at, Math.min(RESIDENT_SLICE_BYTES, end - at));
       if (at + RESIDENT_SLICE_BYTES < end) await yieldToLoop();
