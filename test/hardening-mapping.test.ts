@@ -10,6 +10,8 @@
 //   fsread-unmap-newmap   fs.read into a view waits on a FIFO; unmap(), a new mmap, then the data
 //   fsread-remap-newmap   the same with a remap() that moves the mapping
 //   js-write-after        JS writes through buffers after protect('none'), remap(), unmap()
+//   worker-teardown       a worker holding buffers (live and over placeholders) is terminated;
+//                         a buffer is put in a structuredClone transfer list
 // Views at scale, residentPages on huge mappings
 //   views-40000           40,000 view() calls (O(1) each: no scan of the earlier ones)
 //   resident-async-huge   residentPagesAsync() over 4 TiB NORESERVE keeps the loop turning;
@@ -87,6 +89,15 @@ describe('async work still using a view when the mapping goes away', () => {
 
   it('JS writes through stale buffers: placeholder memory, lengths kept', () => {
     expect(runCase('js-write-after')).toMatchObject({ reads: [1, 2, 3], lengths: [16384, 16384, 8192] });
+  });
+});
+
+describe('buffers across worker teardown and transfer', () => {
+  it('terminating a worker that holds buffers, and a transfer list with one, leave the process intact', () => {
+    const out = runCase('worker-teardown');
+    expect(out).toMatchObject({ exitCode: 1, stillUsable: true });
+    // Node refuses to transfer an external buffer (DataCloneError) or clones it; either is fine.
+    expect(['cloned', 'DataCloneError']).toContain(out.transfer);
   });
 });
 
