@@ -94,8 +94,9 @@ Napi::Error UnmappedError(Napi::Env env, const std::string& what) {
 // Returns 0 or the errno of the failed mmap; with MAP_FIXED the range is then left as it was.
 int Placehold(Range* r, int fixed) {
   const size_t page = PageSize();
-  const size_t lo = r->lo / page * page;
-  const size_t hi = (r->hi + page - 1) / page * page;
+  size_t lo = r->lo / page * page;
+  size_t hi = (r->hi + page - 1) / page * page;
+  const size_t end = (r->length + page - 1) / page * page;
   uint8_t* want = r->addr + lo;
   void* p =
       mmap(want, hi - lo, PROT_READ | PROT_WRITE, fixed | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -107,17 +108,14 @@ int Placehold(Range* r, int fixed) {
     return err;
   }
   if (fixed == MAP_FIXED) {
-    // The head and tail hold no buffer. Should munmap fail (vm.max_map_count), the whole range
-    // stays ours and is unmapped later, at once.
-    if ((lo == 0 || munmap(r->addr, lo) == 0) &&
-        (hi == r->length || munmap(r->addr + hi, r->length - hi) == 0)) {
-      r->addr += lo;
-      r->length = hi - lo;
-    }
-  } else {
-    r->addr += lo;
-    r->length = hi - lo;
+    // The head and tail hold no buffer. Should munmap fail (vm.max_map_count), that part stays
+    // ours, and is unmapped with the rest later.
+    if (lo > 0 && munmap(r->addr, lo) != 0) lo = 0;
+    if (hi < end && munmap(r->addr + hi, end - hi) != 0) hi = end;
   }
+  // With MAP_FIXED_NOREPLACE, head and tail are holes the mapping left: not ours.
+  r->addr += lo;
+  r->length = hi - lo;
   r->lo = 0;
   r->hi = 0;
   return 0;

@@ -9,6 +9,7 @@
 //   zlib-unmap            zlib.deflate reads a view; unmap() meanwhile
 //   fsread-unmap-newmap   fs.read into a view waits on a FIFO; unmap(), a new mmap, then the data
 //   fsread-remap-newmap   the same with a remap() that moves the mapping
+//   placeholder-extent    unmap() with a view over pages 10-11 of 64, and over a 100-byte mapping
 //   js-write-after        JS writes through buffers after protect('none'), remap(), unmap()
 //   worker-teardown       a worker holding buffers (live and over placeholders) is terminated;
 //                         a buffer is put in a structuredClone transfer list
@@ -85,6 +86,10 @@ describe('async work still using a view when the mapping goes away', () => {
       freshUntouched: true,
       lateWriteInView: true,
     });
+  });
+
+  it('only the pages under live buffers stay mapped after unmap(), until they are collected', () => {
+    expect(runCase('placeholder-extent')).toMatchObject({ head: false, under: [true, true], tail: false, oddHeld: true, released: true });
   });
 
   it('JS writes through stale buffers: placeholder memory, lengths kept', () => {
