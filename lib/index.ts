@@ -13,7 +13,7 @@ export {
   type StepStatus,
   type StepTarget,
 } from './native/child.js';
-export { isSystemCallError, type SystemCallError } from './native/errors.js';
+export { isSystemCallError, type MappingErrorCode, type SystemCallError } from './native/errors.js';
 export {
   type Advice,
   Mapping,
@@ -24,6 +24,7 @@ export {
   type Prot,
   pageSize,
   type RangeOptions,
+  type ResidentPagesOptions,
   type TouchOptions,
 } from './native/mapping.js';
 export { type ProbeOptions, type ProbeResult, probeLargestMapping } from './native/probe.js';
@@ -48,7 +49,7 @@ export {
   type SparseOutput,
   type SparseProgramOptions,
 } from './native/programs.js';
-export { getrlimit, type Rlimit, type RlimitResource, setrlimit } from './native/rlimit.js';
+export { getrlimit, type Rlimit, type RlimitResource, type RlimitValue, setrlimit } from './native/rlimit.js';
 export { type Comparison, compareReports } from './report/compare.js';
 export { renderHtml } from './report/html.js';
 export { renderMarkdown } from './report/markdown.js';

@@ -59,6 +59,12 @@ Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::
   return e;
 }
 
+Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
 int64_t CheckInteger(Napi::Env env, Napi::Value v, const std::string& what, int64_t min, int64_t max) {
   if (!v.IsNumber()) throw Napi::TypeError::New(env, what + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();

@@ -13,6 +13,9 @@ const char* ErrnoName(int err);
 // the message names the call and what it was asked for.
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall, const std::string& detail);
 
+// An Error with a code of the addon's own ("ERR_MAPPING_UNMAPPED"), for misuse no syscall reports.
+Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message);
+
 // Argument checks shared by every exported function: each throws a TypeError or
 // RangeError before any syscall is made. `what` names the value in the message.
 int64_t CheckInteger(Napi::Env env, Napi::Value v, const std::string& what, int64_t min, int64_t max);

@@ -39,6 +39,9 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "name must be a string");
   std::string name = info[0].As<Napi::String>().Utf8Value();
+  // The kernel reads a C string: a NUL would silently cut the name.
+  if (name.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(env, "name must not contain NUL characters");
   int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
   if (fd < 0) throw SystemError(env, errno, "memfd_create", "'" + name + "'");
   return Napi::Number::New(env, fd);

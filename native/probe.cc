@@ -66,6 +66,13 @@ Napi::Value ProbeLargestMapping(const Napi::CallbackInfo& info) {
   if (lo > hi) throw Napi::RangeError::New(env, "lo must not exceed hi");
   if (gran % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) != 0)
     throw Napi::RangeError::New(env, "granularity must be a multiple of the page size");
+  // ProbeLargest searches the multiples of granularity from max(lo rounded down, granularity)
+  // to hi rounded down: with none, it would report 0 as though every size had been refused.
+  if (hi < gran || (lo / gran > 1 ? lo / gran : 1) > hi / gran) {
+    throw Napi::RangeError::New(env, "nothing to probe: no multiple of granularity (" + std::to_string(gran) +
+                                         ") between lo (" + std::to_string(lo) + ") and hi (" +
+                                         std::to_string(hi) + ")");
+  }
   ProbeResult r = ProbeLargest(prot, extra, lo, hi, gran);
   if (r.fatalErrno != 0)
     throw SystemError(env, r.fatalErrno, "mmap",

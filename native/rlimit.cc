@@ -1,7 +1,9 @@
-// getrlimit / setrlimit on this process. Sizes are bytes; null means RLIM_INFINITY.
+// getrlimit / setrlimit on this process. Sizes are bytes; null means RLIM_INFINITY. A limit
+// may be any 64-bit value: above 2^53 - 1 it is a BigInt, as a Number would round it.
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 
 #include "addon.h"
@@ -18,16 +20,28 @@ int ArgResource(const Napi::CallbackInfo& info) {
   return r;
 }
 
+constexpr uint64_t kMaxSafeInteger = 9007199254740991ULL;
+
 Napi::Value LimitValue(Napi::Env env, rlim_t v) {
   if (v == RLIM_INFINITY) return env.Null();
+  if (v > kMaxSafeInteger) return Napi::BigInt::New(env, static_cast<uint64_t>(v));
   return Napi::Number::New(env, static_cast<double>(v));
 }
 
-// A limit argument: null is infinity, undefined keeps `current`.
+// A limit argument: null is infinity, undefined keeps `current`; a safe integer or a BigInt.
 rlim_t ArgLimit(const Napi::CallbackInfo& info, size_t i, const char* name, rlim_t current) {
   if (info.Length() <= i || info[i].IsUndefined()) return current;
   if (info[i].IsNull()) return RLIM_INFINITY;
-  return static_cast<rlim_t>(ArgInteger(info, i, name, 0, 9007199254740991LL));
+  if (info[i].IsBigInt()) {
+    bool lossless = false;
+    uint64_t v = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless || v >= static_cast<uint64_t>(RLIM_INFINITY)) {
+      throw Napi::RangeError::New(
+          info.Env(), std::string(name) + " must be a BigInt from 0 to 2^64 - 2 (null is unlimited)");
+    }
+    return static_cast<rlim_t>(v);
+  }
+  return static_cast<rlim_t>(ArgInteger(info, i, name, 0, static_cast<int64_t>(kMaxSafeInteger)));
 }
 
 Napi::Value GetRlimit(const Napi::CallbackInfo& info) {

@@ -24,6 +24,13 @@ export interface NativeConstants {
   MADV_NORMAL: number;
   MADV_DONTNEED: number;
   MADV_WILLNEED: number;
+  MADV_RANDOM: number;
+  MADV_SEQUENTIAL: number;
+  MADV_FREE: number;
+  MADV_HUGEPAGE: number;
+  MADV_NOHUGEPAGE: number;
+  MADV_COLD: number;
+  MADV_PAGEOUT: number;
   MADV_POPULATE_READ: number;
   MADV_POPULATE_WRITE: number;
   RLIMIT_AS: number;
@@ -83,10 +90,12 @@ export interface NativeChildResult {
 
 export interface NativeBinding {
   pageSize: number;
+  /** The largest ArrayBuffer the addon hands out (Node 20's limit). */
+  maxBufferLength: number;
   constants: NativeConstants;
   mmap(length: number, prot: number, flags: number, fd: number, offset: number): NativeMapping;
-  getrlimit(resource: number): { soft: number | null; hard: number | null };
-  setrlimit(resource: number, soft: number | null | undefined, hard: number | null | undefined): void;
+  getrlimit(resource: number): { soft: number | bigint | null; hard: number | bigint | null };
+  setrlimit(resource: number, soft: number | bigint | null | undefined, hard: number | bigint | null | undefined): void;
   probeLargestMapping(prot: number, extraFlags: number, lo: number, hi: number, granularity: number): NativeProbeResult;
   /** useThread: watch the child with a thread even where pidfd_open works (tests the pre-5.3 path). */
   runChild(steps: NativeStep[], timeoutMs: number, useThread?: boolean): Promise<NativeChildResult>;

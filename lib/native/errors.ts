@@ -14,6 +14,20 @@ export function isSystemCallError(e: unknown, code?: string): e is SystemCallErr
   return typeof s.code === 'string' && typeof s.syscall === 'string' && (code === undefined || s.code === code);
 }
 
+/**
+ * Codes of the errors the API throws for misuse no syscall reports (each an Error with `code`):
+ * - ERR_MAPPING_UNMAPPED: the Mapping has been unmapped.
+ * - ERR_MAPPING_PROTECTION: buffers and touch need a read-write mapping.
+ * - ERR_MAPPING_PAST_END_OF_FILE: the mapped file was truncated under the range asked for.
+ * - ERR_MAPPING_MOVED: remap() or protect() moved or resized the mapping during residentPagesAsync().
+ */
+export type MappingErrorCode = 'ERR_MAPPING_UNMAPPED' | 'ERR_MAPPING_PROTECTION' | 'ERR_MAPPING_PAST_END_OF_FILE' | 'ERR_MAPPING_MOVED';
+
+/** An Error with one of the codes above, as the addon throws them. */
+export function mappingError(code: MappingErrorCode, message: string): Error & { code: MappingErrorCode } {
+  return Object.assign(new Error(message), { code });
+}
+
 /** Throws a RangeError unless `value` is a positive safe integer. */
 export function positiveInteger(value: unknown, name: string): number {
   if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);

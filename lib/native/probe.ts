@@ -25,10 +25,22 @@ export interface ProbeResult {
   refusedCode: string | null;
 }
 
+/**
+ * Searches the multiples of `granularity` from `lo` (rounded down, at least one granularity)
+ * to `hi` (rounded down). A RangeError when there is nothing to search: lo > hi, or no such
+ * multiple (e.g. hi below the granularity), rather than a 0 that would read as refused.
+ */
 export function probeLargestMapping(options: ProbeOptions = {}): ProbeResult {
+  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
   const granularity = options.granularity === undefined ? pageSize : positiveInteger(options.granularity, 'granularity');
   const lo = options.lo === undefined ? granularity : positiveInteger(options.lo, 'lo');
   const hi = options.hi === undefined ? 2 ** 47 : positiveInteger(options.hi, 'hi');
+  if (granularity % pageSize !== 0)
+    throw new RangeError(`granularity must be a multiple of the page size (${pageSize}), got ${granularity}`);
+  if (lo > hi) throw new RangeError(`lo (${lo}) must not exceed hi (${hi})`);
+  if (Math.max(Math.floor(lo / granularity), 1) > Math.floor(hi / granularity)) {
+    throw new RangeError(`nothing to probe: no multiple of granularity (${granularity}) between lo (${lo}) and hi (${hi})`);
+  }
   const r = native.probeLargestMapping(
     native.constants.PROT_READ | native.constants.PROT_WRITE,
     options.noreserve ? native.constants.MAP_NORESERVE : 0,

@@ -1,5 +1,6 @@
 /**
- * getrlimit / setrlimit on this process. Sizes are bytes, null is unlimited.
+ * getrlimit / setrlimit on this process. Sizes are bytes, null is unlimited. A limit above
+ * 2^53 - 1 (Number.MAX_SAFE_INTEGER) is a bigint, since a number would round it.
  *
  * Setting RLIMIT_AS on the Node process itself can break V8, which reserves gigabytes of
  * address space as it runs: apply it in a child (runChild's setrlimit step) instead.
@@ -9,11 +10,14 @@ import { nonNegativeInteger } from './errors.js';
 
 export type RlimitResource = 'as' | 'data' | 'stack';
 
+/** A limit in bytes: a number up to 2^53 - 1, a bigint above (up to 2^64 - 2); null is unlimited. */
+export type RlimitValue = number | bigint | null;
+
 export interface Rlimit {
-  /** The soft limit in bytes; null is unlimited. */
-  soft: number | null;
-  /** The hard limit in bytes; null is unlimited. */
-  hard: number | null;
+  /** The soft limit in bytes; null is unlimited; a bigint above 2^53 - 1. */
+  soft: RlimitValue;
+  /** The hard limit in bytes; null is unlimited; a bigint above 2^53 - 1. */
+  hard: RlimitValue;
 }
 
 const RESOURCE: Record<RlimitResource, number> = {
@@ -29,15 +33,23 @@ export function rlimitResource(resource: unknown): number {
   return RESOURCE[resource as RlimitResource];
 }
 
-function limit(value: number | null | undefined, name: string): number | null | undefined {
-  return value === null || value === undefined ? value : nonNegativeInteger(value, name);
+function limit(value: RlimitValue | undefined, name: string): RlimitValue | undefined {
+  if (value === null || value === undefined) return value;
+  if (typeof value === 'bigint') {
+    if (value < 0n || value >= 2n ** 64n - 1n) throw new RangeError(`${name} must be from 0 to 2^64 - 2 (null is unlimited), got ${value}`);
+    return value;
+  }
+  return nonNegativeInteger(value, name);
 }
 
 export function getrlimit(resource: RlimitResource): Rlimit {
   return native.getrlimit(rlimitResource(resource));
 }
 
-/** Sets the soft and/or hard limit; a limit left undefined is kept as it is. */
+/**
+ * Sets the soft and/or hard limit; a limit left undefined is kept as it is. A number must be a
+ * safe integer (RangeError otherwise: give a bigint above 2^53 - 1).
+ */
 export function setrlimit(resource: RlimitResource, value: Partial<Rlimit>): void {
   if (value === null || typeof value !== 'object') throw new TypeError('value must be an object {soft?, hard?}');
   native.setrlimit(rlimitResource(resource), limit(value.soft, 'soft'), limit(value.hard, 'hard'));
