@@ -5,7 +5,8 @@
  * see Committed_AS count it.
  */
 
-import { commitLimitFormula, type Meminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
+import { commitLimitFormula } from '../kernel/admission.js';
+import { type Meminfo, readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { modeDescription, modeName, type OvercommitSettings, readOvercommitSettings } from '../kernel/sysctl.js';
 import { isSystemCallError } from '../native/errors.js';
 import { mmap, pageSize } from '../native/mapping.js';
