@@ -85,6 +85,7 @@ function mode0Evidence(rs: Mode0Reading[], largest: number, trials: RootTrial[],
     capSysAdmin: true,
     memTotalBytes: MEM_TOTAL,
     swapTotalBytes: 0,
+    addressGapBytes: 120 * 1024 * GiB,
     no: cell(0, false, largest, ramSwap),
     yes: cell(0, true, 120 * 1024 * GiB, 120 * 1024 * GiB, 64 * MiB),
     mode0: {
@@ -92,8 +93,8 @@ function mode0Evidence(rs: Mode0Reading[], largest: number, trials: RootTrial[],
       ...p,
       toleranceBytes: tol,
       obvious: { sizeBytes: ramSwap + PAGE, accepted: obviousAccepted, code: obviousAccepted ? null : 'ENOMEM' },
-      pair: { sizeBytes: largest, firstAccepted: true, firstCode: null, secondAccepted: true, secondCode: null },
-      q3: { sizeBytes: largest + PAGE, withoutNoreserve: 'ENOMEM', withNoreserve: 'accepted' },
+      pair: { sizeBytes: largest - 2 * tol, firstAccepted: true, firstCode: null, secondAccepted: true, secondCode: null },
+      q3: { sizeBytes: largest + 2 * tol, withoutNoreserve: 'ENOMEM', withNoreserve: 'accepted' },
     },
     root: { mode: 0, searchHiBytes: 2 * ramSwap + PAGE, trials, adminReserveBytes: ADMIN_RESERVE },
     rootSkipped: null,
@@ -269,11 +270,31 @@ describe('mode-matrix rules on evidence captured from 6.18', () => {
     expect(f.get(C.rootMore.id)!.evidence.differenceBytes).toBe(captured[2]!.root!.adminReserveBytes);
   });
 
-  it('mode 2 without a match: a largest mapping far from CommitLimit - Committed_AS does not hold the table', () => {
+  it('mode 2 refuted only by a limit another mode would give; off the prediction by more than the noise: undecided', () => {
     const e = structuredClone(captured[2]!);
-    e.no.largestBytes = e.no.predictedBytes + 2 * e.no.toleranceBytes;
+    e.no.largestBytes = e.memTotalBytes + e.swapTotalBytes;
+    e.yes.largestBytes = e.addressGapBytes;
     expect(judge(e).get(C.table2No.id)!.holds).toBe(false);
+    expect(judge(e).get(C.table2Yes.id)!.holds).toBe(false);
     expect(judge(e).get(C.noreserveIgnored.id)!.holds).toBe(false);
+    const moved = structuredClone(captured[2]!);
+    // Another process mapped 256 MiB between the Committed_AS reading and the probe.
+    moved.no.largestBytes -= 256 * MiB;
+    const f = judge(moved);
+    expect(f.get(C.table2No.id)!.holds).toBeNull();
+    expect(f.get(C.table2No.id)!.reason).toMatch(/which is none of/);
+    expect(f.get(C.noreserveIgnored.id)!.holds).toBeNull();
+  });
+
+  it('mode 0: a limit that moved between the probe and a retry leaves Q3 and the table undecided, not refuted', () => {
+    const e = structuredClone(captured[0]!);
+    e.mode0!.q3.withoutNoreserve = 'accepted';
+    e.mode0!.pair.firstAccepted = false;
+    e.mode0!.pair.firstCode = 'ENOMEM';
+    const f = judge(e);
+    expect(f.get(C.q3.id)!.holds).toBeNull();
+    expect(f.get(C.q3.id)!.reason).toMatch(/the limit moved/);
+    expect(f.get(C.table0No.id)!.holds).toBeNull();
   });
 });
 
@@ -307,9 +328,10 @@ function checkEvidence(e: ModeMatrixEvidence, mode: OvercommitMode): void {
     expect(z.ramSwap).toEqual(p.ramSwap);
     expect(z.readings).toHaveLength(6);
     expect(z.toleranceBytes).toBeGreaterThanOrEqual(Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes));
-    // The scenarios are built on what the probe found.
-    expect(z.q3.sizeBytes).toBe(e.no.largestBytes + e.pageSize);
-    expect(z.pair.sizeBytes).toBe(e.no.largestBytes);
+    // The scenarios are built on what the probe found, twice the tolerance away from it.
+    const margin = Math.ceil((2 * z.toleranceBytes) / e.pageSize) * e.pageSize;
+    expect(z.q3.sizeBytes).toBe(e.no.largestBytes + margin);
+    expect(z.pair.sizeBytes).toBe(Math.max(e.pageSize, e.no.largestBytes - margin));
     expect(z.obvious.sizeBytes).toBe(z.ramSwap.medianBytes + e.pageSize);
     // A refusal cited is the probe's own errno (the search records what the refusals said).
     if (z.q3.withoutNoreserve !== 'accepted') expect(z.q3.withoutNoreserve).toBe(e.no.refusedCode);
