@@ -27,7 +27,7 @@ import {
   strictRule,
 } from '../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
-import { readVmas } from '../kernel/smaps.js';
+import { readMaps } from '../kernel/smaps.js';
 import { hasCapSysAdmin, readStatus } from '../kernel/status.js';
 import { readMmapMinAddr, readOvercommitSettings } from '../kernel/sysctl.js';
 import { readZoneinfo, totalReservePages } from '../kernel/zoneinfo.js';
@@ -130,7 +130,7 @@ const ADDRESS_SPACE_TOP = 2 ** 47;
 /** Readings of the mode-0 rules' inputs before the probe, and as many after it. */
 const MODE0_READINGS = 3;
 /** Root-vs-unprivileged trials (children), each a probe as root then one as nobody. */
-const ROOT_TRIALS = 3;
+const ROOT_TRIALS = 2;
 
 /** One probe of the matrix: the evidence of its (mode, noreserve) finding. */
 export interface MatrixCell {
@@ -219,7 +219,7 @@ export interface ModeMatrixEvidence extends Measured {
 function largestAddressGap(): { bytes: number; mappings: number } {
   const minAddr = BigInt(readMmapMinAddr());
   const top = BigInt(ADDRESS_SPACE_TOP - pageSize);
-  const vmas = readVmas()
+  const vmas = readMaps()
     .filter((v) => v.start < top)
     .sort((a, b) => (a.start < b.start ? -1 : 1));
   let prev = minAddr;
@@ -324,7 +324,7 @@ function addressSpaceCell(mode: OvercommitMode, noreserve: boolean): MatrixCell 
     refusedCode: r.refusedCode,
     searchLoBytes: r.lo,
     searchHiBytes: r.hi,
-    prediction: `the largest gap between this process's ${before.mappings} mappings (/proc/self/smaps) below 2^47: ${before.bytes} B (${gib(before.bytes)}), ${after.bytes} B after the probe`,
+    prediction: `the largest gap between this process's ${before.mappings} mappings (/proc/self/maps) below 2^47: ${before.bytes} B (${gib(before.bytes)}), ${after.bytes} B after the probe`,
     inputs: {
       gapBeforeBytes: before.bytes,
       gapAfterBytes: after.bytes,
