@@ -298,6 +298,39 @@ describe('mode-matrix rules on evidence captured from 6.18', () => {
   });
 });
 
+// ---- evidence captured in qemu guests (4 GiB, 2 cpus, no swap, root) on Linux 5.1.15 and Debian's 6.1 ----
+
+const guest = (kernel: string) =>
+  JSON.parse(readFileSync(join(import.meta.dirname, `fixtures/evidence/${kernel}/mode-matrix.json`), 'utf8')) as Record<
+    string,
+    ModeMatrixEvidence
+  >;
+
+describe('mode-matrix rules on evidence captured from 5.1 and 6.1 guests', () => {
+  const [v51, v61] = [guest('5.1'), guest('6.1')];
+
+  it('5.1: the free-memory estimate is the limit (003 holds), obvious overcommits refused, root gets the admin reserve more', () => {
+    const f = judge(v51[0]!);
+    expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('the free-memory estimate (before 5.2)');
+    for (const id of [C.freeMemory.id, C.obvious.id, C.table0No.id, C.table0Yes.id, C.q3.id, C.rootMore.id])
+      expect(f.get(id)!.holds, id).toBe(true);
+  });
+
+  it('6.1: RAM + swap is the limit (003 does not hold), obvious overcommits refused, root gets nothing more in mode 0', () => {
+    const f = judge(v61[0]!);
+    expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('RAM + swap (since 5.2)');
+    expect(f.get(C.freeMemory.id)!.holds).toBe(false);
+    for (const id of [C.obvious.id, C.table0No.id, C.table0Yes.id, C.q3.id]) expect(f.get(id)!.holds, id).toBe(true);
+    expect(f.get(C.rootMore.id)!.holds).toBe(false);
+  });
+
+  it('both: modes 1 and 2 alike, root gets the admin reserve more in mode 2', () => {
+    for (const v of [v51, v61]) {
+      for (const mode of ['1', '2']) for (const x of judge(v[mode]!).values()) expect(x.holds, `${mode} ${x.claim}`).toBe(true);
+    }
+  });
+});
+
 // ---- the real kernel: the evidence is consistent with itself ----
 
 function checkEvidence(e: ModeMatrixEvidence, mode: OvercommitMode): void {
