@@ -13,8 +13,9 @@
  * Safety: an accepted mode-2 probe commits, for the microseconds between its mmap and munmap,
  * all that the kernel lets this process have. The kernel holds back min(total_vm/32,
  * user_reserve_kbytes) of it; an uncharged PROT_NONE reservation of 32 x user_reserve_kbytes
- * makes that the whole user reserve, which other processes keep. The searches start bracketed
- * around the prediction, so there are few such probes.
+ * makes that the whole user reserve, which other processes keep (the root-vs-nobody children map
+ * the same reservation first). This process's searches start bracketed around the prediction, so
+ * there are few such probes.
  */
 import { cpus } from 'node:os';
 import {
@@ -392,7 +393,7 @@ function strictProbe(noreserve: boolean): MatrixCell {
   };
 }
 
-/** A mapping of `length`: accepted, or refused with which errno; kept mapped when asked. */
+/** A mapping of `length`: accepted (still mapped: the caller unmaps it), or refused with which errno. */
 function tryMap(length: number, noreserve: boolean): { accepted: boolean; code: string | null; mapping: Mapping | null } {
   try {
     return { accepted: true, code: null, mapping: mmap(length, { prot: 'rw', noreserve }) };
