@@ -350,6 +350,8 @@ function checkEvidence(e: ModeMatrixEvidence, mode: OvercommitMode): void {
     expect(c.probes).toBeGreaterThan(0);
     expect(c.largestBytes % e.pageSize).toBe(0);
     expect(c.largestBytes).toBeLessThanOrEqual(c.searchHiBytes);
+    // A largest below the search's upper bound means the search saw the next size refused.
+    if (c.largestBytes < c.searchHiBytes) expect(c.refusedCode).not.toBeNull();
   }
   expect([e.no.noreserve, e.yes.noreserve]).toEqual([false, true]);
 
