@@ -1,142 +1,425 @@
-import { release } from 'node:os';
-import { describe, expect, it } from 'vitest';
-import { modeMatrix, modeMatrixClaims } from '../lib/experiments/mode-matrix.js';
-import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
-import { readMeminfo } from '../lib/kernel/meminfo.js';
-import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
-import { pageSize } from '../lib/native/mapping.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { judgeEvidence, rejudge } from '../lib/experiments/judge.js';
+import {
+  modeMatrixClaims as C,
+  type MatrixCell,
+  type Mode0Reading,
+  type ModeMatrixEvidence,
+  measureModeMatrix,
+  mode0Predictions,
+  modeMatrix,
+  type RootTrial,
+} from '../lib/experiments/mode-matrix.js';
+import type { Finding, OvercommitMode, RunReport } from '../lib/experiments/model.js';
+import { type FreeEstimateInputs, freeMemoryRule, ramSwapRule, strictRule } from '../lib/kernel/admission.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { currentMode, isRoot, runFindings } from './helpers.js';
+import { GiB, KiB, MiB } from '../lib/units.js';
+import { currentMode } from './helpers.js';
 
+const PAGE = 4096;
 const avail = guardAvailability();
 const why = avail.available ? '' : ` (skipped: ${avail.reason})`;
-const [major, minor] = release().split('.').map(Number) as [number, number];
-// Since 5.2 ('mm: fix false-positive OVERCOMMIT_GUESS failures'), mode 0 compares one mapping with totalram + swap only.
-const modernHeuristic = major > 5 || (major === 5 && minor >= 2);
 
-/** The (mode, noreserve) cells of the table each mode reports. */
-const tableIds: Record<OvercommitMode, string[]> = {
-  0: [modeMatrixClaims.table0No.id, modeMatrixClaims.table0Yes.id],
-  1: [modeMatrixClaims.table1No.id, modeMatrixClaims.table1Yes.id],
-  2: [modeMatrixClaims.table2No.id, modeMatrixClaims.table2Yes.id],
-};
-
-function byId(findings: Finding[]): Map<string, Finding> {
-  return new Map(findings.map((f) => [f.claim, f]));
+function judge(e: ModeMatrixEvidence): Map<string, Finding> {
+  return new Map(judgeEvidence(modeMatrix, e, e.mode).map((f) => [f.claim, f]));
 }
 
-/** Checks what every mode's findings must show, and returns them by claim id. */
-async function runIn(mode: OvercommitMode): Promise<Map<string, Finding>> {
-  const findings = await runFindings(modeMatrix, { mode, progress: () => {} });
-  for (const f of findings) {
-    const claim = Object.values(modeMatrixClaims).find((c) => c.id === f.claim);
-    expect(claim, f.claim).toBeDefined();
-    expect(claim!.modes).toContain(mode);
-  }
-  const found = byId(findings);
-  for (const id of tableIds[mode]) {
-    const f = found.get(id);
-    expect(f, id).toBeDefined();
-    const e = f!.evidence;
-    expect(e.mode).toBe(mode);
-    expect(e.largestBytes as number).toBeGreaterThan(0);
-    // The kernel accepted exactly what the mode's rule predicts, within the stated tolerance
-    // (mode 0 without MAP_NORESERVE: only since 5.2), and the table's cell holds.
-    if (mode === 0 && id === modeMatrixClaims.table0No.id && !modernHeuristic) continue;
-    expect(Math.abs((e.largestBytes as number) - (e.predictedBytes as number)), id).toBeLessThanOrEqual(e.toleranceBytes as number);
-    expect(f!.holds, id).toBe(true);
-  }
-  expect(found.get(tableIds[mode][0]!)!.evidence.noreserve).toBe(false);
-  expect(found.get(tableIds[mode][1]!)!.evidence.noreserve).toBe(true);
-  return found;
+// ---- constructed evidence: a 4 GiB guest on 5.1 and on 6.x ----
+
+const MEM_TOTAL = 4_030_000 * KiB;
+const ADMIN_RESERVE = 8 * MiB;
+
+function freeInputs(memFreeKb: number): FreeEstimateInputs {
+  return {
+    memFreeBytes: memFreeKb * KiB,
+    cachedBytes: 150_000 * KiB,
+    buffersBytes: 10_000 * KiB,
+    swapCachedBytes: 0,
+    shmemBytes: 8_000 * KiB,
+    swapFreeBytes: 0,
+    reclaimableBytes: 20_000 * KiB,
+    reclaimableField: 'KReclaimable',
+    totalReservePages: 10_000,
+    adminReserveKbytes: ADMIN_RESERVE / KiB,
+    capSysAdmin: true,
+  };
 }
 
-function checkMode0(found: Map<string, Finding>): void {
-  const m = readMeminfo();
-  const ramSwap = (Math.floor(m.memTotal / pageSize) + Math.floor(m.swapTotal / pageSize)) * pageSize;
-  const no = found.get(modeMatrixClaims.table0No.id)!;
-  if (modernHeuristic) expect(no.evidence.largestBytes).toBe(ramSwap);
-  // With MAP_NORESERVE mode 0 does not account the mapping: only the address space limits it.
-  expect(found.get(modeMatrixClaims.table0Yes.id)!.evidence.largestBytes as number).toBeGreaterThan(ramSwap);
-  const free = found.get(modeMatrixClaims.freeMemory.id)!;
-  expect(free.holds).toBe((no.evidence.largestBytes as number) <= Math.max(m.memFree, m.memAvailable));
-  if (!modernHeuristic) return;
-  // RAM + swap is more than what is free (this process alone uses some): the heuristic is not "free memory".
-  expect(no.evidence.largestBytes as number).toBeGreaterThan(
-    Math.max(free.evidence.memFreeBytes as number, free.evidence.memAvailableBytes as number),
-  );
-  expect(free.holds).toBe(false);
-  if (isRoot) {
-    // Mode 0 applies RAM + swap to everyone: root and nobody get the same threshold, up to the probes' noise.
-    const root = found.get(modeMatrixClaims.rootMore.id)!;
-    const e = root.evidence as { differenceBytes: number | null; noiseBytes: number; setuid: string };
-    expect(e.setuid).toBe('ok');
-    expect(e.differenceBytes).not.toBeNull();
-    expect(Math.abs(e.differenceBytes!)).toBeLessThanOrEqual(e.noiseBytes + pageSize);
-    expect(root.holds).toBe(false);
-  }
+/** Six readings around the probe, MemFree moving by `jitterKb` between them. */
+function readings(memFreeKb: number, jitterKb: number): Mode0Reading[] {
+  return [0, 1, -1, 0, 1, -1].map((k) => ({ free: freeInputs(memFreeKb + k * jitterKb), memTotalBytes: MEM_TOTAL, swapTotalBytes: 0 }));
 }
 
-describe('mode-matrix experiment', () => {
-  it('runs in the mode in force, under the shared lock', async () => {
-    await withSettingsLock('shared', async () => {
-      const mode = currentMode();
-      const found = await runIn(mode);
-      if (mode === 0) checkMode0(found);
-    });
-  });
+function cell(mode: OvercommitMode, noreserve: boolean, largestBytes: number, predictedBytes: number, toleranceBytes = 0): MatrixCell {
+  return {
+    mode,
+    noreserve,
+    largestBytes,
+    predictedBytes,
+    toleranceBytes,
+    probes: 20,
+    refusedCode: 'ENOMEM',
+    searchLoBytes: PAGE,
+    searchHiBytes: 2 ** 47,
+    prediction: 'constructed',
+    inputs: {},
+  };
+}
 
-  it.skipIf(!modernHeuristic)(
-    `mode 0: the largest mapping is exactly MemTotal + SwapTotal (kernel >= 5.2)${avail.available ? '' : why}`,
-    async () => {
-      const run = async (): Promise<void> => checkMode0(await runIn(0));
-      if (avail.available) {
-        const start = readOvercommitSettings();
-        await withMode(0, run);
-        expect(readOvercommitSettings()).toEqual(start);
-      } else if (currentMode() === 0) {
-        await withSettingsLock('shared', run);
-      }
+const trial = (rootBytes: number, userBytes: number): RootTrial => ({ rootBytes, userBytes, setuid: 'ok', problem: null });
+
+/**
+ * Mode-0 evidence from a kernel whose largest mapping is `largest` (given the readings), that
+ * refused or accepted RAM + swap + 1 page, with root/nobody trials.
+ */
+function mode0Evidence(rs: Mode0Reading[], largest: number, trials: RootTrial[], obviousAccepted = false): ModeMatrixEvidence {
+  const p = mode0Predictions(rs, PAGE);
+  const ramSwap = p.ramSwap.medianBytes;
+  const tol = Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes) + MiB + PAGE;
+  return {
+    mode: 0,
+    pageSize: PAGE,
+    capSysAdmin: true,
+    memTotalBytes: MEM_TOTAL,
+    swapTotalBytes: 0,
+    addressGapBytes: 120 * 1024 * GiB,
+    no: cell(0, false, largest, ramSwap),
+    yes: cell(0, true, 120 * 1024 * GiB, 120 * 1024 * GiB, 64 * MiB),
+    mode0: {
+      readings: rs,
+      ...p,
+      toleranceBytes: tol,
+      obvious: { sizeBytes: ramSwap + PAGE, accepted: obviousAccepted, code: obviousAccepted ? null : 'ENOMEM' },
+      pair: { sizeBytes: largest - 2 * tol, firstAccepted: true, firstCode: null, secondAccepted: true, secondCode: null },
+      q3: { sizeBytes: largest + 2 * tol, withoutNoreserve: 'ENOMEM', withNoreserve: 'accepted' },
     },
-  );
+    root: { mode: 0, searchHiBytes: 2 * ramSwap + PAGE, trials, adminReserveBytes: ADMIN_RESERVE },
+    rootSkipped: null,
+  };
+}
 
-  it.skipIf(!avail.available)(`mode 1: no check, the free address space is the limit${why}`, async () => {
-    const start = readOvercommitSettings();
-    await withMode(1, async () => {
-      const found = await runIn(1);
-      const m = readMeminfo();
-      for (const id of tableIds[1]) expect(found.get(id)!.evidence.largestBytes as number).toBeGreaterThan(m.memTotal + m.swapTotal);
-      // 000's "99 Gio de mémoire virtuelle" for 1 of RAM: the verdict follows the ratio measured.
-      const times = (found.get(modeMatrixClaims.mode1Virtual99.id)!.evidence.largestBytes as number) / (m.memTotal + m.swapTotal);
-      expect(found.get(modeMatrixClaims.mode1Virtual99.id)!.holds).toBe(times >= 99);
-      // The 47-bit address space (128 TiB) is far more than 99 x this machine's RAM + swap.
-      expect(times).toBeGreaterThanOrEqual(99);
-      expect(found.get(modeMatrixClaims.mode1Always.id)!.holds).toBe(true);
-    });
-    expect(readOvercommitSettings()).toEqual(start);
+/** 5.1: the largest mapping is the free-memory estimate; nobody gets the admin reserve less. */
+function linux51(): ModeMatrixEvidence {
+  const rs = readings(3_500_000, 100);
+  const free = freeMemoryRule(rs[0]!.free, PAGE).largestBytes;
+  return mode0Evidence(rs, free, [
+    trial(free, free - ADMIN_RESERVE),
+    trial(free + 4 * PAGE, free + 4 * PAGE - ADMIN_RESERVE),
+    trial(free, free - ADMIN_RESERVE),
+  ]);
+}
+
+/** 6.x: RAM + swap accepted (one page more refused), whatever is free; root and nobody alike. */
+function linux6(): ModeMatrixEvidence {
+  const rs = readings(3_500_000, 100);
+  const ramSwap = ramSwapRule(MEM_TOTAL, 0, PAGE).largestBytes;
+  return mode0Evidence(rs, ramSwap, [trial(ramSwap, ramSwap), trial(ramSwap, ramSwap), trial(ramSwap, ramSwap)]);
+}
+
+describe('mode-matrix rules on a 5.1-like kernel (free-memory estimate)', () => {
+  const f = judge(linux51());
+
+  it('finds the free-memory rule in force and 003 holding', () => {
+    expect(f.get(C.ruleInForce.id)!.holds).toBe(true);
+    expect(f.get(C.ruleInForce.id)!.observed).toContain('follows the free-memory estimate (before 5.2)');
+    expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('the free-memory estimate (before 5.2)');
+    expect(f.get(C.freeMemory.id)!.holds).toBe(true);
+    expect(f.get(C.freeMemory.id)!.observed).toContain('as 003 says');
   });
 
-  it.skipIf(!avail.available)(`mode 2: CommitLimit - Committed_AS - reserves, MAP_NORESERVE ignored, root vs nobody${why}`, async () => {
-    const start = readOvercommitSettings();
-    await withMode(2, async () => {
-      const found = await runIn(2);
-      const m = readMeminfo();
-      for (const id of tableIds[2]) expect(found.get(id)!.evidence.largestBytes as number).toBeLessThan(m.commitLimit);
-      // MAP_NORESERVE changes nothing: the largest mapping with and without it agree within the tolerance.
-      const ignored = found.get(modeMatrixClaims.noreserveIgnored.id)!;
-      const e = ignored.evidence as { largestBytes: number; largestWithoutBytes: number; toleranceBytes: number };
-      expect(e.largestBytes).toBe(found.get(modeMatrixClaims.table2Yes.id)!.evidence.largestBytes);
-      expect(e.largestWithoutBytes).toBe(found.get(modeMatrixClaims.table2No.id)!.evidence.largestBytes);
-      const within = Math.abs(e.largestBytes - e.largestWithoutBytes) <= e.toleranceBytes;
-      expect(within).toBe(true);
-      expect(ignored.holds).toBe(within);
-      if (isRoot) {
-        const root = found.get(modeMatrixClaims.rootMore.id)!;
-        expect(root.evidence.adminReserveBytes).toBe(readOvercommitSettings().adminReserveKbytes * 1024);
+  it('judges obvious overcommits by the document, not by the 6.x threshold', () => {
+    // RAM + swap refused (the 5.1 kernel refuses even that): obvious overcommits are refused.
+    expect(f.get(C.obvious.id)!.holds).toBe(true);
+    expect(f.get(C.table0No.id)!.holds).toBe(true);
+    expect(f.get(C.table0No.id)!.evidence.predictedBytes).toBe(f.get(C.freeMemory.id)!.evidence.freeEstimateBytes);
+    expect(f.get(C.q3.id)!.holds).toBe(true);
+  });
+
+  it('finds root getting the admin reserve more', () => {
+    const r = f.get(C.rootMore.id)!;
+    expect(r.holds).toBe(true);
+    expect(r.evidence.differenceBytes).toBe(ADMIN_RESERVE);
+    expect(r.observed).toContain('Root gets slightly more');
+  });
+});
+
+describe('mode-matrix rules on a 6.x-like kernel (RAM + swap)', () => {
+  const f = judge(linux6());
+
+  it('finds RAM + swap in force and 003 not holding', () => {
+    expect(f.get(C.ruleInForce.id)!.holds).toBe(true);
+    expect(f.get(C.ruleInForce.id)!.observed).toContain('follows RAM + swap (since 5.2)');
+    expect(f.get(C.freeMemory.id)!.holds).toBe(false);
+    expect(f.get(C.freeMemory.id)!.observed).toContain('does not limit a mapping to free memory');
+  });
+
+  it('holds 001 and 004 on obvious overcommits there too', () => {
+    expect(f.get(C.obvious.id)!.holds).toBe(true);
+    expect(f.get(C.table0No.id)!.holds).toBe(true);
+    expect(f.get(C.table0No.id)!.evidence.predictedBytes).toBe(ramSwapRule(MEM_TOTAL, 0, PAGE).largestBytes);
+  });
+
+  it('finds root getting nothing more', () => {
+    expect(f.get(C.rootMore.id)!.holds).toBe(false);
+    expect(f.get(C.rootMore.id)!.observed).toContain('Root gets nothing more in mode 0');
+  });
+});
+
+describe('mode-matrix rules that cannot or must not decide', () => {
+  it('a kernel accepting more than RAM + swap in mode 0 refutes the obvious-overcommit claims', () => {
+    const e = linux6();
+    const f = judge(mode0Evidence(e.mode0!.readings, 2 * e.no.largestBytes, e.root!.trials, true));
+    expect(f.get(C.obvious.id)!.holds).toBe(false);
+    expect(f.get(C.table0No.id)!.holds).toBe(false);
+  });
+
+  it('is undecided on the rule when the noise is wider than half the gap between the two predictions', () => {
+    // MemFree so close to MemTotal that the estimate is within ~20 MiB of RAM + swap, moving by 16 MiB.
+    const ramSwap = ramSwapRule(MEM_TOTAL, 0, PAGE).largestBytes;
+    const rs = readings(3_900_000, 8_000);
+    const f = judge(mode0Evidence(rs, ramSwap, linux6().root!.trials));
+    for (const id of [C.freeMemory.id, C.ruleInForce.id]) {
+      expect(f.get(id)!.holds, id).toBeNull();
+      expect(f.get(id)!.reason, id).toMatch(/too much to tell the free-memory estimate/);
+    }
+  });
+
+  it('says neither known rule is in force when the limit is far from both (and leaves 003 undecided)', () => {
+    const rs = readings(3_500_000, 100);
+    const p = mode0Predictions(rs, PAGE);
+    const between = Math.round((p.freeEstimate.medianBytes + p.ramSwap.medianBytes) / 2 / PAGE) * PAGE;
+    const f = judge(mode0Evidence(rs, between, linux6().root!.trials));
+    expect(f.get(C.ruleInForce.id)!.holds).toBe(false);
+    expect(f.get(C.ruleInForce.id)!.observed).toContain('neither known rule');
+    expect(f.get(C.freeMemory.id)!.holds).toBeNull();
+    expect(f.get(C.freeMemory.id)!.reason).toMatch(/which is none of/);
+  });
+
+  it('root vs nobody: noisy differences leave it undecided', () => {
+    const e = linux51();
+    const free = e.no.largestBytes;
+    e.root!.trials = [trial(free, free - ADMIN_RESERVE), trial(free, free), trial(free, free - ADMIN_RESERVE / 2)];
+    const r = judge(e).get(C.rootMore.id)!;
+    expect(r.holds).toBeNull();
+    expect(r.reason).toMatch(/disagreed by up to/);
+  });
+
+  it('root vs nobody: a failed probe is a measurement problem, never 0 B', () => {
+    const e = linux51();
+    e.root!.trials[1] = {
+      rootBytes: 0,
+      userBytes: 0,
+      setuid: 'ok',
+      problem: 'a probe found no threshold inside [4096, 8254283777] B (root 0, nobody 0)',
+    };
+    const r = judge(e).get(C.rootMore.id)!;
+    expect(r.holds).toBeNull();
+    expect(r.reason).toMatch(/^a measurement problem: a probe found no threshold/);
+  });
+
+  it('root vs nobody: not root, not measured', () => {
+    const e = { ...linux6(), root: null, rootSkipped: 'needs root (CAP_SYS_ADMIN): there is no root to compare with an unprivileged user' };
+    expect(judge(e).get(C.rootMore.id)!.reason).toMatch(/^needs root/);
+  });
+
+  it('a mode-0 search that found no threshold leaves the mode-0 claims undecided', () => {
+    const e = linux6();
+    e.no = { ...e.no, largestBytes: 0 };
+    const f = judge(e);
+    for (const id of [C.table0No.id, C.obvious.id, C.freeMemory.id, C.ruleInForce.id, C.q3.id]) {
+      expect(f.get(id)!.holds, id).toBeNull();
+      expect(f.get(id)!.reason, id).toMatch(/found no threshold/);
+    }
+  });
+});
+
+// ---- evidence captured on this project's 6.18 VM (24 GiB, no swap, root) ----
+
+const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/mode-matrix.json'), 'utf8')) as Record<
+  string,
+  ModeMatrixEvidence
+>;
+
+describe('mode-matrix rules on evidence captured from 6.18', () => {
+  it('mode 0: RAM + swap in force, 1.15 GiB above the free-memory estimate; root gets nothing more', () => {
+    const f = judge(captured[0]!);
+    expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('RAM + swap (since 5.2)');
+    expect(f.get(C.freeMemory.id)!.holds).toBe(false);
+    expect(f.get(C.obvious.id)!.holds).toBe(true);
+    expect(f.get(C.table0No.id)!.holds).toBe(true);
+    expect(f.get(C.table0Yes.id)!.holds).toBe(true);
+    expect(f.get(C.q3.id)!.holds).toBe(true);
+    expect(f.get(C.rootMore.id)!.holds).toBe(false);
+  });
+
+  it('mode 1: the address space is the limit', () => {
+    const f = judge(captured[1]!);
+    expect([...f.keys()]).toEqual([C.table1No.id, C.table1Yes.id, C.mode1Always.id, C.mode1Virtual99.id]);
+    for (const x of f.values()) expect(x.holds, x.claim).toBe(true);
+  });
+
+  it('mode 2: the strict limit, MAP_NORESERVE ignored, root gets the admin reserve more', () => {
+    const f = judge(captured[2]!);
+    expect(f.get(C.table2No.id)!.holds).toBe(true);
+    expect(f.get(C.table2Yes.id)!.holds).toBe(true);
+    expect(f.get(C.noreserveIgnored.id)!.holds).toBe(true);
+    expect(f.get(C.rootMore.id)!.holds).toBe(true);
+    expect(f.get(C.rootMore.id)!.evidence.differenceBytes).toBe(captured[2]!.root!.adminReserveBytes);
+  });
+
+  it('mode 2 refuted only by a limit another mode would give; off the prediction by more than the noise: undecided', () => {
+    const e = structuredClone(captured[2]!);
+    e.no.largestBytes = e.memTotalBytes + e.swapTotalBytes;
+    e.yes.largestBytes = e.addressGapBytes;
+    expect(judge(e).get(C.table2No.id)!.holds).toBe(false);
+    expect(judge(e).get(C.table2Yes.id)!.holds).toBe(false);
+    expect(judge(e).get(C.noreserveIgnored.id)!.holds).toBe(false);
+    const moved = structuredClone(captured[2]!);
+    // Another process mapped 256 MiB between the Committed_AS reading and the probe.
+    moved.no.largestBytes -= 256 * MiB;
+    const f = judge(moved);
+    expect(f.get(C.table2No.id)!.holds).toBeNull();
+    expect(f.get(C.table2No.id)!.reason).toMatch(/which is none of/);
+    expect(f.get(C.noreserveIgnored.id)!.holds).toBeNull();
+  });
+
+  it('mode 0: a limit that moved between the probe and a retry leaves Q3 and the table undecided, not refuted', () => {
+    const e = structuredClone(captured[0]!);
+    e.mode0!.q3.withoutNoreserve = 'accepted';
+    e.mode0!.pair.firstAccepted = false;
+    e.mode0!.pair.firstCode = 'ENOMEM';
+    const f = judge(e);
+    expect(f.get(C.q3.id)!.holds).toBeNull();
+    expect(f.get(C.q3.id)!.reason).toMatch(/the limit moved/);
+    expect(f.get(C.table0No.id)!.holds).toBeNull();
+  });
+});
+
+// ---- evidence captured in qemu guests (4 GiB, 2 cpus, no swap, root) on Linux 5.1.15 and Debian's 6.1 ----
+
+const guest = (kernel: string) =>
+  JSON.parse(readFileSync(join(import.meta.dirname, `fixtures/evidence/${kernel}/mode-matrix.json`), 'utf8')) as Record<
+    string,
+    ModeMatrixEvidence
+  >;
+
+describe('mode-matrix rules on evidence captured from 5.1 and 6.1 guests', () => {
+  const [v51, v61] = [guest('5.1'), guest('6.1')];
+
+  it('5.1: the free-memory estimate is the limit (003 holds), obvious overcommits refused, root gets the admin reserve more', () => {
+    const f = judge(v51[0]!);
+    expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('the free-memory estimate (before 5.2)');
+    for (const id of [C.freeMemory.id, C.obvious.id, C.table0No.id, C.table0Yes.id, C.q3.id, C.rootMore.id])
+      expect(f.get(id)!.holds, id).toBe(true);
+  });
+
+  it('6.1: RAM + swap is the limit (003 does not hold), obvious overcommits refused, root gets nothing more in mode 0', () => {
+    const f = judge(v61[0]!);
+    expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('RAM + swap (since 5.2)');
+    expect(f.get(C.freeMemory.id)!.holds).toBe(false);
+    for (const id of [C.obvious.id, C.table0No.id, C.table0Yes.id, C.q3.id]) expect(f.get(id)!.holds, id).toBe(true);
+    expect(f.get(C.rootMore.id)!.holds).toBe(false);
+  });
+
+  it('both: modes 1 and 2 alike, root gets the admin reserve more in mode 2', () => {
+    for (const v of [v51, v61]) {
+      for (const mode of ['1', '2']) for (const x of judge(v[mode]!).values()) expect(x.holds, `${mode} ${x.claim}`).toBe(true);
+    }
+  });
+});
+
+// ---- the real kernel: the evidence is consistent with itself ----
+
+function checkEvidence(e: ModeMatrixEvidence, mode: OvercommitMode): void {
+  // JSON-plain: a saved run carries the same evidence, and its verdicts recompute without contradiction.
+  const saved = JSON.parse(JSON.stringify(e)) as ModeMatrixEvidence;
+  expect(saved).toEqual(e);
+  const findings = judgeEvidence(modeMatrix, e, mode);
+  const report = {
+    runs: [{ experiment: 'mode-matrix', mode, status: 'ran', durationMs: 0, findings, evidence: saved }],
+  } as unknown as RunReport;
+  expect(rejudge(JSON.parse(JSON.stringify(report)) as RunReport, [modeMatrix])).toEqual([]);
+  expect(findings.map((f) => f.claim)).toEqual(modeMatrix.claims.filter((c) => c.modes?.includes(mode)).map((c) => c.id));
+
+  expect(e.mode).toBe(mode);
+  for (const c of [e.no, e.yes]) {
+    expect(c.mode).toBe(mode);
+    expect(c.probes).toBeGreaterThan(0);
+    expect(c.largestBytes % e.pageSize).toBe(0);
+    expect(c.largestBytes).toBeLessThanOrEqual(c.searchHiBytes);
+    // A largest below the search's upper bound means the search saw the next size refused.
+    if (c.largestBytes < c.searchHiBytes) expect(c.refusedCode).not.toBeNull();
+  }
+  expect([e.no.noreserve, e.yes.noreserve]).toEqual([false, true]);
+
+  if (mode === 0) {
+    const z = e.mode0!;
+    // The predictions recompute from the recorded inputs.
+    const p = mode0Predictions(z.readings, e.pageSize);
+    expect(z.freeEstimate).toEqual(p.freeEstimate);
+    expect(z.ramSwap).toEqual(p.ramSwap);
+    expect(z.readings).toHaveLength(6);
+    expect(z.toleranceBytes).toBeGreaterThanOrEqual(Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes));
+    // The scenarios are built on what the probe found, twice the tolerance away from it.
+    const margin = Math.ceil((2 * z.toleranceBytes) / e.pageSize) * e.pageSize;
+    expect(z.q3.sizeBytes).toBe(e.no.largestBytes + margin);
+    expect(z.pair.sizeBytes).toBe(Math.max(e.pageSize, e.no.largestBytes - margin));
+    expect(z.obvious.sizeBytes).toBe(z.ramSwap.medianBytes + e.pageSize);
+    // A refusal cited is the probe's own errno (the search records what the refusals said).
+    if (z.q3.withoutNoreserve !== 'accepted') expect(z.q3.withoutNoreserve).toBe(e.no.refusedCode);
+    if (!z.obvious.accepted) expect(z.obvious.code).toBe('ENOMEM');
+    if (z.pair.firstAccepted && !z.pair.secondAccepted) expect(z.pair.secondCode).toBe('ENOMEM');
+  } else {
+    expect(e.mode0).toBeNull();
+  }
+  if (mode === 2) {
+    for (const c of [e.no, e.yes]) {
+      const i = c.inputs as unknown as Parameters<typeof strictRule>[0];
+      expect(strictRule(i, e.pageSize).largestBytes).toBe(c.predictedBytes);
+    }
+  }
+  if (e.root !== null) {
+    expect(e.rootSkipped).toBeNull();
+    expect(e.root.trials.length).toBeGreaterThanOrEqual(2);
+    for (const t of e.root.trials) {
+      if (t.problem !== null) continue;
+      expect(t.setuid).toBe('ok');
+      for (const x of [t.rootBytes!, t.userBytes!]) {
+        expect(x).toBeGreaterThanOrEqual(e.pageSize);
+        expect(x).toBeLessThan(e.root.searchHiBytes);
       }
-      for (const f of found.values()) console.log(`[mode 2] ${f.claim}: ${f.holds} — ${f.observed}`);
+    }
+    const f = findings.find((x) => x.claim === C.rootMore.id)!;
+    if (f.holds !== null) expect(f.evidence.adminReserveBytes).toBe(e.root.adminReserveBytes);
+  } else {
+    expect(typeof e.rootSkipped).toBe('string');
+  }
+}
+
+describe('mode-matrix on this kernel', () => {
+  let here: { mode: OvercommitMode; e: ModeMatrixEvidence };
+  beforeAll(async () => {
+    here = await withSettingsLock('shared', async () => {
+      const mode = currentMode();
+      return { mode, e: await measureModeMatrix(mode) };
     });
-    expect(readOvercommitSettings()).toEqual(start);
+  }, 300_000);
+
+  it('measures in the mode in force, with evidence consistent with itself', () => {
+    checkEvidence(here.e, here.mode);
   });
+
+  for (const mode of [0, 1, 2] as const) {
+    it.skipIf(!avail.available)(
+      `measures in mode ${mode} through the settings guard${why}`,
+      async () => {
+        const e = await withMode(mode, () => measureModeMatrix(mode));
+        checkEvidence(e, mode);
+      },
+      300_000,
+    );
+  }
 });

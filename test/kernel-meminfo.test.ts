@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { commitLimitFormula, parseMeminfo, readMeminfo, sampleCommitted } from '../lib/kernel/meminfo.js';
-import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
+import { parseMeminfo, readMeminfo, sampleCommitted } from '../lib/kernel/meminfo.js';
 
 const fixture = readFileSync(new URL('./fixtures/proc-meminfo.txt', import.meta.url), 'utf8');
 
@@ -45,50 +44,6 @@ describe('parseMeminfo (captured sample)', () => {
 
   it('throws on a line it cannot read', () => {
     expect(() => parseMeminfo('MemTotal: lots\n')).toThrow(/unexpected line/);
-  });
-});
-
-describe('commitLimitFormula', () => {
-  const m = parseMeminfo(fixture);
-
-  it('ratio: (totalram - hugetlb) * ratio / 100 + swap, in whole pages', () => {
-    const r = commitLimitFormula(m, { ratio: 50, kbytes: 0 });
-    // 24684096 kB = 6171024 pages; * 50 / 100 = 3085512 pages.
-    expect(r.bytes).toBe(3085512 * 4096);
-    expect(r.bytes).toBe(m.commitLimit);
-    expect(r.formula).toContain('6171024 pages');
-    expect(r.formula).toContain('3085512 pages');
-  });
-
-  it('rounds down in pages like the kernel', () => {
-    // 6171024 * 33 / 100 = 2036437.92 -> 2036437 pages.
-    expect(commitLimitFormula(m, { ratio: 33, kbytes: 0 }).bytes).toBe(2036437 * 4096);
-  });
-
-  it('subtracts hugetlb pages and adds swap pages', () => {
-    const withHuge = parseMeminfo(
-      fixture.replace(/^Hugetlb:.*$/m, 'Hugetlb:         1048576 kB').replace(/^SwapTotal:.*$/m, 'SwapTotal:       4194304 kB'),
-    );
-    // (6171024 - 262144) * 50 / 100 + 1048576 = 2954440 + 1048576 pages.
-    expect(commitLimitFormula(withHuge, { ratio: 50, kbytes: 0 }).bytes).toBe((2954440 + 1048576) * 4096);
-  });
-
-  it('kbytes overrides ratio: kbytes >> (PAGE_SHIFT - 10)', () => {
-    const r = commitLimitFormula(m, { ratio: 50, kbytes: 1000003 });
-    expect(r.bytes).toBe(250000 * 4096);
-    expect(r.formula).toContain('overcommit_kbytes 1000003');
-  });
-
-  it('honours another page size', () => {
-    // 64 KiB pages: 24684096 kB / 64 = 385689 pages; * 50 / 100 = 192844 pages.
-    expect(commitLimitFormula(m, { ratio: 50, kbytes: 0 }, 65536).bytes).toBe(192844 * 65536);
-  });
-
-  it('equals the live CommitLimit of this machine exactly', () => {
-    const live = readMeminfo();
-    const s = readOvercommitSettings();
-    const r = commitLimitFormula(live, s);
-    expect(r.bytes, r.formula).toBe(live.commitLimit);
   });
 });
 

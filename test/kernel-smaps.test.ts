@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { accountedBytesIn, findVma, largestGrowth, parseSmaps, readVmas, readVmFlags, type Vma } from '../lib/kernel/smaps.js';
+import { accountedBytesIn, findVma, largestGrowth, parseSmaps, readMaps, readVmas, readVmFlags, type Vma } from '../lib/kernel/smaps.js';
 
 const fixture = readFileSync(new URL('./fixtures/proc-smaps.txt', import.meta.url), 'utf8');
 
@@ -74,6 +74,12 @@ describe('live smaps', () => {
     expect(stack?.start).toBe(start);
     expect(stack?.end).toBe(end);
     expect(stack?.sizes.Size).toBe(Number(end - start));
+  });
+
+  it('readMaps finds the stack, without sizes or flags', () => {
+    const [start, end] = stackRange();
+    const stack = readMaps().find((v) => v.pathname === '[stack]');
+    expect(stack).toMatchObject({ start, end, sizes: {}, vmFlags: [] });
   });
 
   it('readVmFlags throws for an unmapped address', () => {

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import type { OvercommitMode } from '../lib/experiments/model.js';
 import { readMountinfo } from '../lib/kernel/mountinfo.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
-import { modeDescription, modeName, parseOvercommitMode, readOvercommitSettings, sysctlWritability } from '../lib/kernel/sysctl.js';
+import {
+  modeDescription,
+  modeName,
+  parseOvercommitMode,
+  readMmapMinAddr,
+  readOvercommitSettings,
+  sysctlWritability,
+} from '../lib/kernel/sysctl.js';
 
 const vm = (name: string): number => Number(readFileSync(`/proc/sys/vm/${name}`, 'utf8'));
 
@@ -18,6 +25,10 @@ describe('overcommit sysctls', () => {
       userReserveKbytes: vm('user_reserve_kbytes'),
     });
     expect([0, 1, 2]).toContain(s.mode);
+  });
+
+  it('reads vm.mmap_min_addr', () => {
+    expect(readMmapMinAddr()).toBe(vm('mmap_min_addr'));
   });
 
   it('rejects an unknown mode', () => {

@@ -1,16 +1,17 @@
 /**
  * commit-limit: CommitLimit as overcommit_ratio and overcommit_kbytes change. Each step is one
  * settings-guard window (the mode is left as it is: CommitLimit is computed and shown in every
- * mode); inside it CommitLimit is read and compared exactly with the kernel's formula, and the
- * other sysctl is read to see what writing one did to it. Nothing is mapped.
+ * mode); inside it CommitLimit is read, with the inputs of the kernel's formula, and the other
+ * sysctl is read to see what writing one did to it. Nothing is mapped. The rules recompute the
+ * formula from each step's recorded inputs and compare it exactly with CommitLimit.
  */
 
-import { commitLimitFormula, readMeminfo } from '../kernel/meminfo.js';
+import { commitLimitFormula } from '../kernel/admission.js';
+import { readMeminfo } from '../kernel/meminfo.js';
 import { pageSize } from '../native/mapping.js';
 import { readSettingsSnapshot, type SettingsChange, type SettingsSnapshot, withOvercommitSettings } from '../safety/settings-guard.js';
 import { DOC_001, DOC_003 } from './documents.js';
-import { legacyExperiment } from './legacy.js';
-import { type Claim, type ExperimentContext, type Finding, finding } from './model.js';
+import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode } from './model.js';
 
 export const commitLimitClaims = {
   followsRatio: {
@@ -80,107 +81,160 @@ async function step(change: SettingsChange): Promise<CommitLimitStep> {
   return withOvercommitSettings(change, async (w) => readStep(wrote, value, w.original, w.headroom !== null));
 }
 
-function describeStep(s: CommitLimitStep): string {
-  const eq = s.commitLimitBytes === s.formulaBytes ? 'equal' : `off by ${s.commitLimitBytes - s.formulaBytes} B`;
-  return `wrote ${s.wrote}=${s.value}${s.headroomRaised ? ' (the guard raised the limit for mode 2 instead)' : ''}: CommitLimit ${s.commitLimitBytes} B vs ${s.formula} (${eq})`;
+export interface CommitLimitEvidence extends Measured {
+  mode: OvercommitMode;
+  pageSize: number;
+  /** The settings before the experiment. */
+  original: SettingsSnapshot;
+  /** The overcommit_kbytes written: 40% of RAM in whole pages, which no ratio of the three gives. */
+  kbytesWritten: number;
+  /** ratio 50, 30, 80; kbytes; then ratio 50 written over the kbytes (nested window). */
+  steps: CommitLimitStep[];
 }
 
-export async function runCommitLimit(ctx: ExperimentContext): Promise<Finding[]> {
-  const c = commitLimitClaims;
+export async function measureCommitLimit(
+  mode: OvercommitMode,
+  progress: (message: string) => void = () => {},
+): Promise<CommitLimitEvidence> {
   const original = readSettingsSnapshot();
-  const m0 = readMeminfo();
   const pageKb = pageSize / 1024;
-  // An absolute amount that no ratio of these three gives: 40% of RAM, rounded down to whole pages.
-  const kbytes = Math.floor((m0.memTotal * 0.4) / 1024 / pageKb) * pageKb;
-
-  ctx.progress('commit-limit: ratio 50, 30, 80');
+  const kbytes = Math.floor((readMeminfo().memTotal * 0.4) / 1024 / pageKb) * pageKb;
+  progress('commit-limit: ratio 50, 30, 80');
   const ratioSteps: CommitLimitStep[] = [];
   for (const ratio of [50, 30, 80]) ratioSteps.push(await step({ ratio }));
-  ctx.progress('commit-limit: kbytes, then ratio over it');
+  progress('commit-limit: kbytes, then ratio over it');
   // One window: write kbytes, read; then (nested) write a ratio over it, read.
   const [kbStep, ratioOverKb] = await withOvercommitSettings({ kbytes }, async (w) => {
     const k = readStep('kbytes', kbytes, w.original, w.headroom !== null);
     const r = await step({ ratio: 50 });
     return [k, r] as const;
   });
-  const allSteps = [...ratioSteps, kbStep, ratioOverKb];
-  const evidence = {
-    mode: ctx.mode,
-    original: { ...original },
-    steps: allSteps.map((s) => ({ ...s, before: { ...s.before }, after: { ...s.after } })),
-  };
-  const out: Finding[] = [];
-
-  const plainRatio = ratioSteps.filter((s) => !s.headroomRaised);
-  const ratioExact = plainRatio.length >= 2 && plainRatio.every((s) => s.commitLimitBytes === s.formulaBytes);
-  const hugeNote =
-    m0.hugetlb === 0
-      ? 'Hugetlb is 0 here, so RAM in the formula is all of MemTotal'
-      : `the kernel subtracts Hugetlb (${m0.hugetlb} B) from MemTotal before the ratio`;
-  out.push(
-    finding(
-      c.followsRatio,
-      plainRatio.length >= 2 ? ratioExact : null,
-      `${ratioSteps.map(describeStep).join('; ')}. ${hugeNote}; the limit is computed and shown in every mode (this run: mode ${ctx.mode}), enforced only in mode 2.`,
-      evidence,
-      plainRatio.length >= 2 ? undefined : 'fewer than two ratio steps ran as asked (the guard raised the limit for mode 2)',
-    ),
-  );
-
-  out.push(
-    finding(
-      c.followsKbytes,
-      kbStep.headroomRaised
-        ? null
-        : kbStep.commitLimitBytes === kbStep.formulaBytes && kbStep.commitLimitBytes === kbytes * 1024 + m0.swapTotal,
-      `${describeStep(kbStep)}; swap ${m0.swapTotal} B + ${kbytes} kB = ${kbytes * 1024 + m0.swapTotal} B.`,
-      evidence,
-      kbStep.headroomRaised ? 'the guard raised the limit for mode 2, so the kbytes asked for was not in force' : undefined,
-    ),
-  );
-
-  // Writing kbytes should zero the ratio and writing a ratio zero kbytes: one or the other is in force.
-  const kbZeroesRatio = kbStep.after.kbytes === kbytes && kbStep.after.ratio === 0;
-  const ratioZeroesKb = ratioOverKb.before.kbytes !== 0 && ratioOverKb.after.kbytes === 0 && ratioOverKb.after.ratio === 50;
-  out.push(
-    finding(
-      c.ratioOrKbytes,
-      kbStep.headroomRaised || ratioOverKb.headroomRaised ? null : kbZeroesRatio && ratioZeroesKb,
-      `writing overcommit_kbytes=${kbytes} (ratio was ${kbStep.before.ratio}) left ratio=${kbStep.after.ratio}, kbytes=${kbStep.after.kbytes}; ` +
-        `writing overcommit_ratio=50 over kbytes=${ratioOverKb.before.kbytes} left ratio=${ratioOverKb.after.ratio}, kbytes=${ratioOverKb.after.kbytes}: ` +
-        `${kbZeroesRatio && ratioZeroesKb ? 'the kernel zeroes the other sysctl, so exactly one of them is in force' : 'the other sysctl was not zeroed'}.`,
-      evidence,
-      kbStep.headroomRaised || ratioOverKb.headroomRaised ? 'the guard raised the limit for mode 2 in one of these windows' : undefined,
-    ),
-  );
-
-  // The verdict is on what is measured: at ratio 50, CommitLimit is swap + half of RAM. The
-  // compiled-in default is not observable (as settings' default-ratio-50 says): only the value in force.
-  const is50 = original.ratio === 50 && original.kbytes === 0;
-  const step50 = ratioSteps[0]!;
-  const half = commitLimitFormula(m0, { ratio: 50, kbytes: 0 }, pageSize);
-  const halfHolds = step50.commitLimitBytes === half.bytes;
-  const inForce = `This machine's value in force is overcommit_ratio=${original.ratio}, overcommit_kbytes=${original.kbytes}${is50 ? ' (50, as the document says)' : ' (not 50: someone set it)'}`;
-  const withRatio50 = `with ratio 50, CommitLimit was ${step50.commitLimitBytes} B against swap + half of RAM: ${half.formula} (${halfHolds ? 'equal' : `off by ${step50.commitLimitBytes - half.bytes} B`})`;
-  out.push(
-    finding(
-      c.default001,
-      step50.headroomRaised ? null : halfHolds,
-      `${inForce}; ${withRatio50}.`,
-      evidence,
-      step50.headroomRaised
-        ? 'the guard raised the limit for mode 2, so ratio 50 was not in force'
-        : 'the verdict is on what ratio 50 gives; the compiled-in default itself cannot be observed on a running kernel, only the value in force',
-    ),
-  );
-  return out;
+  const steps = [...ratioSteps, kbStep, ratioOverKb].map((s) => ({ ...s, before: { ...s.before }, after: { ...s.after } }));
+  return { mode, pageSize, original: { ...original }, kbytesWritten: kbytes, steps };
 }
 
-export const commitLimit = legacyExperiment({
+/** The kernel formula recomputed from what the step recorded. */
+function recomputed(s: CommitLimitStep, page: number): { bytes: number; formula: string } {
+  return commitLimitFormula({ memTotal: s.memTotalBytes, swapTotal: s.swapTotalBytes, hugetlb: s.hugetlbBytes }, s.after, page);
+}
+
+function describeStep(s: CommitLimitStep, page: number): string {
+  const f = recomputed(s, page);
+  const eq = s.commitLimitBytes === f.bytes ? 'equal' : `off by ${s.commitLimitBytes - f.bytes} B`;
+  return `wrote ${s.wrote}=${s.value}${s.headroomRaised ? ' (the guard raised the limit for mode 2 instead)' : ''}: CommitLimit ${s.commitLimitBytes} B vs ${f.formula} (${eq})`;
+}
+
+const ratioSteps = (e: CommitLimitEvidence) => e.steps.slice(0, 3);
+const kbStep = (e: CommitLimitEvidence) => e.steps[3]!;
+const ratioOverKb = (e: CommitLimitEvidence) => e.steps[4]!;
+const plainRatio = (e: CommitLimitEvidence) => ratioSteps(e).filter((s) => !s.headroomRaised);
+const exact = (e: CommitLimitEvidence, s: CommitLimitStep) => s.commitLimitBytes === recomputed(s, e.pageSize).bytes;
+/** The keys each finding recorded before the conversion (interfaces are not index signatures: spread them). */
+const evidenceKeys = (e: CommitLimitEvidence): Evidence => ({
+  mode: e.mode,
+  original: { ...e.original },
+  steps: e.steps.map((s) => ({ ...s, before: { ...s.before }, after: { ...s.after } })),
+});
+
+const c = commitLimitClaims;
+const rules: ClaimRule<CommitLimitEvidence>[] = [
+  {
+    claim: c.followsRatio,
+    missing: (e) =>
+      plainRatio(e).length >= 2 ? undefined : 'fewer than two ratio steps ran as asked (the guard raised the limit for mode 2)',
+    judge: (e) => ({ holds: plainRatio(e).every((s) => exact(e, s)) }),
+    observe: (e) => {
+      const huge = ratioSteps(e)[0]!.hugetlbBytes;
+      const hugeNote =
+        huge === 0
+          ? 'Hugetlb is 0 here, so RAM in the formula is all of MemTotal'
+          : `the kernel subtracts Hugetlb (${huge} B) from MemTotal before the ratio`;
+      return `${ratioSteps(e)
+        .map((s) => describeStep(s, e.pageSize))
+        .join('; ')}. ${hugeNote}; the limit is computed and shown in every mode (this run: mode ${e.mode}), enforced only in mode 2.`;
+    },
+    evidence: evidenceKeys,
+  },
+  {
+    claim: c.followsKbytes,
+    missing: (e) =>
+      kbStep(e).headroomRaised ? 'the guard raised the limit for mode 2, so the kbytes asked for was not in force' : undefined,
+    judge: (e) => {
+      const k = kbStep(e);
+      return { holds: exact(e, k) && k.commitLimitBytes === k.value * 1024 + k.swapTotalBytes };
+    },
+    observe: (e) => {
+      const k = kbStep(e);
+      return `${describeStep(k, e.pageSize)}; swap ${k.swapTotalBytes} B + ${k.value} kB = ${k.value * 1024 + k.swapTotalBytes} B.`;
+    },
+    evidence: evidenceKeys,
+  },
+  {
+    claim: c.ratioOrKbytes,
+    missing: (e) =>
+      kbStep(e).headroomRaised || ratioOverKb(e).headroomRaised
+        ? 'the guard raised the limit for mode 2 in one of these windows'
+        : undefined,
+    judge: (e) => {
+      const k = kbStep(e);
+      const r = ratioOverKb(e);
+      // Writing kbytes should zero the ratio and writing a ratio zero kbytes: one or the other is in force.
+      const kbZeroesRatio = k.after.kbytes === k.value && k.after.ratio === 0;
+      const ratioZeroesKb = r.before.kbytes !== 0 && r.after.kbytes === 0 && r.after.ratio === r.value;
+      return { holds: kbZeroesRatio && ratioZeroesKb };
+    },
+    observe: (e, v) => {
+      const k = kbStep(e);
+      const r = ratioOverKb(e);
+      return (
+        `writing overcommit_kbytes=${k.value} (ratio was ${k.before.ratio}) left ratio=${k.after.ratio}, kbytes=${k.after.kbytes}; ` +
+        `writing overcommit_ratio=${r.value} over kbytes=${r.before.kbytes} left ratio=${r.after.ratio}, kbytes=${r.after.kbytes}: ` +
+        `${v.holds ? 'the kernel zeroes the other sysctl, so exactly one of them is in force' : 'the other sysctl was not zeroed'}.`
+      );
+    },
+    evidence: evidenceKeys,
+  },
+  {
+    claim: c.default001,
+    missing: (e) => (ratioSteps(e)[0]!.headroomRaised ? 'the guard raised the limit for mode 2, so ratio 50 was not in force' : undefined),
+    // The verdict is on what is measured: at ratio 50, CommitLimit is swap + half of RAM. The
+    // compiled-in default is not observable (as settings' default-ratio-50 says): only the value in force.
+    judge: (e) => {
+      const s = ratioSteps(e)[0]!;
+      const half = commitLimitFormula(
+        { memTotal: s.memTotalBytes, swapTotal: s.swapTotalBytes, hugetlb: s.hugetlbBytes },
+        { ratio: 50, kbytes: 0 },
+        e.pageSize,
+      );
+      return {
+        holds: s.commitLimitBytes === half.bytes,
+        reason:
+          'the verdict is on what ratio 50 gives; the compiled-in default itself cannot be observed on a running kernel, only the value in force',
+      };
+    },
+    observe: (e) => {
+      const s = ratioSteps(e)[0]!;
+      const half = commitLimitFormula(
+        { memTotal: s.memTotalBytes, swapTotal: s.swapTotalBytes, hugetlb: s.hugetlbBytes },
+        { ratio: 50, kbytes: 0 },
+        e.pageSize,
+      );
+      const o = e.original;
+      const is50 = o.ratio === 50 && o.kbytes === 0;
+      return (
+        `This machine's value in force is overcommit_ratio=${o.ratio}, overcommit_kbytes=${o.kbytes}${is50 ? ' (50, as the document says)' : ' (not 50: someone set it)'}; ` +
+        `with ratio 50, CommitLimit was ${s.commitLimitBytes} B against swap + half of RAM: ${half.formula} (${s.commitLimitBytes === half.bytes ? 'equal' : `off by ${s.commitLimitBytes - half.bytes} B`}).`
+      );
+    },
+    evidence: evidenceKeys,
+  },
+];
+
+export const commitLimit = defineExperiment<CommitLimitEvidence>({
   id: 'commit-limit',
   title:
     'CommitLimit as overcommit_ratio (50, 30, 80) and overcommit_kbytes are written, each in a settings-guard window, against the kernel formula',
-  claims: Object.values(commitLimitClaims),
   requires: { root: true, writableSysctl: true },
-  run: runCommitLimit,
+  measure: (ctx) => measureCommitLimit(ctx.mode, (m) => ctx.progress(m)),
+  rules,
 });

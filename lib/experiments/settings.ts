@@ -6,7 +6,8 @@
  * the noise); and where the machine's overcommit_ratio comes from (its sysctl configuration).
  */
 
-import { commitLimitFormula, type Meminfo, readMeminfo } from '../kernel/meminfo.js';
+import { commitLimitFormula } from '../kernel/admission.js';
+import { type Meminfo, readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, modeName, type OvercommitSettings, parseOvercommitMode, readOvercommitSettings } from '../kernel/sysctl.js';
 import { readSysctlSources, type SysctlSetting } from '../kernel/sysctl-config.js';
 import { type CommittedChange, judgeChange, measureCommittedChange } from '../measure/committed.js';

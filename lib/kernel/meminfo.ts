@@ -1,10 +1,9 @@
 /**
- * /proc/meminfo, and the CommitLimit formula the kernel uses for it. The overcommit claims are
- * about CommitLimit and Committed_AS, so they are read here with everything else in meminfo.
+ * /proc/meminfo. The overcommit claims are about CommitLimit and Committed_AS, so they are read
+ * here with everything else in meminfo (the CommitLimit formula is in admission.ts).
  */
 import { openSync, readFileSync, readSync } from 'node:fs';
 import { median } from '../measure/stats.js';
-import { bytesToPages } from '../units.js';
 
 export interface Meminfo {
   /** Every field by its kernel name ('Committed_AS', 'Active(anon)'): kB fields in bytes,
@@ -99,39 +98,4 @@ export function sampleCommitted(samples = 5): CommittedSample {
   const min = Math.min(...values);
   const max = Math.max(...values);
   return { samples: values, min, max, median: median(values), spreadBytes: max - min };
-}
-
-export interface CommitLimitResult {
-  bytes: number;
-  /** The computation with this machine's numbers, e.g. for a finding's `observed`. */
-  formula: string;
-}
-
-/**
- * CommitLimit as mm/util.c vm_commit_limit() computes it, in pages with integer arithmetic:
- *   allowed = overcommit_kbytes >> (PAGE_SHIFT - 10)                      if kbytes != 0
- *   allowed = (totalram_pages - hugetlb_total_pages) * overcommit_ratio / 100  otherwise
- *   CommitLimit = allowed + total_swap_pages
- * totalram_pages is MemTotal, hugetlb_total_pages is Hugetlb, total_swap_pages is SwapTotal.
- */
-export function commitLimitFormula(m: Meminfo, s: { ratio: number; kbytes: number }, pageSize = 4096): CommitLimitResult {
-  const pageKb = pageSize / 1024;
-  const swapPages = bytesToPages(m.swapTotal, pageSize);
-  let allowed: number;
-  let text: string;
-  if (s.kbytes !== 0) {
-    allowed = Math.floor(s.kbytes / pageKb);
-    text = `overcommit_kbytes ${s.kbytes} / ${pageKb} kB per page = ${allowed} pages`;
-  } else {
-    const ram = bytesToPages(m.memTotal, pageSize);
-    const huge = bytesToPages(m.hugetlb, pageSize);
-    allowed = Math.floor(((ram - huge) * s.ratio) / 100);
-    text = `(MemTotal ${ram} pages - Hugetlb ${huge} pages) * overcommit_ratio ${s.ratio} / 100 = ${allowed} pages`;
-  }
-  const total = allowed + swapPages;
-  const bytes = total * pageSize;
-  return {
-    bytes,
-    formula: `CommitLimit = ${text} + SwapTotal ${swapPages} pages = ${total} pages x ${pageSize} B = ${bytes} bytes`,
-  };
 }

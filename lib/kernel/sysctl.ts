@@ -23,6 +23,11 @@ function readVmInt(name: string): number {
   return Number(text);
 }
 
+/** vm.mmap_min_addr: the lowest address mmap gives out (the bottom of the usable address space). */
+export function readMmapMinAddr(): number {
+  return readVmInt('mmap_min_addr');
+}
+
 export function parseOvercommitMode(value: number): OvercommitMode {
   if (value === 0 || value === 1 || value === 2) return value;
   throw new Error(`vm.overcommit_memory is ${value}; the kernel only defines modes 0, 1 and 2`);

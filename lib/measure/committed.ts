@@ -148,6 +148,16 @@ export interface ChangeClass {
   reason?: string;
 }
 
+/** How a reason names the quantity classified and its noise (default: a Committed_AS change). */
+export interface ChangeWording {
+  /** Subject of "... by up to X in this run": what moved the quantity. */
+  noise: string;
+  /** Prefix of "... X (±T), which is none of ...". */
+  value: string;
+}
+
+const COMMITTED_WORDING: ChangeWording = { noise: 'other processes moved Committed_AS', value: 'Committed_AS changed by' };
+
 /**
  * The one tolerance rule: the change matches a hypothesis when it is within the tolerance of it
  * and every pair of hypotheses is more than twice the tolerance apart.
@@ -155,6 +165,7 @@ export interface ChangeClass {
 export function classifyChange(
   change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
   hypotheses: readonly ChangeHypothesis[],
+  wording: ChangeWording = COMMITTED_WORDING,
 ): ChangeClass {
   const tol = change.toleranceBytes;
   for (let i = 0; i < hypotheses.length; i++) {
@@ -163,7 +174,7 @@ export function classifyChange(
       if (Math.abs(a.bytes - b.bytes) <= 2 * tol) {
         return {
           match: null,
-          reason: `other processes moved Committed_AS by up to ${mib(change.toleranceBytes)} in this run, too much to tell ${a.label} (${mib(a.bytes)}) from ${b.label} (${mib(b.bytes)})`,
+          reason: `${wording.noise} by up to ${mib(change.toleranceBytes)} in this run, too much to tell ${a.label} (${mib(a.bytes)}) from ${b.label} (${mib(b.bytes)})`,
         };
       }
     }
@@ -172,7 +183,7 @@ export function classifyChange(
   if (match !== null) return { match };
   return {
     match: null,
-    reason: `Committed_AS changed by ${mib(change.changeBytes)} (±${mib(tol)}), which is none of ${hypotheses.map((h) => `${h.label} (${mib(h.bytes)})`).join(', ')}`,
+    reason: `${wording.value} ${mib(change.changeBytes)} (±${mib(tol)}), which is none of ${hypotheses.map((h) => `${h.label} (${mib(h.bytes)})`).join(', ')}`,
   };
 }
 
