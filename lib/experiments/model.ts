@@ -152,13 +152,6 @@ export interface RunReport {
   runs: ExperimentRun[];
 }
 
-/** Builds a finding for `claim` from a verdict computed by the caller from its evidence. */
-export function finding(claim: Claim, holds: boolean | null, observed: string, evidence: Evidence, reason?: string): Finding {
-  const f: Finding = { claim: claim.id, text: claim.text, source: claim.source, holds, observed, evidence };
-  if (reason !== undefined) f.reason = reason;
-  return f;
-}
-
 /** The rules with `caveat(e)` (when not null) added to every verdict's reason, e.g. "sizes scaled down in mode 2". */
 export function withCaveat<E>(rules: readonly ClaimRule<E>[], caveat: (evidence: E) => string | null): ClaimRule<E>[] {
   return rules.map((r) => ({
