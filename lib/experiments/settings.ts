@@ -11,6 +11,7 @@ import { type Meminfo, readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, modeName, type OvercommitSettings, parseOvercommitMode, readOvercommitSettings } from '../kernel/sysctl.js';
 import { readSysctlSources, type SysctlSetting } from '../kernel/sysctl-config.js';
 import { type CommittedChange, judgeChange, measureCommittedChange } from '../measure/committed.js';
+import { median } from '../measure/stats.js';
 import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { parseSettingsOutput, programPath, runProgram } from '../native/programs.js';
@@ -171,6 +172,9 @@ export interface CommittedProbe {
   /** The change and its tolerance, as the finding recorded them before. */
   committedDeltaBytes: number | null;
   toleranceBytes: number | null;
+  /** Committed_AS just before and just after the mmap of the trial whose change is the median one; null when not measured. */
+  committedBeforeBytes: number | null;
+  committedAfterBytes: number | null;
 }
 
 export interface SettingsEvidence extends Measured {
@@ -229,6 +233,8 @@ function measureProbe(mode: OvercommitMode): CommittedProbe {
     change: null,
     committedDeltaBytes: null,
     toleranceBytes: null,
+    committedBeforeBytes: null,
+    committedAfterBytes: null,
   };
   if (mode === 2) {
     const m = readMeminfo();
@@ -241,6 +247,7 @@ function measureProbe(mode: OvercommitMode): CommittedProbe {
     }
   }
   let vmFlags: string[] = [];
+  const trials: { before: number; after: number }[] = [];
   try {
     const change = measureCommittedChange(
       () => {
@@ -249,9 +256,19 @@ function measureProbe(mode: OvercommitMode): CommittedProbe {
         return m;
       },
       (m: Mapping) => m.unmap(),
-      { trials: PROBE_TRIALS },
+      { trials: PROBE_TRIALS, onTrial: (before, after) => trials.push({ before, after }) },
     );
-    return { ...base, vmFlags, change, committedDeltaBytes: change.changeBytes, toleranceBytes: change.toleranceBytes };
+    const mid = median(change.actionDeltasBytes);
+    const judged = trials.reduce((a, t) => (Math.abs(t.after - t.before - mid) < Math.abs(a.after - a.before - mid) ? t : a));
+    return {
+      ...base,
+      vmFlags,
+      change,
+      committedDeltaBytes: change.changeBytes,
+      toleranceBytes: change.toleranceBytes,
+      committedBeforeBytes: judged.before,
+      committedAfterBytes: judged.after,
+    };
   } catch (e) {
     // Mode 2 near its limit may refuse even this: then nothing was charged, nothing to judge.
     if (!isSystemCallError(e)) throw e;
@@ -285,7 +302,8 @@ function findingEvidence(e: SettingsEvidence): Evidence {
     programOutput: e.program.lines,
     runnerMode: e.runnerMode,
     program: e.program as unknown as Evidence,
-    committedProbe: e.committedProbe as unknown as Evidence,
+    // Saved evidence from before the probe kept its readings has none (null).
+    committedProbe: { committedBeforeBytes: null, committedAfterBytes: null, ...(e.committedProbe as unknown as Evidence) },
     ratioSetBy: e.ratioSetBy as unknown as Evidence,
     ratioSourcesRead: e.ratioSourcesRead,
   };

@@ -53,6 +53,8 @@ export interface CommittedChangeOptions {
   trials?: number;
   /** Readings of Committed_AS per point, of which the median is used; default 3. */
   reads?: number;
+  /** Told each action trial's readings before and after act(), in trial order. */
+  onTrial?(beforeBytes: number, afterBytes: number): void;
 }
 
 /** Committed_AS now: the median of `reads` back-to-back readings. */
@@ -87,7 +89,9 @@ export function measureCommittedChange<T>(act: () => T, undo: (done: T) => void,
     const before = readCommitted(reads);
     const done = act();
     try {
-      action.push(readCommitted(reads) - before);
+      const after = readCommitted(reads);
+      action.push(after - before);
+      options.onTrial?.(before, after);
     } finally {
       undo(done);
     }
