@@ -76,6 +76,12 @@ export interface ForkAttempt {
   forkChargeBytes: number;
   /** The parent's accountable VMAs then, plus runChild's result area where it is charged. */
   predictedChargeBytes: number;
+  /** The parent's Committed_AS reading just before the fork (median of its reads); absent from evidence saved before it was kept. */
+  committedBeforeBytes?: number;
+  /** The parent's reading just after the child was reaped. */
+  committedAfterBytes?: number;
+  /** The child's reading while it lived. */
+  childCommittedBytes?: number;
 }
 
 export interface ForkInheritanceEvidence extends Measured {
@@ -172,9 +178,16 @@ async function forkTrials(nr: Mapping, ord: Mapping, size: number): Promise<Meas
     const resultArea = child.vmas
       .filter((v) => isSharedAnon(v) && !v.vmFlags.includes('nr') && !parentStarts.has(v.start))
       .reduce((sum, v) => sum + Number(v.end - v.start), 0);
-    const charge = committedFromReads(reads.map(([name]) => run.step(name).data ?? '')) - before;
+    const childCommitted = committedFromReads(reads.map(([name]) => run.step(name).data ?? ''));
+    const charge = childCommitted - before;
     const predicted = accountedBytes(parent) + resultArea;
-    attempts.push({ forkChargeBytes: charge, predictedChargeBytes: predicted });
+    attempts.push({
+      forkChargeBytes: charge,
+      predictedChargeBytes: predicted,
+      committedBeforeBytes: before,
+      committedAfterBytes: c0,
+      childCommittedBytes: childCommitted,
+    });
     residuals.push(charge - predicted);
     last = { parent, child, resultArea };
   }
@@ -277,10 +290,18 @@ const inheritObserve = (e: ForkInheritanceEvidence): string =>
   `Mode ${e.mode}: the parent's MAP_NORESERVE region has ${flagList(e.parentNoreserveFlags)}, the child's copy ${flagList(e.childNoreserveFlags)}` +
   (e.childNoreserveFlags.includes('nr') ? ": the child keeps 'nr'." : '.');
 
+/** The fork whose charge is the median one (forkChargeBytes): its readings are the ones a single fork reported. */
+function medianAttempt(e: ForkInheritanceEvidence): ForkAttempt | undefined {
+  if (e.attempts.length === 0) return undefined;
+  const m = median(e.attempts.map((a) => a.forkChargeBytes));
+  return e.attempts.reduce((best, a) => (Math.abs(a.forkChargeBytes - m) < Math.abs(best.forkChargeBytes - m) ? a : best));
+}
+
 /** The finding's evidence: the keys it always had, and the trials. */
 function findingEvidence(e: ForkInheritanceEvidence): Evidence {
   const { c } = forkCharge(e);
   const last = e.attempts[e.attempts.length - 1];
+  const judged = medianAttempt(e);
   return {
     mode: e.mode,
     regionBytes: e.regionBytes,
@@ -294,6 +315,9 @@ function findingEvidence(e: ForkInheritanceEvidence): Evidence {
     predictedChargeBytes: last?.predictedChargeBytes ?? 0,
     parentAccountedBytes: e.parentAccountedBytes,
     childAccountedBytes: e.childAccountedBytes,
+    committedBeforeBytes: judged?.committedBeforeBytes ?? null,
+    committedAfterBytes: judged?.committedAfterBytes ?? null,
+    childCommittedBytes: judged?.childCommittedBytes ?? null,
     resultAreaBytes: e.resultAreaBytes,
     residualBytes: e.residual.changeBytes,
     noiseBytes: e.residual.noiseBytes,
