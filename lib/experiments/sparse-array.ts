@@ -19,7 +19,7 @@ import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { findVma, readVmas } from '../kernel/smaps.js';
 import { readStatus } from '../kernel/status.js';
 import { readThpSettings } from '../kernel/thp.js';
-import { type CommittedChange, changeFromDeltas, classifyChange } from '../measure/committed.js';
+import { type CommittedChange, changeFromDeltas, classifyChange, readCommitted } from '../measure/committed.js';
 import { isSystemCallError } from '../native/errors.js';
 import { mmap, pageSize } from '../native/mapping.js';
 import { type PausePoint, type ProgramResult, parseSparseOutput, programPath, runProgram } from '../native/programs.js';
@@ -161,6 +161,13 @@ export interface SparseVariantEvidence {
   rssDeltaBytes: number;
   rssAnonDeltaBytes: number;
   touchMs: number;
+  /** The mapping's start, in hex as %p prints it; null when mmap failed. */
+  address: string | null;
+  /** Committed_AS across the mmap and across the touch, each against a control reading just after it; null when mmap failed. */
+  committedDeltaBytes: number | null;
+  committedToleranceBytes: number | null;
+  committedTouchDeltaBytes: number | null;
+  committedTouchToleranceBytes: number | null;
 }
 
 export interface SparseArrayEvidence extends Measured {
@@ -291,25 +298,40 @@ async function runSparseProgram(
   };
 }
 
+/** Committed_AS reads per point around the variant's mmap and touch (median). */
+const VARIANT_READS = 3;
+
 /** One page in 64 of a MAP_NORESERVE mapping of `bytes`, written in this process (a few MiB). */
 function runVariant(bytes: number): SparseVariantEvidence {
   const strideBytes = SPARSE_PAGE_INTERVAL * pageSize;
   const base = { variant: 'one-page-in-64' as const, strideBytes, mappedBytes: bytes, mappedPages: bytes / pageSize };
   let m: ReturnType<typeof mmap>;
+  const c0 = readCommitted(VARIANT_READS);
   try {
     m = mmap(bytes, { noreserve: true });
   } catch (e) {
     if (!isSystemCallError(e)) throw e;
     const none = { vmFlags: [], residentPagesBeforeTouch: 0, touchedPages: 0, residentPages: 0, rssDeltaBytes: 0, rssAnonDeltaBytes: 0 };
-    return { ...base, mmapCode: e.code, ...none, touchMs: 0 };
+    const noCommitted = {
+      committedDeltaBytes: null,
+      committedToleranceBytes: null,
+      committedTouchDeltaBytes: null,
+      committedTouchToleranceBytes: null,
+    };
+    return { ...base, mmapCode: e.code, ...none, touchMs: 0, address: null, ...noCommitted };
   }
   try {
+    const c1 = readCommitted(VARIANT_READS);
+    const c1Control = readCommitted(VARIANT_READS);
+    const mmapChange = changeFromDeltas([c1 - c0], [c1Control - c1]);
     const residentPagesBeforeTouch = m.residentPages();
     const s0 = readStatus();
     const t0 = performance.now();
     const touchedPages = m.touch({ stride: strideBytes });
     const touchMs = performance.now() - t0;
     const s1 = readStatus();
+    const c2 = readCommitted(VARIANT_READS);
+    const touchChange = changeFromDeltas([c2 - c1Control], [readCommitted(VARIANT_READS) - c2]);
     return {
       ...base,
       mmapCode: null,
@@ -320,6 +342,11 @@ function runVariant(bytes: number): SparseVariantEvidence {
       rssDeltaBytes: s1.vmRss - s0.vmRss,
       rssAnonDeltaBytes: s1.rssAnon - s0.rssAnon,
       touchMs,
+      address: `0x${m.address.toString(16)}`,
+      committedDeltaBytes: mmapChange.changeBytes,
+      committedToleranceBytes: mmapChange.toleranceBytes,
+      committedTouchDeltaBytes: touchChange.changeBytes,
+      committedTouchToleranceBytes: touchChange.toleranceBytes,
     };
   } finally {
     m.unmap();
@@ -408,6 +435,16 @@ function flagVerdict(r: SparseProgramRun, holds: boolean, chargedIfHolds: boolea
   return { holds };
 }
 
+/** The variant, with the keys it always recorded (null where older saved evidence did not measure them). */
+const variantEvidence = (v: SparseVariantEvidence): Evidence => ({
+  ...(v as unknown as Evidence),
+  address: v.address ?? null,
+  committedDeltaBytes: v.committedDeltaBytes ?? null,
+  committedToleranceBytes: v.committedToleranceBytes ?? null,
+  committedTouchDeltaBytes: v.committedTouchDeltaBytes ?? null,
+  committedTouchToleranceBytes: v.committedTouchToleranceBytes ?? null,
+});
+
 /** The keys this experiment's findings recorded before (report charts and saved runs read them), then the runs. */
 function findingEvidence(e: SparseArrayEvidence): Evidence {
   const t = e.touch;
@@ -439,10 +476,12 @@ function findingEvidence(e: SparseArrayEvidence): Evidence {
     ...legacy,
     committedDeltaBytes: e.mapping.committedMmap?.changeBytes ?? null,
     committedToleranceBytes: e.mapping.committedMmap?.toleranceBytes ?? null,
+    // The tolerance the reserved-on-access rule judged the touch's change with.
+    committedTouchJudgedToleranceBytes: t?.committedTouch?.toleranceBytes ?? null,
     swapTotalBytes: e.swapTotalBytes,
     swapFreeBytes: e.swapFreeBytes,
     thpEnabled: e.thpEnabled,
-    sparseVariant: v === null ? null : ({ ...v } as unknown as Evidence),
+    sparseVariant: v === null ? null : variantEvidence(v),
     mappingRun: { ...e.mapping } as unknown as Evidence,
     touchRun: t === null ? null : ({ ...t } as unknown as Evidence),
     touchSkipped: e.touchSkipped,
