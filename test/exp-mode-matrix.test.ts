@@ -244,7 +244,7 @@ const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evi
 >;
 
 describe('mode-matrix rules on evidence captured from 6.18', () => {
-  it('mode 0: RAM + swap in force, 1.15 GiB above the free-memory estimate; root gets nothing more', () => {
+  it('mode 0: RAM + swap in force, 3.16 GiB above the free-memory estimate; root gets nothing more', () => {
     const f = judge(captured[0]!);
     expect(f.get(C.ruleInForce.id)!.evidence.rule).toBe('RAM + swap (since 5.2)');
     expect(f.get(C.freeMemory.id)!.holds).toBe(false);

@@ -156,6 +156,8 @@ export interface Mode0Reading {
   free: FreeEstimateInputs;
   memTotalBytes: number;
   swapTotalBytes: number;
+  /** MemAvailable, beside the estimate (reported, not a rule's input; absent from older saved evidence). */
+  memAvailableBytes?: number;
 }
 
 /** A rule's prediction over the readings around the probe: its median and its spread (the noise). */
@@ -259,6 +261,7 @@ function readMode0(): Mode0Reading {
     free: freeEstimateInputs(m, totalReservePages(readZoneinfo()), s.adminReserveKbytes, hasCapSysAdmin()),
     memTotalBytes: m.memTotal,
     swapTotalBytes: m.swapTotal,
+    memAvailableBytes: m.memAvailable,
   };
 }
 
@@ -301,6 +304,7 @@ function heuristicCell(): { cell: MatrixCell; readings: Mode0Reading[] } {
         memTotalBytes: readings[0]!.memTotalBytes,
         swapTotalBytes: readings[0]!.swapTotalBytes,
         memFreeBytes: readings[0]!.free.memFreeBytes,
+        memAvailableBytes: readings[0]!.memAvailableBytes ?? null,
         freeEstimateBytes: p.freeEstimate.medianBytes,
       },
     },
@@ -715,6 +719,7 @@ const rules: Rule[] = [
     evidence: (e) => ({
       ...cellEvidence(e.no),
       ...e.mode0!.obvious,
+      firstHeld: e.mode0!.pair.firstAccepted,
       secondAccepted: e.mode0!.pair.secondAccepted,
       secondCode: e.mode0!.pair.secondCode,
     }),
@@ -737,6 +742,8 @@ const rules: Rule[] = [
     evidence: (e) => ({
       ...cellEvidence(e.no),
       memFreeBytes: e.mode0!.readings[0]!.free.memFreeBytes,
+      // Saved evidence from before MemAvailable was read has none.
+      memAvailableBytes: e.mode0!.readings[0]!.memAvailableBytes ?? null,
       freeEstimateBytes: e.mode0!.freeEstimate.medianBytes,
       freeEstimateSpreadBytes: e.mode0!.freeEstimate.spreadBytes,
       ramSwapBytes: e.mode0!.ramSwap.medianBytes,
