@@ -246,6 +246,22 @@ export interface StackEvidence {
   grow: ChargeReading;
 }
 
+/**
+ * The per-step list findings always recorded: each step's change over the trials, with
+ * spreadBytes the noise measured around it (tolerance less Node's own jitter).
+ */
+function stepList(steps: readonly (readonly [string, ChargeReading])[]): Evidence[] {
+  return steps.map(([step, r]) => ({
+    step,
+    deltaBytes: r.change.changeBytes,
+    trialDeltaBytes: r.change.actionDeltasBytes,
+    spreadBytes: r.change.noiseBytes,
+    toleranceBytes: r.change.toleranceBytes,
+    accountedDeltaBytes: r.accountedDeltaBytes,
+    vmFlags: r.vmFlags,
+  }));
+}
+
 export interface AccountingEvidence extends Measured {
   mode: OvercommitMode;
   sizeBytes: number;
@@ -920,6 +936,11 @@ const rules: ClaimRule<AccountingEvidence>[] = [
       touchChargedBytes: e.shmfs.write.change.changeBytes,
       touchToleranceBytes: e.shmfs.write.change.toleranceBytes,
       releasedBytes: e.shmfs.release.change.changeBytes,
+      steps: stepList([
+        ['mmap', e.shmfs.mmap],
+        ['write', e.shmfs.write],
+        ['munmap and truncate', e.shmfs.release],
+      ]),
     }),
   },
   {
@@ -952,6 +973,11 @@ const rules: ClaimRule<AccountingEvidence>[] = [
       touchedBytes: e.writableCopies.touchedBytes,
       touchChargedBytes: e.writableCopies.write.change.changeBytes,
       touchToleranceBytes: e.writableCopies.write.change.toleranceBytes,
+      steps: stepList([
+        ['mmap', e.writableCopies.mmap],
+        ['write', e.writableCopies.write],
+        ['munmap', e.writableCopies.munmap],
+      ]),
     }),
   },
   {
@@ -981,14 +1007,7 @@ const rules: ClaimRule<AccountingEvidence>[] = [
       noreserve: false,
       sizeBytes: e.mprotect.sizeBytes,
       ...readingEvidence(e.mprotect.steps.writable),
-      steps: mprotectSteps.map((n) => ({
-        step: MPROTECT_LABEL[n],
-        deltaBytes: e.mprotect.steps[n].change.changeBytes,
-        trialDeltaBytes: e.mprotect.steps[n].change.actionDeltasBytes,
-        toleranceBytes: e.mprotect.steps[n].change.toleranceBytes,
-        accountedDeltaBytes: e.mprotect.steps[n].accountedDeltaBytes,
-        vmFlags: e.mprotect.steps[n].vmFlags,
-      })),
+      steps: stepList(mprotectSteps.map((n) => [MPROTECT_LABEL[n], e.mprotect.steps[n]] as const)),
     }),
   },
   {
@@ -1017,6 +1036,10 @@ const rules: ClaimRule<AccountingEvidence>[] = [
       shrinkChargedBytes: e.mremap.shrink.change.changeBytes,
       shrinkAccountedDeltaBytes: e.mremap.shrink.accountedDeltaBytes,
       shrinkToleranceBytes: e.mremap.shrink.change.toleranceBytes,
+      steps: stepList([
+        [`grow to ${2 * e.mremap.sizeBytes}`, e.mremap.grow],
+        [`shrink to ${e.mremap.sizeBytes / 2}`, e.mremap.shrink],
+      ]),
     }),
   },
   {
@@ -1045,7 +1068,15 @@ const rules: ClaimRule<AccountingEvidence>[] = [
     },
     evidence: (e): Evidence => {
       if ('problem' in e.brk)
-        return { kind: 'brk', noreserve: false, sizeBytes: e.sizeBytes, chargedBytes: null, vmFlags: null, problem: e.brk.problem };
+        return {
+          kind: 'brk',
+          noreserve: false,
+          sizeBytes: e.sizeBytes,
+          chargedBytes: null,
+          vmFlags: null,
+          problem: e.brk.problem,
+          steps: [],
+        };
       const b = e.brk;
       return {
         kind: 'brk',
@@ -1054,6 +1085,10 @@ const rules: ClaimRule<AccountingEvidence>[] = [
         ...readingEvidence(b.raise),
         releasedBytes: b.lower.change.changeBytes,
         releasedAccountedDeltaBytes: b.lower.accountedDeltaBytes,
+        steps: stepList([
+          ['brk +size', b.raise],
+          ['brk -size', b.lower],
+        ]),
       };
     },
   },
@@ -1088,7 +1123,7 @@ const rules: ClaimRule<AccountingEvidence>[] = [
     },
     evidence: (e): Evidence => {
       if ('problem' in e.stack)
-        return { kind: 'stack', noreserve: false, sizeBytes: null, chargedBytes: null, vmFlags: null, problem: e.stack.problem };
+        return { kind: 'stack', noreserve: false, sizeBytes: null, chargedBytes: null, vmFlags: null, problem: e.stack.problem, steps: [] };
       const s = e.stack;
       return {
         kind: 'stack',
@@ -1097,6 +1132,7 @@ const rules: ClaimRule<AccountingEvidence>[] = [
         ...readingEvidence(s.grow),
         stackUsedBytes: s.usedBytes,
         grownVma: s.grownVma,
+        steps: stepList([['stack growth', s.grow]]),
       };
     },
   },
