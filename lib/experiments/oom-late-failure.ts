@@ -355,8 +355,13 @@ const refusedAtCall = (e: OomLateFailureEvidence): string | undefined =>
     ? undefined
     : `the ${mib(e.late.mapBytes)} mapping was refused at the call (${e.late.mmapCode}): there was no overcommit to fail late`;
 
-const exhaustionCaveat = (e: OomLateFailureEvidence): string =>
-  `the exhaustion here is the cgroup's limit (${e.late.cgroupLimitFileBytes} B), not the machine's memory`;
+/** The late kill, judged as the exhaustion 003 and Q2 speak of: here the cgroup's, which the reason says. */
+function judgeExhaustion(e: OomLateFailureEvidence): Verdict {
+  const v = judgeLateKill(e);
+  return v.holds === null
+    ? v
+    : { ...v, reason: `the exhaustion here is the cgroup's limit (${e.late.cgroupLimitFileBytes} B), not the machine's memory` };
+}
 
 function lateSentence(e: OomLateFailureEvidence, v: Verdict): string {
   const l = e.late;
@@ -437,10 +442,7 @@ export const oomLateFailure = defineExperiment<OomLateFailureEvidence>({
         source: DOC_003,
       },
       missing: refusedAtCall,
-      judge: (e) => {
-        const v = judgeLateKill(e);
-        return v.holds === null ? v : { ...v, reason: exhaustionCaveat(e) };
-      },
+      judge: judgeExhaustion,
       observe: (e, v) => `${lateSentence(e, v)} ${kernelLogSentence(e.late.kernelLog)}.`,
       evidence: asEvidence,
     },
@@ -451,10 +453,7 @@ export const oomLateFailure = defineExperiment<OomLateFailureEvidence>({
         source: DOC_004,
       },
       missing: refusedAtCall,
-      judge: (e) => {
-        const v = judgeLateKill(e);
-        return v.holds === null ? v : { ...v, reason: exhaustionCaveat(e) };
-      },
+      judge: judgeExhaustion,
       observe: (e) => {
         const l = e.late;
         const ended = l.signal === null ? `ended with exit ${l.exitCode}` : `ended in ${l.signal}`;
