@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { experiments } from '../experiments/index.js';
-import type { OvercommitMode, RunReport } from '../experiments/model.js';
+import type { RunReport } from '../experiments/model.js';
 import { runExperiments, toolName, toolVersion, UsageError } from '../experiments/runner.js';
 import { runSparseDemo } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
@@ -12,6 +12,9 @@ import { compareReports, renderComparisonTerminal } from '../report/compare.js';
 import { formatBytes, formatEvidenceValue } from '../report/format.js';
 import { renderTerminal, shouldUseColor } from '../report/terminal.js';
 import { reportFormat, writeComparisonReport, writeReport } from '../report/write.js';
+import { parseModes } from './options.js';
+import { clearProgress, progressReporter } from './progress.js';
+import { vmCommand } from './vm.js';
 
 const USAGE = `Usage: ${toolName} <command> [options]
 
@@ -24,6 +27,8 @@ Commands:
   list                  the experiments, their claims and requirements
   settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
   compare A.json B.json the claims whose verdict or key number differs between two runs
+  vm --kernel PATH -- run [ID...]
+                        the same in a throwaway qemu guest booting PATH (see vm --help)
 
 Options:
   --mode LIST           run: under each of these modes, e.g. 0,1,2 or all (needs root);
@@ -47,33 +52,14 @@ const options = {
 
 type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
 
-function parseModes(value: string): OvercommitMode[] {
-  if (value === 'all') return [0, 1, 2];
-  const modes = value.split(',').map((s) => s.trim());
-  if (modes.length === 0 || modes.some((m) => !/^[012]$/.test(m))) {
-    throw new UsageError(`--mode takes a list of 0, 1 and 2 (e.g. 0,2) or 'all', got '${value}'`);
-  }
-  return [...new Set(modes.map((m) => Number(m) as OvercommitMode))];
-}
-
-/** Progress on stderr, on one rewritten line, only when it is a terminal. */
-function progressReporter(flags: Flags): ((message: string) => void) | undefined {
-  if (flags.quiet || !process.stderr.isTTY) return undefined;
-  return (message) => process.stderr.write(`\r\x1b[2K… ${message}`.slice(0, (process.stderr.columns || 80) + 6));
-}
-
-function clearProgress(flags: Flags): void {
-  if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
-}
-
 async function run(ids: string[], flags: Flags): Promise<void> {
   const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
-  const progress = progressReporter(flags);
+  const progress = progressReporter(flags.quiet);
   let report: RunReport;
   try {
     report = await runExperiments({ experiments: ids, modes, progress, onWait: (m) => process.stderr.write(`${toolName}: ${m}\n`) });
   } finally {
-    clearProgress(flags);
+    clearProgress(flags.quiet);
   }
   if (flags.report !== undefined) await writeReport(flags.report, report);
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -83,12 +69,12 @@ async function run(ids: string[], flags: Flags): Promise<void> {
 
 async function demo(args: string[], flags: Flags): Promise<void> {
   if (args.length !== 1 || args[0] !== 'sparse') throw new UsageError(`demo takes one program: sparse`);
-  const progress = progressReporter(flags);
+  const progress = progressReporter(flags.quiet);
   let result: Awaited<ReturnType<typeof runSparseDemo>>;
   try {
     result = await runSparseDemo(progress === undefined ? {} : { progress });
   } finally {
-    clearProgress(flags);
+    clearProgress(flags.quiet);
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -169,6 +155,8 @@ async function compare(files: string[], flags: Flags): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // vm has its own options, and the guest's command line after --.
+  if (argv[0] === 'vm') return vmCommand(argv.slice(1));
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
