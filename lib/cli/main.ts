@@ -10,8 +10,9 @@ import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
 import { compareReports, renderComparisonTerminal } from '../report/compare.js';
 import { formatBytes, formatEvidenceValue } from '../report/format.js';
+import { kernelsMatrix, renderKernelsTerminal } from '../report/kernels.js';
 import { renderTerminal, shouldUseColor } from '../report/terminal.js';
-import { reportFormat, writeComparisonReport, writeReport } from '../report/write.js';
+import { reportFormat, writeComparisonReport, writeKernelsReport, writeReport } from '../report/write.js';
 import { parseModes } from './options.js';
 import { clearProgress, progressReporter } from './progress.js';
 import { vmCommand } from './vm.js';
@@ -27,6 +28,8 @@ Commands:
   list                  the experiments, their claims and requirements
   settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
   compare A.json B.json the claims whose verdict or key number differs between two runs
+  compare A.json B.json C.json...
+                        three or more runs (one per kernel, say): the claims × runs table
   vm --kernel PATH -- run [ID...]
                         the same in a throwaway qemu guest booting PATH (see vm --help)
 
@@ -140,15 +143,23 @@ function settings(flags: Flags): void {
 }
 
 async function compare(files: string[], flags: Flags): Promise<void> {
-  if (files.length !== 2) throw new UsageError('compare takes two JSON files written by `run --json`');
-  const [a, b] = files.map((f) => {
+  if (files.length < 2) throw new UsageError('compare takes two or more JSON files written by `run --json` or `vm ... -- run --json`');
+  const reports = files.map((f) => {
     try {
       return JSON.parse(readFileSync(f, 'utf8')) as RunReport;
     } catch (e) {
       throw new UsageError(`cannot read ${f} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
     }
   });
-  const c = compareReports(a!, b!);
+  if (reports.length > 2) {
+    // Several runs (one per kernel, say): the claims × runs table.
+    const m = kernelsMatrix(reports);
+    if (flags.report !== undefined) await writeKernelsReport(flags.report, m);
+    if (flags.json) process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
+    else process.stdout.write(renderKernelsTerminal(m));
+    return;
+  }
+  const c = compareReports(reports[0]!, reports[1]!);
   if (flags.report !== undefined) await writeComparisonReport(flags.report, c);
   if (flags.json) process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
   else process.stdout.write(renderComparisonTerminal(c, { color: shouldUseColor(process.stdout) }));

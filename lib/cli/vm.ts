@@ -68,7 +68,9 @@ export async function vmCommand(argv: string[]): Promise<number> {
   const progress = progressReporter(a.quiet || a.verbose);
   const hooks = {
     ...(progress === undefined ? {} : { progress }),
-    ...(a.verbose ? { console: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    ...(a.verbose
+      ? { console: (line: string) => process.stderr.write(`${line}\n`) }
+      : { output: (line: string) => process.stdout.write(`${line}\n`) }),
   };
   try {
     const guest = plan === undefined ? a.guest : { args: plan.guestArgs };

@@ -72,12 +72,12 @@ export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
         `--kernel ${given}: no lib/modules/${version} beside boot/${images[0]}; a packaged kernel needs its modules (unpack the whole package with dpkg -x)`,
       );
     }
-    return { image, version, modulesDir, given };
+    return { image, version, modulesDir, given: path };
   }
   const version = imageVersion(path);
   if (version === '') throw new Error(`--kernel ${given}: not a Linux kernel image (no bzImage header)`);
   // An installed kernel keeps its modules in /lib/modules/<version>; an image without one is
   // taken to have what the guest needs built in (the guest says so if it has not).
   const modulesDir = modulesUnder(hostRoot, version);
-  return { image: path, version, ...(modulesDir ? { modulesDir } : {}), given };
+  return { image: path, version, ...(modulesDir ? { modulesDir } : {}), given: path };
 }

@@ -47,6 +47,8 @@ export interface VmHooks {
   progress?: (message: string) => void;
   /** Every console line (for --verbose). */
   console?: (line: string) => void;
+  /** A shell line's (--exec) output, line by line as the guest writes it to its console. */
+  output?: (line: string) => void;
 }
 
 export interface VmResult {
@@ -155,6 +157,7 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     const started = performance.now();
     let bootMs = Number.NaN;
     let failure: string | undefined;
+    let running = false;
     const result = await runQemu(tools.qemu, args, o.timeoutMs, (raw) => {
       const line = raw.replace(ANSI, '');
       hooks.console?.(line);
@@ -162,9 +165,12 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
         const [word, ...rest] = line.slice(MARKER.length + 1).split(' ');
         if (word === 'booted') bootMs = performance.now() - started;
         if (word === 'running') progress(`running in the guest (${kernel.version})`);
+        running = word === 'running';
         if (word === 'failed:') failure = rest.join(' ');
       } else if (line.startsWith('… ')) {
         progress(`${kernel.version}: ${line.slice(2)}`);
+      } else if (running && 'shell' in o.guest) {
+        hooks.output?.(line);
       }
     });
     const info: VmInfo = {

@@ -1,0 +1,68 @@
+/**
+ * The kernel matrix (`npm run test:kernels`): the same experiments through `vm` on several
+ * kernels, each run checked: it completed, no experiment errored, and every finding's verdict
+ * is one its own evidence supports.
+ */
+import { experiments } from '../experiments/index.js';
+import type { Finding, RunReport } from '../experiments/model.js';
+
+/** One guest of the matrix. */
+export interface MatrixEntry {
+  /** The kernel's short name (scripts/kernels.sh prints '<name> <path>'), or 'host'. */
+  kernel: string;
+  cgroup: 'v1' | 'v2';
+  swap: string;
+  /** Experiment ids; empty: all. */
+  experiments: readonly string[];
+  /** Extra words for the guest's run (e.g. --mode 0,2). */
+  runArgs: readonly string[];
+}
+
+/** The experiments every kernel runs: the documents' mode-0 rule, the late OOM, the Redis fork and the zero page. */
+export const CORE_EXPERIMENTS = ['mode-matrix', 'oom-late-failure', 'redis-fork', 'zero-pages'] as const;
+
+/**
+ * Sized for TCG on 2 shared cores: each kernel runs the core experiments (the mode-matrix
+ * under modes 0 and 2 on 6.1, the whole tool there); between them cgroup v1 and v2, no swap,
+ * zram and a swap file are all covered.
+ */
+export const MATRIX: readonly MatrixEntry[] = [
+  { kernel: '5.1', cgroup: 'v1', swap: 'none', experiments: CORE_EXPERIMENTS, runArgs: [] },
+  { kernel: '5.10', cgroup: 'v2', swap: 'file:1G', experiments: CORE_EXPERIMENTS, runArgs: [] },
+  { kernel: '6.1', cgroup: 'v2', swap: 'zram:1G', experiments: [], runArgs: [] },
+  { kernel: '6.12', cgroup: 'v2', swap: 'none', experiments: CORE_EXPERIMENTS, runArgs: [] },
+];
+
+/**
+ * Whether `finding`'s verdict is the one its evidence gives. The experiments' rules are pure
+ * functions of the evidence; where an experiment exposes them (`judge`), the finding is judged
+ * again from the JSON and must agree. Without them, the finding must at least be well formed.
+ */
+export function checkFinding(experimentId: string, mode: number, f: Finding): string | undefined {
+  const where = `${experimentId} (mode ${mode}) ${f.claim}`;
+  if (f.holds !== true && f.holds !== false && f.holds !== null) return `${where}: the verdict is not true, false or null`;
+  if (typeof f.observed !== 'string' || f.observed === '') return `${where}: no observation`;
+  if (f.holds === null && (f.reason === undefined || f.reason === '')) return `${where}: undecided without a reason`;
+  const experiment = experiments.find((e) => e.id === experimentId) as { judge?: (f: Finding, mode: number) => boolean | null } | undefined;
+  if (experiment?.judge !== undefined) {
+    const again = experiment.judge(f, mode);
+    if (again !== f.holds) return `${where}: the run said ${String(f.holds)}, its evidence says ${String(again)}`;
+  }
+  return undefined;
+}
+
+/** Every problem of one matrix run: a missing experiment, an error, a verdict its evidence contradicts. */
+export function checkRun(report: RunReport, expected: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const id of expected) {
+    if (!report.runs.some((r) => r.experiment === id)) problems.push(`${id}: did not run`);
+  }
+  for (const run of report.runs) {
+    if (run.status === 'error') problems.push(`${run.experiment} (mode ${run.mode}): error: ${run.reason ?? 'no reason given'}`);
+    for (const f of run.findings) {
+      const p = checkFinding(run.experiment, run.mode, f);
+      if (p !== undefined) problems.push(p);
+    }
+  }
+  return problems;
+}
