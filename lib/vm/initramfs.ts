@@ -210,7 +210,7 @@ export function initScript(plan: InitPlan): string {
     const mib = Math.ceil(plan.swap.bytes / 1024 / 1024);
     lines.push(
       'mkdir -p /swapdisk && mount -t ext4 /dev/vda /swapdisk || die "cannot mount the swap disk (ext4)"',
-      `dd if=/dev/zero of=/swapdisk/swapfile bs=1M count=${mib} 2>/dev/null && chmod 600 /swapdisk/swapfile || die "cannot write the swap file"`,
+      `dd if=/dev/zero of=/swapdisk/swapfile bs=1M count=${mib} 2>/tmp/dd.err && chmod 600 /swapdisk/swapfile || { cat /tmp/dd.err; die "cannot write the swap file"; }`,
       'mkswap /swapdisk/swapfile >/dev/null && swapon /swapdisk/swapfile || die "cannot swap on the file"',
     );
   }

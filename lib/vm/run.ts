@@ -137,7 +137,8 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     if (o.swap.kind === 'file') {
       disk = join(work, 'swap.img');
       writeFileSync(disk, '');
-      truncateSync(disk, o.swap.bytes + 64 * 1024 * 1024);
+      // Room for the file and ext4's own journal and tables (a few percent).
+      truncateSync(disk, Math.ceil(o.swap.bytes * 1.1) + 128 * 1024 * 1024);
       // Kernels before 5.x's ext4 additions cannot mount a file system with these newer features.
       execFileSync(tools.mkfsExt4!, ['-q', '-F', '-O', '^orphan_file,^metadata_csum_seed', disk], { stdio: 'ignore' });
     }
