@@ -66,6 +66,19 @@ describe('resolveKernel', () => {
     expect(resolveKernel(img, join(dir, 'no-root'))).toEqual({ image: img, version: '5.1.15-kvmlab', given: img });
   });
 
+  it("takes the modules of an unpacked package's image, and refuses a modular image without them", () => {
+    const root = fakePackage('deb510', '5.10.0-32-amd64', 'lib');
+    const image = join(root, 'boot/vmlinuz-5.10.0-32-amd64');
+    expect(resolveKernel(image, join(dir, 'no-root')).modulesDir).toBe(join(root, 'lib/modules/5.10.0-32-amd64'));
+    const lone = join(dir, 'lone');
+    mkdirSync(lone);
+    fakeImage(join(lone, 'vmlinuz-6.1.0-9-amd64'), '6.1.0-9-amd64');
+    writeFileSync(join(lone, 'config-6.1.0-9-amd64'), 'CONFIG_NET_9P=m\nCONFIG_9P_FS=m\n');
+    expect(() => resolveKernel(join(lone, 'vmlinuz-6.1.0-9-amd64'), join(dir, 'no-root'))).toThrow(
+      /builds 9p as a module .* lib\/modules\/6.1.0-9-amd64 is not there/,
+    );
+  });
+
   it('refuses a missing path and a file that is no kernel', () => {
     expect(() => resolveKernel(join(dir, 'missing'))).toThrow(/no such file or directory/);
     expect(() => resolveKernel(join(dir, 'text'))).toThrow(/not a Linux kernel image/);

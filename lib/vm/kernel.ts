@@ -3,9 +3,9 @@
  * package (boot/vmlinuz-<version> and lib/modules/<version>), or 'host' (the running kernel's
  * image and modules from /boot and /lib/modules).
  */
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { release } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface KernelSource {
   /** The bzImage qemu boots. */
@@ -39,6 +39,11 @@ export function imageVersion(file: string): string {
 /** lib/modules/<version> under `root` (or usr/lib/modules, where merged-/usr packages put it). */
 function modulesUnder(root: string, version: string): string | undefined {
   return [join(root, 'lib/modules', version), join(root, 'usr/lib/modules', version)].find((d) => existsSync(d));
+}
+
+/** Whether a kernel config (when there is one) builds the guest's 9p shares as modules. */
+function modular9p(config: string): boolean {
+  return existsSync(config) && /^CONFIG_(NET_9P_VIRTIO|9P_FS)=m$/m.test(readFileSync(config, 'utf8'));
 }
 
 export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
@@ -76,8 +81,14 @@ export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
   }
   const version = imageVersion(path);
   if (version === '') throw new Error(`--kernel ${given}: not a Linux kernel image (no bzImage header)`);
-  // An installed kernel keeps its modules in /lib/modules/<version>; an image without one is
-  // taken to have what the guest needs built in (the guest says so if it has not).
-  const modulesDir = modulesUnder(hostRoot, version);
+  // An installed kernel keeps its modules in /lib/modules/<version>, an unpacked package's image
+  // beside its boot/; an image without them has what the guest needs built in, unless the config
+  // beside it says otherwise (and the guest says so if it has not).
+  const modulesDir = modulesUnder(dirname(dirname(path)), version) ?? modulesUnder(hostRoot, version);
+  if (modulesDir === undefined && modular9p(join(dirname(path), `config-${version}`))) {
+    throw new Error(
+      `--kernel ${given}: this kernel builds 9p as a module (its config says so) and its modules directory lib/modules/${version} is not there; give the unpacked package's directory instead`,
+    );
+  }
   return { image: path, version, ...(modulesDir ? { modulesDir } : {}), given: path };
 }
