@@ -78,6 +78,9 @@ export function swapText(swap: SwapSpec): string {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
+/** qemu's words when the host's mmap of the guest's RAM fails. */
+const GUEST_MEMORY_REFUSED = /cannot set up guest memory/;
+
 /** The host directories the guest mounts read-only: /usr, and Node and the package where they live outside it. */
 export function guestShares(nodePath: string, pkgDir: string): Share[] {
   const shares: Share[] = [{ tag: 'usr', hostPath: '/usr', readonly: true }];
@@ -155,11 +158,11 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
       verbose: o.verbose,
     });
     progress(`booting ${kernel.version} (${accel}, ${o.cpus} cpus, ${Math.round(o.memoryBytes / 1024 / 1024)} MiB)`);
-    const started = performance.now();
+    let started = performance.now();
     let bootMs = Number.NaN;
     let failure: string | undefined;
     let running = false;
-    const result = await runQemu(tools.qemu, args, o.timeoutMs, (raw) => {
+    const onLine = (raw: string) => {
       const line = raw.replace(ANSI, '');
       hooks.console?.(line);
       if (line.startsWith(`${MARKER} `)) {
@@ -173,7 +176,22 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
       } else if (running && 'shell' in o.guest) {
         hooks.output?.(line);
       }
-    });
+    };
+    let result = await runQemu(tools.qemu, args, o.timeoutMs, onLine);
+    // The host refuses qemu the guest's memory while it is short of it, or in mode 2 with little
+    // CommitLimit left (another process's brief mode-2 window): wait and try again, twice.
+    for (let retry = 1; retry <= 2 && GUEST_MEMORY_REFUSED.test(result.console); retry++) {
+      progress(`the host refused qemu ${Math.round(o.memoryBytes / 1024 / 1024)} MiB; trying again (${retry}/2)`);
+      await new Promise((r) => setTimeout(r, 10_000 * retry));
+      started = performance.now();
+      result = await runQemu(tools.qemu, args, o.timeoutMs, onLine);
+    }
+    if (GUEST_MEMORY_REFUSED.test(result.console)) {
+      throw new VmError(
+        `the host refused qemu the guest's ${Math.round(o.memoryBytes / 1024 / 1024)} MiB (short of memory, or overcommit mode 2 with CommitLimit nearly reached: see \`overcommit-lab settings\`); try a smaller --memory`,
+        result.console,
+      );
+    }
     const info: VmInfo = {
       kernelSource: kernel.given,
       kernel: kernel.version,
