@@ -34,7 +34,7 @@ const orphanQemus = () =>
     .filter((l) => /^\s*1\s+\d+\s+qemu-system/.test(l))
     .join('\n');
 
-describe.skipIf(missing !== '')('vm boots a guest', () => {
+describe.skipIf(missing !== '')(`vm boots a guest${missing === '' ? '' : ` — skipped: ${missing}`}`, () => {
   it('runs a command in the guest and brings its JSON back, and leaves no qemu', () => {
     const r = spawnSync(
       process.execPath,
