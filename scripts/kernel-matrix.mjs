@@ -113,6 +113,10 @@ const record = (name, problems, t) => {
 for (const e of MATRIX.filter((x) => wanted(x.kernel))) {
   const t = Date.now();
   const name = `${e.kernel} (cgroup ${e.cgroup}, swap ${e.swap}, ${e.experiments.length === 0 ? 'all experiments' : e.experiments.join(' ')})`;
+  if (kernels.get(e.kernel) === undefined) {
+    record(name, ['the kernel is not at hand (scripts/kernels.sh said why, above)'], t);
+    continue;
+  }
   const r = await run([
     'vm',
     '--kernel',
@@ -162,7 +166,17 @@ if (wanted('tests')) {
   // CI=true: vitest writes plain lines, not a live summary redrawn over the slow serial console.
   const t = Date.now();
   const vitest = `CI=true OVERCOMMIT_LAB_DIST_FRESH=1 npx vitest run ${GUEST_TESTS.join(' ')}`;
-  const r = await run(['vm', '--kernel', kernels.get('6.1') ?? '', '--cgroup', 'v2', '--swap', 'zram:1G', '--exec', vitest]);
+  const r = await run([
+    'vm',
+    '--kernel',
+    kernels.get('6.1') ?? 'the 6.1 kernel is not at hand',
+    '--cgroup',
+    'v2',
+    '--swap',
+    'zram:1G',
+    '--exec',
+    vitest,
+  ]);
   // All of vitest's output when it failed; its summary otherwise.
   process.stdout.write(`${(r.code === 0 ? r.stdout.split('\n').slice(-8) : r.stdout.split('\n')).join('\n')}\n`);
   record(
