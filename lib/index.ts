@@ -52,6 +52,7 @@ export {
 export { getrlimit, type Rlimit, type RlimitResource, type RlimitValue, setrlimit } from './native/rlimit.js';
 export { type Comparison, compareReports } from './report/compare.js';
 export { renderHtml } from './report/html.js';
+export { type KernelsMatrix, kernelsMatrix, renderKernelsMarkdown } from './report/kernels.js';
 export { renderMarkdown } from './report/markdown.js';
 export { renderTerminal } from './report/terminal.js';
 export { writeComparisonReport, writeReport } from './report/write.js';
@@ -66,3 +67,4 @@ export {
   withMode,
   withOvercommitSettings,
 } from './safety/settings-guard.js';
+export { runInVm, VmError, type VmHooks, type VmOptions, type VmResult } from './vm/run.js';

@@ -24,3 +24,11 @@ export const OWN_JITTER_BYTES = MiB;
 export function bytesToPages(bytes: number, pageSize: number): number {
   return Math.floor(bytes / pageSize);
 }
+
+/** Bytes in a size written as a number with an optional K, M, G or T suffix (powers of 1024), e.g. '4G'. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (m === null) throw new Error(`'${text}' is not a size (e.g. 512M, 4G)`);
+  const unit = { '': 1, K: KiB, M: MiB, G: GiB, T: GiB * 1024 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.round(Number(m[1]) * unit);
+}

@@ -129,7 +129,7 @@ describe('findMemoryCgroup on captured samples', () => {
 });
 
 describe('findMemoryCgroup on this machine', () => {
-  it('finds the group named in /proc/self/cgroup, and its limit file exists', () => {
+  it('finds the group named in /proc/self/cgroup, and its limit file exists (below the v2 root)', () => {
     const cg = findMemoryCgroup();
     const memLine = readFileSync('/proc/self/cgroup', 'utf8')
       .split('\n')
@@ -141,7 +141,8 @@ describe('findMemoryCgroup on this machine', () => {
     } else {
       expect(cg.version).toBe(2);
     }
-    expect(existsSync(`${cg.ownDir}/${cg.limitFile}`)).toBe(true);
+    // The cgroup v2 root (a process there: a guest without systemd) has no memory.max of its own.
+    if (!(cg.version === 2 && cg.ownPath === '/')) expect(existsSync(`${cg.ownDir}/${cg.limitFile}`)).toBe(true);
     expect(cg.ownDir.startsWith(cg.mountPoint)).toBe(true);
   });
 });

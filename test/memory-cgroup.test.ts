@@ -57,7 +57,8 @@ describe.skipIf(!usable)(`temporary memory cgroups (root, memory controller)${us
     const cg = createMemoryCgroup(32 << 20);
     try {
       expect(existsSync(cg.path)).toBe(true);
-      expect(cg.path.startsWith(`${(cgroup as { ownDir: string }).ownDir}/overcommit-lab-${process.pid}-`)).toBe(true);
+      // join: the cgroup v2 root's ownDir ends in '/'.
+      expect(cg.path.startsWith(join((cgroup as { ownDir: string }).ownDir, `overcommit-lab-${process.pid}-`))).toBe(true);
       expect(cg.procsFile).toBe(join(cg.path, 'cgroup.procs'));
       expect(readFileSync(cg.procsFile, 'utf8').trim()).toBe('');
       expect(cg.oomKills()).toBe(0);

@@ -2,11 +2,12 @@
 /** The overcommit-lab command line. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { EvidenceValue, OvercommitMode, RunReport } from '../experiments/model.js';
+import type { EvidenceValue, RunReport } from '../experiments/model.js';
 import type { SparseDemoResult } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
 import { formatBytes, formatEvidenceValue } from '../report/format.js';
+import { clearProgress, progressReporter } from './progress.js';
 
 // Start-up cost is in what a command imports: the runner brings every experiment and the addon,
 // the reports bring their renderers. Each command loads what it uses, so `settings` (five
@@ -37,6 +38,10 @@ Commands:
   list                  the experiments, their claims and requirements
   settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
   compare A.json B.json the claims whose verdict or key number differs between two runs
+  compare A.json B.json C.json...
+                        three or more runs (one per kernel, say): the claims × runs table
+  vm --kernel PATH -- run [ID...]
+                        the same in a throwaway qemu guest booting PATH (see vm --help)
 
 Options:
   --mode LIST           run: under each of these modes, e.g. 0,1,2 or all (needs root);
@@ -60,34 +65,19 @@ const options = {
 
 type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
 
-async function parseModes(value: string): Promise<OvercommitMode[]> {
-  if (value === 'all') return [0, 1, 2];
-  const modes = value.split(',').map((s) => s.trim());
-  if (modes.length === 0 || modes.some((m) => !/^[012]$/.test(m))) {
-    throw await usageError(`--mode takes a list of 0, 1 and 2 (e.g. 0,2) or 'all', got '${value}'`);
-  }
-  return [...new Set(modes.map((m) => Number(m) as OvercommitMode))];
-}
-
-/** Progress on stderr, on one rewritten line, only when it is a terminal. */
-function progressReporter(flags: Flags): ((message: string) => void) | undefined {
-  if (flags.quiet || !process.stderr.isTTY) return undefined;
-  return (message) => process.stderr.write(`\r\x1b[2K… ${message}`.slice(0, (process.stderr.columns || 80) + 6));
-}
-
-function clearProgress(flags: Flags): void {
-  if (!flags.quiet && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
-}
-
 async function run(ids: string[], flags: Flags): Promise<void> {
-  const modes = flags.mode === undefined ? undefined : await parseModes(flags.mode);
-  const [{ runExperiments, toolName }, { renderTerminal, shouldUseColor }] = await Promise.all([loadRunner(), loadTerminal()]);
-  const progress = progressReporter(flags);
+  const [{ runExperiments, toolName }, { renderTerminal, shouldUseColor }, { parseModes }] = await Promise.all([
+    loadRunner(),
+    loadTerminal(),
+    import('./options.js'),
+  ]);
+  const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
+  const progress = progressReporter(flags.quiet);
   let report: RunReport;
   try {
     report = await runExperiments({ experiments: ids, modes, progress, onWait: (m) => process.stderr.write(`${toolName}: ${m}\n`) });
   } finally {
-    clearProgress(flags);
+    clearProgress(flags.quiet);
   }
   if (flags.report !== undefined) await (await loadWrite()).writeReport(flags.report, report);
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -98,12 +88,12 @@ async function run(ids: string[], flags: Flags): Promise<void> {
 async function demo(args: string[], flags: Flags): Promise<void> {
   if (args.length !== 1 || args[0] !== 'sparse') throw await usageError(`demo takes one program: sparse`);
   const { runSparseDemo } = await import('../experiments/sparse-array.js');
-  const progress = progressReporter(flags);
+  const progress = progressReporter(flags.quiet);
   let result: SparseDemoResult;
   try {
     result = await runSparseDemo(progress === undefined ? {} : { progress });
   } finally {
-    clearProgress(flags);
+    clearProgress(flags.quiet);
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -200,7 +190,7 @@ function settings(flags: Flags): void {
 }
 
 async function compare(files: string[], flags: Flags): Promise<void> {
-  if (files.length !== 2) throw await usageError('compare takes two JSON files written by `run --json`');
+  if (files.length < 2) throw await usageError('compare takes two or more JSON files written by `run --json` or `vm ... -- run --json`');
   const reports: RunReport[] = [];
   for (const f of files) {
     try {
@@ -208,6 +198,15 @@ async function compare(files: string[], flags: Flags): Promise<void> {
     } catch (e) {
       throw await usageError(`cannot read ${f} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
     }
+  }
+  if (reports.length > 2) {
+    // Several runs (one per kernel, say): the claims × runs table.
+    const { kernelsMatrix, renderKernelsTerminal } = await import('../report/kernels.js');
+    const m = kernelsMatrix(reports);
+    if (flags.report !== undefined) await (await loadWrite()).writeKernelsReport(flags.report, m);
+    if (flags.json) process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
+    else process.stdout.write(renderKernelsTerminal(m));
+    return;
   }
   const [{ compareReports, renderComparisonTerminal }, { shouldUseColor }] = await Promise.all([
     import('../report/compare.js'),
@@ -220,6 +219,8 @@ async function compare(files: string[], flags: Flags): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // vm has its own options, and the guest's command line after --.
+  if (argv[0] === 'vm') return (await import('./vm.js')).vmCommand(argv.slice(1));
   let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });

@@ -134,6 +134,24 @@ export interface SystemInfo {
   memTotalBytes: number;
   swapTotalBytes: number;
   root: boolean;
+  /** Set when the run happened in a guest started by `overcommit-lab vm`: how that guest was made. */
+  vm?: VmInfo;
+}
+
+/** The guest `overcommit-lab vm` booted (its kernel's release is SystemInfo.kernel). */
+export interface VmInfo {
+  /** The --kernel given: an image, an unpacked package or 'host'. */
+  kernelSource: string;
+  /** The guest kernel's release as the image or package names it. */
+  kernel: string;
+  memoryBytes: number;
+  cpus: number;
+  /** 'none', 'zram:<bytes>' or 'file:<bytes>'. */
+  swap: string;
+  cgroup: 'v1' | 'v2';
+  accel: 'kvm' | 'tcg';
+  /** From qemu's start to the guest's first script. */
+  bootMs: number;
 }
 
 export interface SettingsInfo {

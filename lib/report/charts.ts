@@ -3,8 +3,8 @@
  * Node when the report is written, so the HTML needs no script and no network to show them.
  * Each chart is drawn only when the run has its data.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { Loader } from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
 import type { Evidence, Finding, OvercommitMode, RunReport } from '../experiments/model.js';
 import { formatBytes, formatCount } from './format.js';
 
@@ -265,11 +265,13 @@ const BUILDERS: [Chart['id'], (r: RunReport) => TopLevelSpec | undefined][] = [
 
 /** Charts refuse to load anything: their data is inline, and the report must not reach the network. */
 const refuse = (): Promise<never> => Promise.reject(new Error('report charts load nothing: data is inline'));
-const NO_LOADING: vega.Loader = { load: refuse, sanitize: refuse, http: refuse, file: refuse };
+const NO_LOADING: Loader = { load: refuse, sanitize: refuse, http: refuse, file: refuse };
 /** vega-util's Error level: warnings would land on the CLI's stderr. */
 const LOG_ERRORS_ONLY = 1;
 
 export async function toSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: parsing vega takes seconds in an emulated guest, where runs need no charts.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const { spec: compiled } = compile(spec, { config: CONFIG });
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: NO_LOADING, logLevel: LOG_ERRORS_ONLY });
   try {

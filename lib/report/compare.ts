@@ -152,7 +152,14 @@ function side(holds: boolean | null, number: KeyNumber | undefined): Side {
 function environmentChanges(a: RunReport, b: RunReport): EnvironmentChange[] {
   const fields = (r: RunReport): [string, string | number | boolean][] => [
     ['tool.version', r.tool.version],
-    ...Object.entries(r.system).map(([k, v]): [string, string | number | boolean] => [`system.${k}`, v]),
+    ...Object.entries(r.system)
+      .filter(([k]) => k !== 'vm')
+      .map(([k, v]): [string, string | number | boolean] => [`system.${k}`, v as string | number | boolean]),
+    // Where the run happened: a guest of `vm` (how it was made; its boot time is no environment) or the host.
+    ['system.vm', r.system.vm === undefined ? 'no (the host)' : 'yes'],
+    ...Object.entries(r.system.vm ?? {})
+      .filter(([k]) => k !== 'bootMs')
+      .map(([k, v]): [string, string | number | boolean] => [`system.vm.${k}`, v]),
     ...Object.entries(r.settings).map(([k, v]): [string, string | number | boolean] => [`settings.${k}`, v]),
   ];
   const bFields = new Map(fields(b));
@@ -161,7 +168,7 @@ function environmentChanges(a: RunReport, b: RunReport): EnvironmentChange[] {
     const vb = bFields.get(field);
     if (vb === undefined || va === vb) continue;
     if (typeof va === 'number' && typeof vb === 'number' && numbersEqual(field, va, vb)) continue;
-    const key = field.split('.')[1] ?? field;
+    const key = field.split('.').at(-1) ?? field;
     const show = (v: string | number | boolean): string => (typeof v === 'number' ? formatEvidenceValue(key, v) : String(v));
     changes.push({ field, a: show(va), b: show(vb) });
   }

@@ -45,6 +45,14 @@ export function environmentRows(report: RunReport): [string, string][] {
     ['Swap', formatBytes(s.swapTotalBytes)],
     ['Page size', formatBytes(s.pageSize)],
     ['Root', s.root ? 'yes' : 'no'],
+    ...(s.vm === undefined
+      ? []
+      : [
+          [
+            'Guest',
+            `overcommit-lab vm (${s.vm.accel}): ${s.vm.kernelSource}, ${formatCount(s.vm.cpus)} CPUs, ${formatBytes(s.vm.memoryBytes)}, swap ${s.vm.swap}, cgroup ${s.vm.cgroup}, booted in ${formatDuration(s.vm.bootMs)}`,
+          ] as [string, string],
+        ]),
     ['vm.overcommit_memory', modeName(t.overcommitMemory)],
     ['vm.overcommit_ratio', String(t.overcommitRatio)],
     ['vm.overcommit_kbytes', formatCount(t.overcommitKbytes)],

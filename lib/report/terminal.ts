@@ -71,6 +71,11 @@ function header(report: RunReport, paint: Paint): string[] {
       `RAM ${formatBytes(s.memTotalBytes)} · swap ${formatBytes(s.swapTotalBytes)} · page ${formatBytes(s.pageSize)} · ${who}`,
     `overcommit_memory ${modeName(t.overcommitMemory)} · ratio ${t.overcommitRatio} · kbytes ${formatCount(t.overcommitKbytes)} · ` +
       `CommitLimit ${formatBytes(t.commitLimitBytes)} · Committed_AS ${formatBytes(t.committedAsBytes)}`,
+    ...(s.vm === undefined
+      ? []
+      : [
+          `in a ${s.vm.accel} guest of overcommit-lab vm · ${clean(s.vm.kernelSource)} · swap ${s.vm.swap} · cgroup ${s.vm.cgroup} · booted in ${formatDuration(s.vm.bootMs)}`,
+        ]),
   ];
 }
 

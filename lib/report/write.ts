@@ -4,6 +4,7 @@ import { extname } from 'node:path';
 import type { RunReport } from '../experiments/model.js';
 import { type Comparison, renderComparisonHtml, renderComparisonMarkdown } from './compare.js';
 import { renderHtml } from './html.js';
+import { type KernelsMatrix, renderKernelsHtml, renderKernelsReportMarkdown } from './kernels.js';
 import { renderMarkdown } from './markdown.js';
 
 export type ReportFormat = 'markdown' | 'html';
@@ -25,4 +26,9 @@ export async function writeReport(file: string, report: RunReport): Promise<void
 export async function writeComparisonReport(file: string, comparison: Comparison): Promise<void> {
   const format = reportFormat(file);
   await writeFile(file, format === 'html' ? renderComparisonHtml(comparison) : renderComparisonMarkdown(comparison), 'utf8');
+}
+
+export async function writeKernelsReport(file: string, matrix: KernelsMatrix): Promise<void> {
+  const format = reportFormat(file);
+  await writeFile(file, format === 'html' ? renderKernelsHtml(matrix) : renderKernelsReportMarkdown(matrix), 'utf8');
 }

@@ -1,0 +1,80 @@
+/**
+ * The kernel matrix (`npm run test:kernels`): the same experiments through `vm` on several
+ * kernels, each run checked: it completed, no experiment errored, and every finding's verdict
+ * is one its own evidence supports.
+ */
+import { experiments } from '../experiments/index.js';
+import { rejudge } from '../experiments/judge.js';
+import type { Finding, RunReport } from '../experiments/model.js';
+
+/** One guest of the matrix. */
+export interface MatrixEntry {
+  /** The kernel's short name (scripts/kernels.sh prints '<name> <path>'), or 'host'. */
+  kernel: string;
+  cgroup: 'v1' | 'v2';
+  swap: string;
+  /** Experiment ids; empty: all. */
+  experiments: readonly string[];
+  /** Extra words for the guest's run (e.g. --mode 0,2). */
+  runArgs: readonly string[];
+}
+
+/** The experiments every kernel runs: the documents' mode-0 rule, the late OOM, the Redis fork and the zero page. */
+export const CORE_EXPERIMENTS = ['mode-matrix', 'oom-late-failure', 'redis-fork', 'zero-pages'] as const;
+
+/**
+ * Sized for TCG on 2 shared cores (about 16 minutes with the tests): every experiment under
+ * modes 0, 1 and 2 on 5.1.15 (the rule before 5.2) and 6.1; the core experiments under the
+ * three modes on 5.10 and 6.12. Between them cgroup v1 and v2, no swap, zram and a swap file
+ * are all covered.
+ */
+export const MATRIX: readonly MatrixEntry[] = [
+  { kernel: '5.1', cgroup: 'v1', swap: 'none', experiments: [], runArgs: ['--mode', 'all'] },
+  { kernel: '5.10', cgroup: 'v2', swap: 'file:1G', experiments: CORE_EXPERIMENTS, runArgs: ['--mode', 'all'] },
+  { kernel: '6.1', cgroup: 'v2', swap: 'zram:1G', experiments: [], runArgs: ['--mode', 'all'] },
+  { kernel: '6.12', cgroup: 'v2', swap: 'none', experiments: CORE_EXPERIMENTS, runArgs: ['--mode', 'all'] },
+];
+
+/**
+ * The tests run in the 6.1 guest (cgroup v2, zram): the files that exercise the memory-cgroup
+ * code, the OOM experiment, the Redis fork, the zero page and the mode switches on a real cgroup
+ * v2 kernel with swap. The whole suite would take over an hour of emulation.
+ */
+export const GUEST_TESTS = [
+  'test/kernel-cgroup.test.ts',
+  'test/memory-cgroup.test.ts',
+  'test/exp-oom-late-failure.test.ts',
+  'test/exp-redis-fork.test.ts',
+  'test/exp-zero-pages.test.ts',
+  'test/exp-mode-matrix.test.ts',
+  'test/settings-guard.test.ts',
+] as const;
+
+/** Whether `finding` is well formed: a verdict, an observation, and a reason when undecided. */
+export function checkFinding(experimentId: string, mode: number, f: Finding): string | undefined {
+  const where = `${experimentId} (mode ${mode}) ${f.claim}`;
+  if (f.holds !== true && f.holds !== false && f.holds !== null) return `${where}: the verdict is not true, false or null`;
+  if (typeof f.observed !== 'string' || f.observed === '') return `${where}: no observation`;
+  if (f.holds === null && (f.reason === undefined || f.reason === '')) return `${where}: undecided without a reason`;
+  return undefined;
+}
+
+/** Every problem of one matrix run: a missing experiment, an error, a verdict its evidence contradicts. */
+export function checkRun(report: RunReport, expected: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const id of expected) {
+    if (!report.runs.some((r) => r.experiment === id)) problems.push(`${id}: did not run`);
+  }
+  for (const run of report.runs) {
+    if (run.status === 'error') problems.push(`${run.experiment} (mode ${run.mode}): error: ${run.reason ?? 'no reason given'}`);
+    for (const f of run.findings) {
+      const p = checkFinding(run.experiment, run.mode, f);
+      if (p !== undefined) problems.push(p);
+    }
+  }
+  // Every verdict is judged again from the run's recorded evidence: it must agree.
+  for (const c of rejudge(report, experiments)) {
+    problems.push(`${c.experiment} (mode ${c.mode}) ${c.claim}: the run said ${String(c.recorded)}, its evidence says ${String(c.judged)}`);
+  }
+  return problems;
+}

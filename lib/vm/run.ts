@@ -1,0 +1,223 @@
+/**
+ * Runs one command of this package in a throwaway guest: resolves the kernel, checks the host's
+ * tools, builds the initramfs (and a swap disk), boots qemu, follows the guest's console, and
+ * brings back the command's exit code and standard output. The host's own settings are never
+ * touched; everything is removed afterwards, and qemu is killed on every path.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { VmInfo } from '../experiments/model.js';
+import { packageRoot } from '../native/binding.js';
+import { onProcessEnd } from '../safety/process-end.js';
+import {
+  buildInitramfs,
+  builtinModules,
+  type CgroupVersion,
+  indexModules,
+  initramfsEntries,
+  initScript,
+  MARKER,
+  modinfoDepends,
+  moduleNeeds,
+  resolveModules,
+  rootSymlinks,
+  type Share,
+  type SwapSpec,
+} from './initramfs.js';
+import { resolveKernel } from './kernel.js';
+import { pickAccel, qemuArgs, runQemu } from './qemu.js';
+import { checkHostTools } from './requirements.js';
+
+export interface VmOptions {
+  kernel: string;
+  memoryBytes: number;
+  cpus: number;
+  swap: SwapSpec;
+  cgroup: CgroupVersion;
+  timeoutMs: number;
+  verbose: boolean;
+  /** overcommit-lab's arguments in the guest, or a shell line run in the package directory. */
+  guest: { args: readonly string[] } | { shell: string };
+}
+
+export interface VmHooks {
+  /** Booting, running, and the guest's own progress lines. */
+  progress?: (message: string) => void;
+  /** Every console line (for --verbose). */
+  console?: (line: string) => void;
+  /** A shell line's (--exec) output, line by line as the guest writes it to its console. */
+  output?: (line: string) => void;
+}
+
+export interface VmResult {
+  info: VmInfo;
+  /** The guest command's exit code. */
+  exitCode: number;
+  /** The guest command's standard output ('' for a shell line, whose output is on the console). */
+  stdout: string;
+  console: string;
+}
+
+/** A guest that did not complete: the message says why; `console` holds what the guest wrote. */
+export class VmError extends Error {
+  override name = 'VmError';
+  constructor(
+    message: string,
+    readonly console: string,
+  ) {
+    super(message);
+  }
+}
+
+export function swapText(swap: SwapSpec): string {
+  return swap.kind === 'none' ? 'none' : `${swap.kind}:${swap.bytes}`;
+}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escape sequences
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+/** qemu's words when the host's mmap of the guest's RAM fails. */
+const GUEST_MEMORY_REFUSED = /cannot set up guest memory/;
+
+/** The host directories the guest mounts read-only: /usr, and Node and the package where they live outside it. */
+export function guestShares(nodePath: string, pkgDir: string): Share[] {
+  const shares: Share[] = [{ tag: 'usr', hostPath: '/usr', readonly: true }];
+  const covered = (p: string) => shares.some((s) => p === s.hostPath || p.startsWith(`${s.hostPath}/`));
+  // A Node outside /usr (nvm, /opt) brings its whole install: <prefix>/bin/node.
+  const nodePrefix = dirname(dirname(nodePath));
+  if (!covered(nodePath)) shares.push({ tag: 'node', hostPath: nodePrefix, readonly: true });
+  if (!covered(pkgDir)) shares.push({ tag: 'pkg', hostPath: pkgDir, readonly: true });
+  return shares;
+}
+
+export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResult> {
+  const progress = hooks.progress ?? (() => {});
+  const kernel = resolveKernel(o.kernel);
+  const moduleIndex = kernel.modulesDir === undefined ? new Map<string, string>() : indexModules(kernel.modulesDir);
+  const tools = checkHostTools({
+    modules: kernel.modulesDir !== undefined,
+    compressedModules: [...moduleIndex.values()].some((f) => f.endsWith('.xz')),
+    ext4Image: o.swap.kind === 'file',
+  });
+  if ('missing' in tools) throw new Error(`vm cannot start:\n  ${tools.missing.join('\n  ')}`);
+
+  const work = mkdtempSync(join(tmpdir(), 'overcommit-lab-vm-'));
+  const removeWork = () => rmSync(work, { recursive: true, force: true });
+  const unregister = onProcessEnd(removeWork);
+  try {
+    let modules: string[] = [];
+    if (kernel.modulesDir !== undefined) {
+      const set = resolveModules(
+        moduleNeeds(o.swap),
+        moduleIndex,
+        builtinModules(kernel.modulesDir),
+        modinfoDepends(tools.modinfo!),
+        kernel.version,
+      );
+      if (set.missing.length > 0) throw new Error(set.missing.join(' '));
+      modules = set.files;
+    }
+    const nodePath = realpathSync(process.execPath);
+    const pkgDir = realpathSync(packageRoot);
+    const shares = guestShares(nodePath, pkgDir);
+    const out = join(work, 'out');
+    mkdirSync(out);
+    const init = initScript({
+      modules,
+      shares,
+      packageDir: pkgDir,
+      outTag: 'out',
+      cgroup: o.cgroup,
+      swap: o.swap,
+      command: 'args' in o.guest ? { argv: [nodePath, join(pkgDir, 'dist/cli/main.js'), ...o.guest.args] } : { shell: o.guest.shell },
+    });
+    progress(`preparing the guest (kernel ${kernel.version})`);
+    const initrd = join(work, 'initramfs.cpio');
+    buildInitramfs(initramfsEntries(tools.busybox, modules, init, rootSymlinks()), join(work, 'root'), initrd, tools);
+    let disk: string | undefined;
+    if (o.swap.kind === 'file') {
+      disk = join(work, 'swap.img');
+      writeFileSync(disk, '');
+      // Room for the file and ext4's own journal and tables (a few percent).
+      truncateSync(disk, Math.ceil(o.swap.bytes * 1.1) + 128 * 1024 * 1024);
+      // Kernels before 5.x's ext4 additions cannot mount a file system with these newer features.
+      execFileSync(tools.mkfsExt4!, ['-q', '-F', '-O', '^orphan_file,^metadata_csum_seed', disk], { stdio: 'ignore' });
+    }
+    const accel = pickAccel();
+    const args = qemuArgs({
+      accel,
+      memoryBytes: o.memoryBytes,
+      cpus: o.cpus,
+      kernel: kernel.image,
+      initrd,
+      append: [],
+      shares: [...shares, { tag: 'out', hostPath: out, readonly: false }],
+      ...(disk === undefined ? {} : { disk }),
+      verbose: o.verbose,
+    });
+    progress(`booting ${kernel.version} (${accel}, ${o.cpus} cpus, ${Math.round(o.memoryBytes / 1024 / 1024)} MiB)`);
+    let started = performance.now();
+    let bootMs = Number.NaN;
+    let failure: string | undefined;
+    let running = false;
+    const onLine = (raw: string) => {
+      const line = raw.replace(ANSI, '');
+      hooks.console?.(line);
+      if (line.startsWith(`${MARKER} `)) {
+        const [word, ...rest] = line.slice(MARKER.length + 1).split(' ');
+        if (word === 'booted') bootMs = performance.now() - started;
+        if (word === 'running') progress(`running in the guest (${kernel.version})`);
+        running = word === 'running';
+        if (word === 'failed:') failure = rest.join(' ');
+      } else if (line.startsWith('… ')) {
+        progress(`${kernel.version}: ${line.slice(2)}`);
+      } else if (running && 'shell' in o.guest) {
+        hooks.output?.(line);
+      }
+    };
+    let result = await runQemu(tools.qemu, args, o.timeoutMs, onLine);
+    // The host refuses qemu the guest's memory while it is short of it, or in mode 2 with little
+    // CommitLimit left (another process's brief mode-2 window): wait and try again, twice.
+    for (let retry = 1; retry <= 2 && GUEST_MEMORY_REFUSED.test(result.console); retry++) {
+      progress(`the host refused qemu ${Math.round(o.memoryBytes / 1024 / 1024)} MiB; trying again (${retry}/2)`);
+      await new Promise((r) => setTimeout(r, 10_000 * retry));
+      started = performance.now();
+      result = await runQemu(tools.qemu, args, o.timeoutMs, onLine);
+    }
+    if (GUEST_MEMORY_REFUSED.test(result.console)) {
+      throw new VmError(
+        `the host refused qemu the guest's ${Math.round(o.memoryBytes / 1024 / 1024)} MiB (short of memory, or overcommit mode 2 with CommitLimit nearly reached: see \`overcommit-lab settings\`); try a smaller --memory`,
+        result.console,
+      );
+    }
+    const info: VmInfo = {
+      kernelSource: kernel.given,
+      kernel: kernel.version,
+      memoryBytes: o.memoryBytes,
+      cpus: o.cpus,
+      swap: swapText(o.swap),
+      cgroup: o.cgroup,
+      accel,
+      bootMs: Math.round(bootMs),
+    };
+    if (failure !== undefined) throw new VmError(`the guest could not run the command: ${failure}`, result.console);
+    if (result.timedOut)
+      throw new VmError(`the guest did not finish within ${Math.round(o.timeoutMs / 1000)} s; it was stopped`, result.console);
+    const rcFile = join(out, 'rc');
+    if (!existsSync(rcFile)) {
+      throw new VmError(`the guest ended before its command did (qemu exit code ${result.exitCode ?? 'none'})`, result.console);
+    }
+    const stdoutFile = join(out, 'stdout');
+    return {
+      info,
+      exitCode: Number(readFileSync(rcFile, 'utf8').trim()),
+      stdout: existsSync(stdoutFile) ? readFileSync(stdoutFile, 'utf8') : '',
+      console: result.console,
+    };
+  } finally {
+    unregister();
+    removeWork();
+  }
+}
