@@ -39,6 +39,7 @@ const written = (fork: Pick<ForkAttempt, 'forkStatus' | 'forkCode'>, mode: Overc
     swapTotal: 0,
     commitLimit: 2 * GiB,
     committedAs: 2.4 * GiB,
+    committedAsAfter: 2.4 * GiB,
     oomKills: 0,
     exitCode: 0,
     signal: null,
@@ -88,6 +89,11 @@ describe('redis-fork rules', () => {
     let2.attempt.forkStatus = 'ok';
     let2.attempt.forkCode = null;
     expect(judge(let2).holds).toBe(false);
+    // A copy that would land within the noise of CommitLimit: no verdict.
+    const close = structuredClone(captured['2']!);
+    close.attempt.committedAs = close.attempt.commitLimit! - close.attempt.regionBytes - 1024;
+    expect(judge(close).holds).toBeNull();
+    expect(judge(close).reason).toMatch(/within .* of CommitLimit/);
     const fits = structuredClone(captured['2']!);
     fits.attempt.committedAs = fits.attempt.commitLimit! - 2 * fits.attempt.regionBytes;
     expect(judge(fits).holds).toBe(false);

@@ -76,8 +76,13 @@ describe('settings rules', () => {
     }
   });
 
-  it('default-ratio-50: the value in force when nothing sets it; undecided, naming the file, when something does', () => {
-    expect(verdict({ ...captured, reading: { ...captured.reading, ratio: 60 } }, 'default-ratio-50').holds).toBe(false);
+  it('default-ratio-50: 50 in force when nothing sets it; undecided, naming the file, when something does', () => {
+    expect(verdict({ ...captured, reading: { ...captured.reading, ratio: 50 } }, 'default-ratio-50').holds).toBe(true);
+    // Another value that no file sets may be a run-time write as well as a default: undecided, never refuted.
+    const other = verdict({ ...captured, reading: { ...captured.reading, ratio: 60 } }, 'default-ratio-50');
+    expect(other.holds).toBeNull();
+    expect(other.reason).toMatch(/overcommit_ratio is 60 and no configuration sets it/);
+    expect(other.observed).not.toContain("kernel's default");
     const set = verdict(
       { ...captured, ratioSetBy: [{ file: '/etc/sysctl.d/90-commit.conf', line: 3, key: 'vm.overcommit_ratio', value: '50' }] },
       'default-ratio-50',

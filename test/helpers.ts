@@ -1,7 +1,6 @@
 /** Shared by the tests: the machine's mode, read under the settings lock. */
 import { readFileSync } from 'node:fs';
-import type { Experiment, ExperimentContext, Finding, OvercommitMode } from '../lib/experiments/model.js';
-import { runExperiment } from '../lib/experiments/runner.js';
+import type { OvercommitMode } from '../lib/experiments/model.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
 import { sysctlWritability } from '../lib/kernel/sysctl.js';
 import { changeFromDeltas } from '../lib/measure/committed.js';
@@ -12,11 +11,6 @@ export function currentMode(): OvercommitMode {
 
 export const isRoot = hasCapSysAdmin();
 export const canSwitchModes = sysctlWritability().writable;
-
-/** An experiment measured and judged as the runner does, for tests that read only its findings. */
-export async function runFindings(experiment: Experiment, ctx: ExperimentContext): Promise<Finding[]> {
-  return (await runExperiment(experiment, ctx)).findings;
-}
 
 /** A small deterministic PRNG (mulberry32), for tests that draw noise. */
 export function seededRandom(seed: number): () => number {

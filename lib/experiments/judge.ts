@@ -6,7 +6,7 @@
 import type { ClaimRule, Evidence, Experiment, ExperimentRun, Finding, Measured, OvercommitMode, RunReport, Verdict } from './model.js';
 
 /** True when the claim is about `mode` (claims without modes are about every mode). */
-export function claimApplies(rule: ClaimRule<never>, mode: OvercommitMode): boolean {
+function claimApplies(rule: ClaimRule<never>, mode: OvercommitMode): boolean {
   return rule.claim.modes === undefined || rule.claim.modes.includes(mode);
 }
 

@@ -4,6 +4,8 @@
  * `holds` is always computed from what this run observed.
  */
 
+import { judgeEvidence } from './judge.js';
+
 /** The overcommit mode, as in /proc/sys/vm/overcommit_memory. */
 export type OvercommitMode = 0 | 1 | 2;
 
@@ -104,11 +106,18 @@ export interface Experiment<E extends Measured = Measured> {
   measure(ctx: ExperimentContext): Promise<E>;
   /** One row per claim, in the order findings are reported. */
   rules: readonly ClaimRule<E>[];
+  /** measure(), then the rules of the claims about `ctx.mode`: the findings, as the runner makes them. */
+  run(ctx: ExperimentContext): Promise<Finding[]>;
 }
 
 /** Builds an experiment from its rules: its claims are the rules' claims, in order. */
-export function defineExperiment<E extends Measured>(e: Omit<Experiment<E>, 'claims'>): Experiment<E> {
-  return { ...e, claims: e.rules.map((r) => r.claim) };
+export function defineExperiment<E extends Measured>(e: Omit<Experiment<E>, 'claims' | 'run'>): Experiment<E> {
+  const experiment: Experiment<E> = {
+    ...e,
+    claims: e.rules.map((r) => r.claim),
+    run: async (ctx) => judgeEvidence(experiment, await e.measure(ctx), ctx.mode),
+  };
+  return experiment;
 }
 
 export type RunStatus = 'ran' | 'skipped' | 'error';

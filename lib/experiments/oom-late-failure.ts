@@ -207,7 +207,7 @@ export function runRlimitAsPath(requestBytes: number): Promise<FailurePath> {
  * switches to mode 2 for the duration (keeping headroom for the rest of the machine, which is
  * why the request, not the limit, is what cannot fit).
  */
-export async function runMode2Path(ctx: ExperimentContext): Promise<Mode2Path> {
+async function runMode2Path(ctx: ExperimentContext): Promise<Mode2Path> {
   const attempt = async (window: GuardWindow | null): Promise<Mode2Path> => {
     const m = readMeminfo();
     const p = await mapOnly('mode-2', Math.max(m.commitLimit - m.committedAs, 0) + GiB, false);

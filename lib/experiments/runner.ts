@@ -49,7 +49,7 @@ export class UsageError extends Error {
 export const toolName = 'overcommit-lab';
 export const toolVersion: string = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
-export function readSettingsInfo(): SettingsInfo {
+function readSettingsInfo(): SettingsInfo {
   const s = readOvercommitSettings();
   const m = readMeminfo();
   return {
@@ -90,7 +90,7 @@ export function skipReason(experiment: Experiment, mode: OvercommitMode): string
 }
 
 /** Measures `experiment` under `ctx.mode` and judges its claims about that mode. */
-export async function runExperiment<E extends Measured>(
+async function runExperiment<E extends Measured>(
   experiment: Experiment<E>,
   ctx: ExperimentContext,
 ): Promise<{ evidence: E; findings: Finding[] }> {

@@ -403,18 +403,22 @@ const rules: ClaimRule<SettingsEvidence>[] = [
         return `overcommit_kbytes is ${e.reading.kbytes}, and setting it replaced the ratio (${e.reading.ratio} in force)`;
       return undefined;
     },
-    judge: (e) => ({
-      holds: e.reading.ratio === 50,
-      reason:
-        'a value written to /proc/sys/vm/overcommit_ratio at run time, not from a configuration file, cannot be told from the default',
-    }),
+    // 50 with nothing setting it is the default; another value with nothing setting it may be a
+    // run-time write (another process's, a settings guard's window) as well as a default: undecided.
+    judge: (e) =>
+      e.reading.ratio === 50
+        ? { holds: true, reason: RUN_TIME_WRITE_CAVEAT }
+        : { holds: null, reason: `overcommit_ratio is ${e.reading.ratio} and no configuration sets it: ${RUN_TIME_WRITE_CAVEAT}` },
     observe: (e) =>
       `overcommit_ratio in force is ${e.reading.ratio}, which ${e.reading.ratio === 50 ? 'equals' : 'does not equal'} 50; ` +
       (e.ratioSetBy.length > 0
         ? `it is set by ${e.ratioSetBy.map(where).join(', ')}.`
-        : `nothing sets it in ${e.ratioSourcesRead.length > 0 ? e.ratioSourcesRead.join(', ') : 'any sysctl configuration (none found)'}, so it is the kernel's default.`),
+        : `nothing sets it in ${e.ratioSourcesRead.length > 0 ? e.ratioSourcesRead.join(', ') : 'any sysctl configuration (none found)'}${e.reading.ratio === 50 ? ", so it is the kernel's default" : ''}.`),
   },
 ];
+
+const RUN_TIME_WRITE_CAVEAT =
+  'a value written to /proc/sys/vm/overcommit_ratio at run time, not from a configuration file, cannot be told from the default';
 
 export const settings = defineExperiment<SettingsEvidence>({
   id: 'settings',

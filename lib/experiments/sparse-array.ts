@@ -15,7 +15,8 @@
  * leaves a wide margin, with oom_score_adj 1000 (lib/safety/touch-confinement.ts); otherwise the
  * touch claims are undecided with the reason, and the mmap claims are still judged.
  */
-import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readMeminfo } from '../kernel/meminfo.js';
 import { findVma, readVmas } from '../kernel/smaps.js';
 import { readStatus } from '../kernel/status.js';
 import { readThpSettings } from '../kernel/thp.js';
@@ -185,8 +186,7 @@ export interface SparseArrayEvidence extends Measured {
   variant: SparseVariantEvidence | null;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const committedNow = (): number => sampleCommitted(COMMITTED_READS).median;
+const committedNow = (): number => readCommitted(COMMITTED_READS);
 
 /** Committed_AS deltas over `ms` with nothing done between the readings: this run's noise. */
 async function controlDeltas(ms: number): Promise<number[]> {

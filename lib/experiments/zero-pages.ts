@@ -136,14 +136,16 @@ export const zeroPages = defineExperiment<ZeroPagesEvidence>({
         };
       },
       observe: (e, v) => {
+        const grown = grewBy(e);
         const zeroBacked = v.holds === true && e.residentPages === e.readPages;
-        const cost =
-          v.holds === true
+        const cost = !e.allZero
+          ? 'pages never written did not all read as zero'
+          : v.holds === true
             ? zeroBacked
               ? `mincore counts all ${e.residentPages} pages resident while smaps gives them no Anonymous memory: they are backed by a zero page, not memory of their own`
               : `mincore counts ${e.residentPages} of ${e.readPages} pages resident, and smaps gives them no Anonymous memory of their own`
             : v.holds === false
-              ? `the kernel gave the region memory of its own for pages that were only read (THP ${e.thpEnabled ?? 'absent'}, use_zero_page ${e.thpUseZeroPage ?? 'absent'})`
+              ? `the kernel gave the region ${mib(grown)} of memory of its own for pages that were only read (THP ${e.thpEnabled ?? 'absent'}, use_zero_page ${e.thpUseZeroPage ?? 'absent'})`
               : 'the growth is between the two outcomes';
         return (
           `Reading one int in each of the ${e.readPages} pages of a ${mib(e.mappedBytes)} MAP_NORESERVE mapping took ${e.readMs.toFixed(0)} ms and read ${e.allZero ? 'only zeros' : 'non-zero values'}; ` +

@@ -15,7 +15,7 @@ export interface ThpSettings {
 }
 
 /** The bracketed choice of a sysfs multiple-choice file: 'always [madvise] never' → 'madvise'. */
-export function parseBracketed(text: string): string | null {
+function parseBracketed(text: string): string | null {
   return /\[([\w-]+)\]/.exec(text)?.[1] ?? null;
 }
 

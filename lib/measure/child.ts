@@ -23,7 +23,7 @@ export interface NamedChildRun<N extends string> {
 }
 
 /** How `r` ended, step by step: for the reason of a null verdict. */
-export function describeChildEnd(r: ChildResult, names?: readonly string[]): string {
+function describeChildEnd(r: ChildResult, names?: readonly string[]): string {
   const how = r.timedOut ? 'was killed after its timeout' : r.signal !== null ? `was ended by ${r.signal}` : `exited ${r.exitCode}`;
   const steps = r.steps.map((s, i) => `${names?.[i] ?? s.op} ${s.code ?? s.status}`).join(', ');
   return `the child ${how} (steps: ${steps})`;

@@ -7,9 +7,11 @@
  * program continues (SIGCONT) when the callback returns: what is measured is the program's own
  * mapping and its own touch loop, with no race against it.
  */
+
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readStat } from '../kernel/stat.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { packageRoot } from './binding.js';
@@ -174,8 +176,6 @@ function untrack(pid: number): void {
     forgetEndHandler = null;
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function parseMincore(rest: string): MincoreCount {
   const [point, a, b, ...more] = rest.split(' ');

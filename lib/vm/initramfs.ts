@@ -18,7 +18,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, join } from 'node:path';
-import { DISPOSABLE_ENV } from '../safety/disposable.js';
 
 export type CgroupVersion = 'v1' | 'v2';
 
@@ -166,8 +165,6 @@ export function initScript(plan: InitPlan): string {
     '# overcommit-lab guest init: mount the host shares, set up cgroups and swap, run one command, power off.',
     '/busybox/busybox --install -s /busybox',
     'export PATH=/busybox:/usr/bin:/usr/sbin HOME=/root TERM=dumb',
-    // The guest exists for this one run: experiments may reproduce a document's scenario at full size.
-    `export ${DISPOSABLE_ENV}=1`,
     'mount -t proc proc /proc',
     'mount -t sysfs sysfs /sys',
     'mount -t devtmpfs devtmpfs /dev',

@@ -51,7 +51,7 @@ export const GUEST_TESTS = [
 ] as const;
 
 /** Whether `finding` is well formed: a verdict, an observation, and a reason when undecided. */
-export function checkFinding(experimentId: string, mode: number, f: Finding): string | undefined {
+function checkFinding(experimentId: string, mode: number, f: Finding): string | undefined {
   const where = `${experimentId} (mode ${mode}) ${f.claim}`;
   if (f.holds !== true && f.holds !== false && f.holds !== null) return `${where}: the verdict is not true, false or null`;
   if (typeof f.observed !== 'string' || f.observed === '') return `${where}: no observation`;

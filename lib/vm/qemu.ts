@@ -2,8 +2,10 @@
  * qemu: the command line for one guest, and running it with a timeout, its console read line
  * by line, and the process killed and reaped on every path (exit, timeout, error, signal).
  */
+
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { DISPOSABLE_CMDLINE_WORD } from '../safety/disposable.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import type { Share } from './initramfs.js';
 
@@ -41,6 +43,8 @@ export function qemuArgs(p: QemuPlan): string[] {
     'panic=-1',
     // Before 5.4 a fresh VM has no entropy and Node's start blocks in getrandom(); -cpu max has RDRAND.
     'random.trust_cpu=on',
+    // The guest exists for this one run: experiments may reproduce a document's scenario at full size.
+    DISPOSABLE_CMDLINE_WORD,
     ...(p.verbose ? [] : ['quiet']),
     ...p.append,
   ];

@@ -9,8 +9,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { VmInfo } from '../experiments/model.js';
+import { readMeminfo } from '../kernel/meminfo.js';
 import { packageRoot } from '../native/binding.js';
 import { onProcessEnd } from '../safety/process-end.js';
+import { GiB, gib } from '../units.js';
 import {
   buildInitramfs,
   builtinModules,
@@ -29,6 +31,9 @@ import {
 import { resolveKernel } from './kernel.js';
 import { pickAccel, qemuArgs, runQemu } from './qemu.js';
 import { checkHostTools } from './requirements.js';
+
+/** Host memory left for everyone else while a guest runs. */
+const HOST_MARGIN_BYTES = 2 * GiB;
 
 export interface VmOptions {
   kernel: string;
@@ -71,7 +76,7 @@ export class VmError extends Error {
   }
 }
 
-export function swapText(swap: SwapSpec): string {
+function swapText(swap: SwapSpec): string {
   return swap.kind === 'none' ? 'none' : `${swap.kind}:${swap.bytes}`;
 }
 
@@ -144,6 +149,15 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
       truncateSync(disk, Math.ceil(o.swap.bytes * 1.1) + 128 * 1024 * 1024);
       // Kernels before 5.x's ext4 additions cannot mount a file system with these newer features.
       execFileSync(tools.mkfsExt4!, ['-q', '-F', '-O', '^orphan_file,^metadata_csum_seed', disk], { stdio: 'ignore' });
+    }
+    // The guest's experiments fill its memory (the OOM kill, the Redis dataset): that is host
+    // memory, so qemu starts only when the host has it to spare for everyone else too.
+    const available = readMeminfo().memAvailable;
+    if (available < o.memoryBytes + HOST_MARGIN_BYTES) {
+      throw new VmError(
+        `the host has ${gib(available)} available, less than the guest's ${gib(o.memoryBytes)} plus ${gib(HOST_MARGIN_BYTES)} kept for the host's own processes; try a smaller --memory`,
+        '',
+      );
     }
     const accel = pickAccel();
     const args = qemuArgs({
