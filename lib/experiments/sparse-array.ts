@@ -7,7 +7,7 @@
  *
  * What each claim needs, and no more (issue 10): the 1 GB mmap claims need the program's 1 GiB
  * mmap, not its touch, so that run is ended at its first point; the touch claims are about what
- * a write per page does, which a 128 MiB array shows as exactly as a gigabyte. A genuinely sparse
+ * a write per page does, which a 64 MiB array shows as exactly as a gigabyte. A genuinely sparse
  * pattern (one page in 64) runs beside it in this process (2 MiB touched). The program's own loop
  * over 1 GiB is `overcommit-lab demo sparse` (runSparseDemo).
  *
@@ -32,7 +32,7 @@ import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measu
 /** 004's ARRAY_SIZE * sizeof(int): 256M ints. */
 const PROGRAM_BYTES = GiB;
 /** The array the experiment's program touches: a write per page shows the same on any size. */
-const TOUCH_BYTES = 128 * MiB;
+const TOUCH_BYTES = 64 * MiB;
 /** 004's STRIDE: 4096 / sizeof(int) ints, one write per 4096 bytes. */
 const PROGRAM_STRIDE_BYTES = 4096;
 /** The genuinely sparse variant writes one page in this many. */
@@ -640,7 +640,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
 
 export const sparseArray = defineExperiment<SparseArrayEvidence>({
   id: 'sparse-array',
-  title: "004's sparse program as a process: its 1 GiB MAP_NORESERVE mmap, its write per page (on 128 MiB), and a one-page-in-64 variant",
+  title: "004's sparse program as a process: its 1 GiB MAP_NORESERVE mmap, its write per page (on 64 MiB), and a one-page-in-64 variant",
   // Runs for anyone: the touching happens only where it is safe (see the module comment), else those claims are undecided.
   requires: {},
   measure: (ctx) => measureSparseArray(ctx.mode, ctx.progress),

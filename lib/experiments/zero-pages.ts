@@ -5,8 +5,8 @@
  * huge zero page, or a fresh page on builds that map neither). This reads one int in every page
  * of a never-written region and measures what that cost: the region's Rss and Anonymous in smaps
  * (exact, per mapping), the process's RSS, and what mincore reports.
- * The claim is about the cost per page, so a 128 MiB region is as exact as a gigabyte. Should the
- * reads allocate, 128 MiB is charged: inside a memory cgroup when this machine has one, else only
+ * The claim is about the cost per page, so a 64 MiB region is as exact as a gigabyte. Should the
+ * reads allocate, 64 MiB is charged: inside a memory cgroup when this machine has one, else only
  * when MemAvailable leaves a wide margin.
  */
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
@@ -20,7 +20,7 @@ import { DOC_001 } from './documents.js';
 import { defineExperiment, type Measured } from './model.js';
 
 /** The region read. */
-const REGION_BYTES = 128 * 1024 * 1024;
+const REGION_BYTES = 64 * 1024 * 1024;
 /** The process is confined to the region plus this much while it reads. */
 const CONFINE_SLACK_BYTES = 512 * 1024 * 1024;
 /** Without a memory cgroup, the reads run only when MemAvailable is this many times the region. */
