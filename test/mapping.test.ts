@@ -2,8 +2,9 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSystemCallError, maxBufferLength, memfdCreate, mmap, pageSize } from '../lib/index.js';
+import { isSystemCallError, type Mapping, maxBufferLength, memfdCreate, mmap, pageSize } from '../lib/index.js';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
+import { findVma, readVmas } from '../lib/kernel/smaps.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../lib/safety/memory-cgroup.js';
 import { currentMode } from './helpers.js';
@@ -11,6 +12,23 @@ import { currentMode } from './helpers.js';
 const MiB = 1 << 20;
 const GiB = 1 << 30;
 const cgroups = memoryCgroupAvailability();
+
+/**
+ * `m` with transparent hugepages off: where THP is 'always' one write may fault in a whole
+ * 2 MiB page, and these tests count what single 4 KiB writes make resident. A kernel without
+ * THP refuses the advice (EINVAL) and has nothing to turn off.
+ */
+function smallPages(m: Mapping): Mapping {
+  try {
+    m.advise('nohugepage');
+  } catch (e) {
+    if (!isSystemCallError(e, 'EINVAL')) throw e;
+  }
+  return m;
+}
+
+/** The AnonHugePages of the VMA holding `m`'s start, in bytes (0 where smaps has no such field). */
+const anonHugeBytes = (m: Mapping) => findVma(readVmas(), m.address)?.sizes.AnonHugePages ?? 0;
 
 describe('mmap and Mapping', () => {
   it('maps anonymous read-write memory that JS can read and write', () => {
@@ -44,7 +62,7 @@ describe('mmap and Mapping', () => {
   });
 
   it('residentPagesAsync counts what residentPages counts, over the same ranges', async () => {
-    const m = mmap(64 * pageSize);
+    const m = smallPages(mmap(64 * pageSize));
     m.touch({ stride: 3 * pageSize });
     for (const range of [{}, { offset: 5, length: 10 * pageSize }, { offset: 63 * pageSize }]) {
       expect(await m.residentPagesAsync(range)).toBe(m.residentPages(range));
@@ -292,7 +310,7 @@ describe('mmap and Mapping', () => {
     expect(pages).toBe(GiB / pageSize);
     expect(dense.residentPages()).toBe(pages);
     dense.unmap();
-    const sparse = mmap(GiB, { noreserve: true });
+    const sparse = smallPages(mmap(GiB, { noreserve: true }));
     const sparsePages = sparse.touch({ stride: 64 * pageSize });
     expect(sparsePages).toBe(GiB / pageSize / 64);
     expect(sparse.residentPages()).toBe(sparsePages);
@@ -320,6 +338,32 @@ describe('mmap and Mapping', () => {
     });
   });
 
+  it('residentPages agrees with the huge pages the kernel says it mapped (MADV_HUGEPAGE, one write per 256 KiB)', () => {
+    const huge = readMeminfo().hugepagesize;
+    const m = mmap(16 * MiB);
+    try {
+      m.advise('hugepage');
+    } catch (e) {
+      // A kernel without THP: every write makes one page resident.
+      if (!isSystemCallError(e, 'EINVAL')) throw e;
+    }
+    const touched = m.touch({ stride: 64 * pageSize });
+    expect(touched).toBe((16 * MiB) / (64 * pageSize));
+    // khugepaged may collapse a region meanwhile: count between two equal smaps readings.
+    let hugeBytes: number;
+    let resident: number;
+    let tries = 0;
+    do {
+      hugeBytes = anonHugeBytes(m);
+      resident = m.residentPages();
+      tries++;
+    } while (anonHugeBytes(m) !== hugeBytes && tries < 5);
+    // Each huge page the kernel mapped holds huge / 256 KiB of the writes and makes all its pages resident.
+    const perHuge = huge / pageSize - huge / (64 * pageSize);
+    expect(resident).toBe(touched + (hugeBytes / huge) * perHuge);
+    m.unmap();
+  });
+
   it('residentPages works over a terabyte-sized MAP_NORESERVE mapping (in chunks)', async () => {
     await withSettingsLock('shared', () => {
       // Mode 2 charges the terabyte, so refuses it; elsewhere it is only address space.
@@ -327,7 +371,7 @@ describe('mmap and Mapping', () => {
         expect(() => mmap(2 ** 40, { noreserve: true })).toThrow(expect.objectContaining({ code: 'ENOMEM' }));
         return;
       }
-      const m = mmap(2 ** 40, { noreserve: true });
+      const m = smallPages(mmap(2 ** 40, { noreserve: true }));
       m.touch({ offset: 2 ** 39, length: pageSize });
       expect(m.residentPages()).toBe(1);
       m.unmap();
