@@ -141,7 +141,7 @@ describe('qemuArgs', () => {
     expect(args).toContain('local,path=/usr,mount_tag=usr,security_model=none,readonly=on');
     expect(args.join(' ')).toContain('-drive file=/d.img,format=raw,if=virtio');
     expect(args).toContain('-no-reboot');
-    expect(args[args.indexOf('-append') + 1]).toBe('console=ttyS0 panic=-1 random.trust_cpu=on quiet');
+    expect(args[args.indexOf('-append') + 1]).toBe('console=ttyS0 panic=-1 random.trust_cpu=on overcommit_lab.disposable=1 quiet');
   });
 
   it('uses KVM when asked, and keeps the kernel messages with verbose', () => {
