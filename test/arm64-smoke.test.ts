@@ -1,17 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { onPath } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
-
-function onPath(command: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // The cross toolchain builds the prebuild and brings the aarch64 glibc qemu runs against; .ci/run
 // installs both with the emulator.

@@ -1,4 +1,5 @@
 /** Shared by the tests: the machine's mode, read under the settings lock. */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { OvercommitMode } from '../lib/experiments/model.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
@@ -45,4 +46,14 @@ export function underLoad<T>(evidence: T, random: () => number, pAction = 0.4, p
     return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
   };
   return walk(evidence) as T;
+}
+
+/** Whether `command` is on the PATH (tests that need a tool skip, naming it, without it). */
+export function onPath(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -4,20 +4,13 @@
  */
 import { parseArgs } from 'node:util';
 import { GiB, parseSize } from '../units.js';
-import type { CgroupVersion, SwapSpec } from './initramfs.js';
+import type { SwapSpec } from './initramfs.js';
+import type { VmOptions } from './run.js';
 
-export interface VmArgs {
-  kernel: string;
-  memoryBytes: number;
-  cpus: number;
-  swap: SwapSpec;
-  cgroup: CgroupVersion;
-  timeoutMs: number;
-  verbose: boolean;
+/** The parsed command line: the guest's options, and how the host shows the result. */
+export interface VmArgs extends VmOptions {
   quiet: boolean;
   help: boolean;
-  /** What the guest runs: overcommit-lab's arguments, or a shell line (--exec). */
-  guest: { args: string[] } | { shell: string };
 }
 
 export const VM_DEFAULTS = { memory: '4G', cpus: 2, swap: 'none', cgroup: 'v2', timeoutSeconds: 1800 } as const;
