@@ -3,8 +3,9 @@
  * the kernel command line's sysctl.* parameters: which of them set a given key. A value in force
  * that nothing on the machine sets is the kernel's own default (unless written at run time).
  */
-import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { readOptional } from './read.js';
 
 /** sysctl.d directories, highest priority first: a file name in an earlier one masks the same name in later ones. */
 export const SYSCTL_D_DIRS = ['/etc/sysctl.d', '/run/sysctl.d', '/usr/local/lib/sysctl.d', '/usr/lib/sysctl.d', '/lib/sysctl.d'] as const;
@@ -57,14 +58,6 @@ export interface SysctlSources {
   settings: SysctlSetting[];
 }
 
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /** Every setting of the machine's sysctl configuration (masked files excluded) and boot command line. */
 export function readSysctlSources(): SysctlSources {
   const files: string[] = [];
@@ -101,12 +94,12 @@ export function readSysctlSources(): SysctlSources {
     if (real.has(target)) continue;
     real.add(target);
     const text = readOptional(file);
-    if (text === undefined) continue;
+    if (text === null) continue;
     read.push(file);
     settings.push(...parseSysctlConf(text, file));
   }
   const cmdline = readOptional(KERNEL_CMDLINE);
-  if (cmdline !== undefined) {
+  if (cmdline !== null) {
     read.push(KERNEL_CMDLINE);
     settings.push(...parseCmdlineSysctls(cmdline));
   }

@@ -3,7 +3,7 @@
  * untouched huge page may map the huge zero page. Both change what touching or reading memory
  * costs, so experiments record them as evidence.
  */
-import { readFileSync } from 'node:fs';
+import { readOptional } from './read.js';
 
 const THP = '/sys/kernel/mm/transparent_hugepage';
 
@@ -17,14 +17,6 @@ export interface ThpSettings {
 /** The bracketed choice of a sysfs multiple-choice file: 'always [madvise] never' → 'madvise'. */
 function parseBracketed(text: string): string | null {
   return /\[([\w-]+)\]/.exec(text)?.[1] ?? null;
-}
-
-function readOptional(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 export function readThpSettings(): ThpSettings {
