@@ -35,7 +35,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "addon.h"

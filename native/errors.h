@@ -2,6 +2,8 @@
 #pragma once
 #include <napi.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace ocl {
