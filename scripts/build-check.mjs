@@ -32,12 +32,25 @@ const cxxFlags = [
 ];
 const cFlags = ['-std=gnu11', ...warn, '-Wno-unused-result'];
 
-const files = (dir, ...ext) => readdirSync(join(root, dir)).filter((f) => ext.some((e) => f.endsWith(e))).map((f) => join(dir, f));
+const files = (dir, ...ext) =>
+  readdirSync(join(root, dir))
+    .filter((f) => ext.some((e) => f.endsWith(e)))
+    .map((f) => join(dir, f));
 const jobs = [
   ...files('native', '.cc').map((f) => [cxx, ...cxxFlags, '-fsyntax-only', f]),
   ...files('native', '.h').map((f) => [cxx, ...cxxFlags, '-fsyntax-only', '-x', 'c++', '-include', f, '/dev/null']),
   ...files('native/programs', '.c').map((f) => [cc, ...cFlags, '-fsyntax-only', f]),
-  ...files('native/programs', '.h').map((f) => [cc, ...cFlags, '-Wno-unused-function', '-fsyntax-only', '-x', 'c', '-include', f, '/dev/null']),
+  ...files('native/programs', '.h').map((f) => [
+    cc,
+    ...cFlags,
+    '-Wno-unused-function',
+    '-fsyntax-only',
+    '-x',
+    'c',
+    '-include',
+    f,
+    '/dev/null',
+  ]),
 ];
 let failed = 0;
 for (const [bin, ...args] of jobs) {
