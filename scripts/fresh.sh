@@ -171,7 +171,8 @@ for spec in 20 22 24 latest; do
     rm -rf /root/smoke && git -c init.defaultBranch=main clone -q /root/overcommit-lab /root/smoke && cd /root/smoke
     npm install --foreground-scripts >/tmp/install.out 2>&1 || { cat /tmp/install.out; exit 1; }
     grep 'overcommit-lab:' /tmp/install.out
-    node scripts/smoke-arm64.mjs /root/smoke
+    out=\$(node scripts/smoke-arm64.mjs /root/smoke); echo \"\$out\"
+    test \"\$out\" = '{\"arch\":\"x64\",\"touched\":4,\"resident\":4,\"mappedAfterUnmap\":false,\"childExitCode\":0,\"childSteps\":[\"ok\"]}'
     node dist/cli/main.js run settings >/tmp/settings.out && tail -n2 /tmp/settings.out
     npm start >/tmp/start.out 2>&1 || { cat /tmp/start.out; exit 1; }"
 done
