@@ -44,31 +44,17 @@ const orphanQemus = () =>
     .filter((l) => /^\s*1\s+\d+\s+qemu-system/.test(l))
     .join('\n');
 
+/** `vm`'s command line with the kernel and the bounded timeout, then `rest`. */
+const vmArgs = (...rest: string[]) => [join(root, 'dist/cli/main.js'), 'vm', '--kernel', kernel!, '--timeout', String(BOOT_S), ...rest];
+
 describe.skipIf(missing !== '')(`vm boots a guest${missing === '' ? '' : ` — skipped: ${missing}`}`, () => {
   it(
     'runs a command in the guest and brings its JSON back, and leaves no qemu',
     () => {
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(root, 'dist/cli/main.js'),
-          'vm',
-          '--kernel',
-          kernel!,
-          '--memory',
-          '1G',
-          '--timeout',
-          String(BOOT_S),
-          '--quiet',
-          '--',
-          'settings',
-          '--json',
-        ],
-        {
-          encoding: 'utf8',
-          timeout: SPAWN_MS,
-        },
-      );
+      const r = spawnSync(process.execPath, vmArgs('--memory', '1G', '--quiet', '--', 'settings', '--json'), {
+        encoding: 'utf8',
+        timeout: SPAWN_MS,
+      });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       const s = JSON.parse(r.stdout) as { commitLimitBytes: number; committedAsBytes: number; overcommitMemory: number };
@@ -83,29 +69,10 @@ describe.skipIf(missing !== '')(`vm boots a guest${missing === '' ? '' : ` — s
   it(
     "brings back a shell line's exit code from a guest with cgroup v1 and swap in a file, and leaves no qemu",
     () => {
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(root, 'dist/cli/main.js'),
-          'vm',
-          '--kernel',
-          kernel!,
-          '--memory',
-          '1G',
-          '--cgroup',
-          'v1',
-          '--swap',
-          'file:64M',
-          '--timeout',
-          String(BOOT_S),
-          '--exec',
-          'exit 3',
-        ],
-        {
-          encoding: 'utf8',
-          timeout: SPAWN_MS,
-        },
-      );
+      const r = spawnSync(process.execPath, vmArgs('--memory', '1G', '--cgroup', 'v1', '--swap', 'file:64M', '--exec', 'exit 3'), {
+        encoding: 'utf8',
+        timeout: SPAWN_MS,
+      });
       // The 5.1 image has cgroup v1, ext4 and virtio-blk built in: the shell line's exit code comes back.
       expect(r.status).toBe(3);
       expect(orphanQemus()).toBe('');
@@ -172,28 +139,14 @@ const until = async (what: string, ok: () => boolean, ms: number) => {
   }
 };
 
+/** The arguments of a small TCG guest running a shell line. */
+const tcgVm = (line: string) => vmArgs('--memory', '512M', '--accel', 'tcg', '--exec', line);
+
 describe.skipIf(missing !== '')(`vm killed with SIGKILL${missing === '' ? '' : ` — skipped: ${missing}`}`, () => {
   it(
     'takes its qemu with it (parent-death signal), and the next vm sweeps the work directory it left',
     async () => {
-      const vm = spawn(
-        process.execPath,
-        [
-          join(root, 'dist/cli/main.js'),
-          'vm',
-          '--kernel',
-          kernel!,
-          '--memory',
-          '512M',
-          '--accel',
-          'tcg',
-          '--timeout',
-          String(BOOT_S),
-          '--exec',
-          'sleep 600',
-        ],
-        { stdio: 'ignore' },
-      );
+      const vm = spawn(process.execPath, tcgVm('sleep 600'), { stdio: 'ignore' });
       const ended = new Promise((r) => vm.on('close', r));
       try {
         // Killed only once qemu runs (setpriv has executed it, the signal is set).
@@ -206,24 +159,7 @@ describe.skipIf(missing !== '')(`vm killed with SIGKILL${missing === '' ? '' : `
         await until('qemu ends with its parent', () => !alive(qemu), 10_000);
         // SIGKILL ran no cleanup: the directory is there until the next vm.
         expect(workDirs()).toHaveLength(1);
-        const next = spawnSync(
-          process.execPath,
-          [
-            join(root, 'dist/cli/main.js'),
-            'vm',
-            '--kernel',
-            kernel!,
-            '--memory',
-            '512M',
-            '--accel',
-            'tcg',
-            '--timeout',
-            String(BOOT_S),
-            '--exec',
-            'exit 0',
-          ],
-          { encoding: 'utf8', timeout: SPAWN_MS },
-        );
+        const next = spawnSync(process.execPath, tcgVm('exit 0'), { encoding: 'utf8', timeout: SPAWN_MS });
         expect(next.status).toBe(0);
         expect(workDirs()).toEqual([]);
       } finally {
