@@ -159,6 +159,10 @@ export interface VmInfo {
   swap: string;
   cgroup: 'v1' | 'v2';
   accel: 'kvm' | 'tcg';
+  /** What was asked for: --accel (or OVERCOMMIT_LAB_ACCEL), auto by default. */
+  accelRequested?: 'auto' | 'kvm' | 'tcg';
+  /** Why this accelerator ran (e.g. KVM's fallback to TCG and its cause). */
+  accelReason?: string;
   /** From qemu's start to the guest's first script. */
   bootMs: number;
 }
