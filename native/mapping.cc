@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <string>
@@ -38,25 +39,65 @@ constexpr size_t kMaxBufferLength = sizeof(void*) == 4 ? (size_t{1} << 30) - 1 :
 // what remains mapped there is placeholder memory, ours until the last buffer is freed.
 struct Range {
   uint8_t* addr;
-  size_t length;   // what is unmapped when the last holder lets go (0: nothing of ours)
-  uint32_t holds;  // the handle while current, plus one per buffer: O(1), no list to scan
-  size_t lo, hi;   // offsets: the extent of every buffer handed out over it (lo == hi: none)
+  size_t length;       // what is unmapped when the last holder lets go (0: nothing of ours)
+  uint32_t holds;      // the handle while current, plus one per buffer: O(1), no list to scan
+  size_t lo, hi;       // offsets: the extent of every buffer handed out over it (lo == hi: none)
+  size_t pending = 0;  // retired while buffers held it: the placeholder bytes counted below
 };
+
+// Placeholder memory is released by the finalizers of the buffers over it, which Node runs only
+// when the event loop turns: a synchronous loop of view() and unmap() would otherwise pile
+// placeholders up to vm.max_map_count (the process then aborts) and, with large views, charge
+// mode 2 for terabytes. So the placeholders of the whole process (workers share its map count
+// and commit) are bounded: while kMaxPlaceholders ranges or kMaxPlaceholderBytes are waiting for
+// their buffers' finalizers, buffer() refuses with ERR_MAPPING_PLACEHOLDER_LIMIT. Only the
+// current range of a live mapping can still become a placeholder, so beyond those bounds there
+// is at most one per live mapping that has handed out buffers. The finalizer, not a weak
+// reference, stays the only signal that a range is free: a buffer's memory can outlive its
+// ArrayBuffer (ArrayBuffer.prototype.transfer moves it to a new one).
+constexpr size_t kMaxPlaceholders = 1024;
+constexpr size_t kMaxPlaceholderBytes = size_t{4} << 30;
+std::atomic<size_t> pendingRanges{0};
+std::atomic<size_t> pendingBytes{0};
 
 size_t PageSize() {
   return static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-void Release(Range* r) {
-  if (--r->holds > 0) return;
+// Drops one hold; returns the placeholder bytes this released (counted in pendingBytes).
+size_t Release(Range* r) {
+  if (--r->holds > 0) return 0;
   if (r->length > 0) munmap(r->addr, r->length);
+  const size_t freed = r->pending;
+  if (freed > 0) {
+    pendingRanges--;
+    pendingBytes -= freed;
+  }
   delete r;
+  return freed;
+}
+
+// The handle lets go of `r`, its range until now: what stays mapped for buffers is counted.
+// The placeholder bytes are also reported to V8 as external memory, so that garbage collection
+// (and then the finalizers) comes sooner under large views.
+void Retire(Napi::Env env, Range* r) {
+  if (r->holds > 1 && r->length > 0) {
+    r->pending = r->length;
+    pendingRanges++;
+    pendingBytes += r->length;
+    int64_t ignored;
+    napi_adjust_external_memory(env, static_cast<int64_t>(r->length), &ignored);
+  }
+  Release(r);
 }
 
 // The backing store of a buffer was freed: its ArrayBuffer was collected (or, if it was moved
 // to another ArrayBuffer, that one was).
-void BufferGone(Napi::Env, void*, Range* r) {
-  Release(r);
+void BufferGone(Napi::Env env, void*, Range* r) {
+  if (size_t freed = Release(r)) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, -static_cast<int64_t>(freed), &ignored);
+  }
 }
 
 std::string Hex(const void* p) {
@@ -223,6 +264,15 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
                                            std::to_string(kMaxBufferLength) + ")");
     }
     RequireWithinFile(env, "buffer", offset + length);
+    if (pendingRanges >= kMaxPlaceholders || pendingBytes >= kMaxPlaceholderBytes) {
+      throw CodedError(env, "ERR_MAPPING_PLACEHOLDER_LIMIT",
+                       "buffer: " + std::to_string(pendingRanges.load()) + " placeholder ranges (" +
+                           std::to_string(pendingBytes.load()) +
+                           " bytes) wait for their buffers to be garbage-collected, which happens only "
+                           "when the event loop turns (limits: " +
+                           std::to_string(kMaxPlaceholders) + " ranges, " +
+                           std::to_string(kMaxPlaceholderBytes) + " bytes)");
+    }
     Range* r = range_;
     // The hold is taken first: should creating the buffer fail, Node runs the finalizer anyway.
     r->holds++;
@@ -336,7 +386,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
       // range stays as DONTUNMAP left it, still ours, until its buffers are gone.
       Placehold(old, fixed);
     }
-    Release(old);
+    Retire(env, old);
     if (range_->length != newLength) {
       q = mremap(p, range_->length, newLength, MREMAP_MAYMOVE);
       if (q == MAP_FAILED) {
@@ -458,7 +508,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
           "placeholder for the buffers over " + Hex(r->addr) + ", " + std::to_string(r->length) + " bytes");
     }
     range_ = nullptr;
-    Release(r);
+    Retire(env, r);
     if (file_ >= 0) {
       close(file_);
       file_ = -1;
