@@ -17,7 +17,6 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import type { OvercommitMode } from '../experiments/model.js';
 import { commitLimitFormula } from '../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
@@ -25,6 +24,7 @@ import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
 import { pageSize } from '../native/mapping.js';
 import { acquireSettingsLock } from './lock.js';
 import { onProcessEnd } from './process-end.js';
+import { watchdogShell, writeVm } from './vm-writer.js';
 
 /** The three settings the guard may change; the two reserves are never written. */
 export interface SettingsSnapshot {
@@ -82,8 +82,6 @@ export interface GuardAvailability {
   reason?: string;
 }
 
-const VM = '/proc/sys/vm';
-
 /** Whether this process may switch the settings; callers that need it skip with `reason` otherwise. */
 export function guardAvailability(): GuardAvailability {
   const w = sysctlWritability();
@@ -101,10 +99,6 @@ export function sameSettings(a: SettingsSnapshot, b: SettingsSnapshot): boolean 
 
 export function formatSettings(s: SettingsSnapshot): string {
   return `overcommit_memory=${s.mode} overcommit_ratio=${s.ratio} overcommit_kbytes=${s.kbytes}`;
-}
-
-function writeVm(name: 'overcommit_memory' | 'overcommit_ratio' | 'overcommit_kbytes', value: number): void {
-  writeFileSync(`${VM}/${name}`, `${value}\n`);
 }
 
 /** Writes ratio or kbytes, whichever `s` has in force: the kernel zeroes the other one. */
@@ -150,7 +144,7 @@ exit 0`;
 
 function startWatchdog(original: SettingsSnapshot, lockFd: number): ChildProcess {
   const child = spawn(
-    '/bin/sh',
+    watchdogShell,
     ['-c', WATCHDOG_SCRIPT, 'overcommit-lab-watchdog', String(original.mode), String(original.ratio), String(original.kbytes)],
     {
       detached: true, // own session: the terminal's Ctrl-C does not reach it
