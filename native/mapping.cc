@@ -173,7 +173,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
 
   explicit MappingHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MappingHandle>(info) {
     if (info.Length() != 1 || !info[0].IsExternal()) {
-      throw Napi::TypeError::New(info.Env(), "MappingHandle is created by mmap(), not by new");
+      throw ArgTypeError(info.Env(), "MappingHandle is created by mmap(), not by new");
     }
     Init* init = info[0].As<Napi::External<Init>>().Data();
     range_ = init->range;
@@ -208,9 +208,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     *offset = static_cast<size_t>(ArgInteger(info, i, "offset", 0, static_cast<int64_t>(length_) - 1));
     *length = static_cast<size_t>(ArgInteger(info, i + 1, "length", 1, static_cast<int64_t>(length_)));
     if (*offset + *length > length_) {
-      throw Napi::RangeError::New(info.Env(), "offset + length (" + std::to_string(*offset + *length) +
-                                                  ") is past the end of the mapping (" +
-                                                  std::to_string(length_) + ")");
+      throw ArgRangeError(info.Env(), "offset + length (" + std::to_string(*offset + *length) +
+                                          ") is past the end of the mapping (" + std::to_string(length_) +
+                                          ")");
     }
   }
 
@@ -259,9 +259,8 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     size_t offset, length;
     ArgRange(info, 0, &offset, &length);
     if (length > kMaxBufferLength) {
-      throw Napi::RangeError::New(env, "length " + std::to_string(length) +
-                                           " is larger than Node's buffer limit (" +
-                                           std::to_string(kMaxBufferLength) + ")");
+      throw ArgRangeError(env, "length " + std::to_string(length) + " is larger than Node's buffer limit (" +
+                                   std::to_string(kMaxBufferLength) + ")");
     }
     RequireWithinFile(env, "buffer", offset + length);
     if (pendingRanges >= kMaxPlaceholders || pendingBytes >= kMaxPlaceholderBytes) {
@@ -408,7 +407,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     Napi::Env env = info.Env();
     RequireMapped(env, "protect");
     int prot = static_cast<int>(ArgInteger(info, 0, "prot", 0, PROT_READ | PROT_WRITE));
-    if (prot == PROT_WRITE) throw Napi::RangeError::New(env, "prot: write-only is not supported");
+    if (prot == PROT_WRITE) throw ArgRangeError(env, "prot: write-only is not supported");
     if (prot != (PROT_READ | PROT_WRITE) && range_->lo != range_->hi) MoveAway(env, length_);
     if (mprotect(range_->addr, range_->length, prot) != 0) {
       throw SystemError(env, errno, "mprotect",
@@ -428,9 +427,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     // touched: only private anonymous memory may grow.
     const bool privateAnon = (flags_ & MAP_ANONYMOUS) && (flags_ & MAP_PRIVATE);
     if (newLength > length_ && !privateAnon) {
-      throw Napi::RangeError::New(env,
-                                  "remap: only a private anonymous mapping can grow (new pages of a file or "
-                                  "shared mapping would fault with SIGBUS)");
+      throw ArgRangeError(env,
+                          "remap: only a private anonymous mapping can grow (new pages of a file or "
+                          "shared mapping would fault with SIGBUS)");
     }
     if (range_->lo != range_->hi) {
       MoveAway(env, newLength);
@@ -475,12 +474,11 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     RequireMapped(env, "advise");
     int advice = static_cast<int>(ArgInteger(info, 0, "advice", 0, INT32_MAX));
     if (!AllowedAdvice(advice))
-      throw Napi::RangeError::New(env, "advice " + std::to_string(advice) + " is not allowed");
+      throw ArgRangeError(env, "advice " + std::to_string(advice) + " is not allowed");
     size_t offset, length;
     ArgRange(info, 1, &offset, &length);
     const size_t page = PageSize();
-    if (offset % page != 0)
-      throw Napi::RangeError::New(env, "advise: offset must be a multiple of the page size");
+    if (offset % page != 0) throw ArgRangeError(env, "advise: offset must be a multiple of the page size");
     if (madvise(range_->addr + offset, length, advice) != 0) {
       throw SystemError(env, errno, "madvise",
                         Hex(range_->addr + offset) + ", " + std::to_string(length) + " bytes, advice " +
@@ -522,30 +520,23 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t length = ArgLength(info, 0, "length");
   int prot = static_cast<int>(ArgInteger(info, 1, "prot", 0, PROT_READ | PROT_WRITE));
-  if (prot == PROT_WRITE) throw Napi::RangeError::New(env, "prot: write-only is not supported");
   int flags = static_cast<int>(ArgInteger(info, 2, "flags", 0, INT32_MAX));
   int fd = static_cast<int>(ArgInteger(info, 3, "fd", -1, INT32_MAX));
   int64_t offset = ArgInteger(info, 4, "offset", 0, INT64_MAX / 2);
+  CheckMmapArgs(env, prot, flags, fd, offset, "");
 
-  CheckMmapFlags(env, flags, "flags");
   const size_t page = PageSize();
-  if (offset % static_cast<int64_t>(page) != 0)
-    throw Napi::RangeError::New(env, "offset must be a multiple of the page size");
   int file = -1;
-  if (flags & MAP_ANONYMOUS) {
-    if (fd != -1 || offset != 0)
-      throw Napi::RangeError::New(env, "an anonymous mapping takes no fd or offset");
-  } else {
-    if (fd < 0) throw Napi::TypeError::New(env, "a file mapping needs a file descriptor");
+  if (!(flags & MAP_ANONYMOUS)) {
     struct stat st;
     if (fstat(fd, &st) != 0) throw SystemError(env, errno, "fstat", "fd " + std::to_string(fd));
     // Touching a page past the end of a regular file raises SIGBUS: refuse such a mapping.
     if (S_ISREG(st.st_mode)) {
       uint64_t fileEnd = (static_cast<uint64_t>(st.st_size) + page - 1) / page * page;
       if (static_cast<uint64_t>(offset) + length > fileEnd) {
-        throw Napi::RangeError::New(
-            env, "offset + length (" + std::to_string(offset + static_cast<int64_t>(length)) +
-                     ") is past the end of the file (" + std::to_string(st.st_size) + " bytes)");
+        throw ArgRangeError(env, "offset + length (" + std::to_string(offset + static_cast<int64_t>(length)) +
+                                     ") is past the end of the file (" + std::to_string(st.st_size) +
+                                     " bytes)");
       }
       // The file may shrink later: keep a way to look at its size that is independent of the
       // caller's descriptor, and shares no open file description (nor its flock) with it.

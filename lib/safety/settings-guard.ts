@@ -22,6 +22,15 @@ import { commitLimitFormula } from '../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
 import { pageSize } from '../native/mapping.js';
+import {
+  argRangeError,
+  argTypeError,
+  nonNegativeInteger,
+  oneOf,
+  optionalFunction,
+  optionsObject,
+  requiredFunction,
+} from '../native/validate.js';
 import { acquireSettingsLock } from './lock.js';
 import { onProcessEnd } from './process-end.js';
 import { watchdogShell, writeVm } from './vm-writer.js';
@@ -207,18 +216,26 @@ function restoreOnExit(): void {
   }
 }
 
-function checkChange(change: SettingsChange): void {
-  if (change.mode !== undefined && change.mode !== 0 && change.mode !== 1 && change.mode !== 2) {
-    throw new RangeError(`settings guard: mode must be 0, 1 or 2, got ${String(change.mode)}`);
-  }
+const CHANGE_KEYS = ['mode', 'ratio', 'kbytes'];
+
+/** Every argument of a window, checked before the lock, the watchdog or any write. */
+function checkWindow(change: SettingsChange, fn: unknown, guardOptions: GuardOptions | undefined): GuardOptions {
+  optionsObject(change, 'change');
+  if (change === undefined) throw argTypeError('change must be an object, got undefined');
+  for (const key of Object.keys(change)) oneOf(key, CHANGE_KEYS, 'a key of change');
+  if (change.mode !== undefined) oneOf(change.mode, [0, 1, 2], 'mode');
   for (const key of ['ratio', 'kbytes'] as const) {
-    const v = change[key];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
-      throw new RangeError(`settings guard: ${key} must be an integer >= 0, got ${v}`);
+    if (change[key] !== undefined) nonNegativeInteger(change[key], key);
   }
   if (change.ratio !== undefined && change.kbytes !== undefined) {
-    throw new RangeError('settings guard: set ratio or kbytes, not both (writing one zeroes the other)');
+    throw argRangeError('settings guard: set ratio or kbytes, not both (writing one zeroes the other)');
   }
+  requiredFunction(fn as () => unknown, 'fn');
+  const options = optionsObject(guardOptions);
+  optionalFunction(options.onWait, 'onWait');
+  if (options.lockTimeoutMs !== undefined) nonNegativeInteger(options.lockTimeoutMs, 'lockTimeoutMs');
+  if (options.marginBytes !== undefined) nonNegativeInteger(options.marginBytes, 'marginBytes');
+  return options;
 }
 
 /** The settings the change asks for, starting from `cur`, with the kernel's zeroing applied. */
@@ -295,9 +312,9 @@ async function nestedWindow<T>(change: SettingsChange, fn: (w: GuardWindow) => P
 export async function withOvercommitSettings<T>(
   change: SettingsChange,
   fn: (window: GuardWindow) => Promise<T>,
-  options: GuardOptions = {},
+  guardOptions?: GuardOptions,
 ): Promise<T> {
-  checkChange(change);
+  const options = checkWindow(change, fn, guardOptions);
   if (nesting.getStore()) return nestedWindow(change, fn, options);
   return inTurn(() => outerWindow(change, fn, options));
 }
