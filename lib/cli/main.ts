@@ -2,11 +2,11 @@
 /** The overcommit-lab command line. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { EvidenceValue, RunReport } from '../experiments/model.js';
 import type { SparseDemoResult } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
 import { formatBytes, formatEvidenceValue } from '../report/format.js';
+import type { EvidenceValue, RunReport } from '../verdict/types.js';
 import { clearProgress, progressReporter } from './progress.js';
 
 // Start-up cost is in what a command imports: the runner brings every experiment and the addon,

@@ -22,19 +22,13 @@ import { join } from 'node:path';
 import { MEMINFO_PATH, readMeminfo } from '../kernel/meminfo.js';
 import { accountedBytesIn, findVma, largestGrowth, parseSmaps, readVmas, smapsPath, type Vma } from '../kernel/smaps.js';
 import { runNamedChild } from '../measure/child.js';
-import {
-  type ChangeHypothesis,
-  type CommittedChange,
-  changeFromDeltas,
-  classifyCharge,
-  committedFromReads,
-  judgeCharge,
-  measureCommittedSteps,
-} from '../measure/committed.js';
+import { committedFromReads, measureCommittedSteps } from '../measure/committed.js';
 import type { ChildStep } from '../native/child.js';
 import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, type MmapOptions, memfdCreate, mmap, pageSize } from '../native/mapping.js';
 import { GiB, MiB, mib } from '../units.js';
+import { type ChangeHypothesis, classifyCharge, judgeCharge } from '../verdict/decide.js';
+import { type CommittedChange, changeFromDeltas } from '../verdict/tolerance.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
 import {
   type Claim,

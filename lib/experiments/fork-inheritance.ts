@@ -13,18 +13,13 @@
 import { MEMINFO_PATH, readMeminfo } from '../kernel/meminfo.js';
 import { accountedBytesIn, findVma, parseSmaps, readVmas, smapsPath, type Vma } from '../kernel/smaps.js';
 import { runNamedChild } from '../measure/child.js';
-import {
-  type ChangeHypothesis,
-  type CommittedChange,
-  changeFromDeltas,
-  classifyCharge,
-  committedFromReads,
-  readCommitted,
-} from '../measure/committed.js';
-import { median } from '../measure/stats.js';
+import { committedFromReads, readCommitted } from '../measure/committed.js';
 import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { GiB, MiB, mib } from '../units.js';
+import { type ChangeHypothesis, classifyCharge } from '../verdict/decide.js';
+import { median } from '../verdict/stats.js';
+import { type CommittedChange, changeFromDeltas } from '../verdict/tolerance.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
 import {
   type Claim,

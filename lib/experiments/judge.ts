@@ -3,7 +3,17 @@
  * measure() returned; `rejudge` calls it on a saved report, so that any run (from this machine,
  * a guest kernel, or a test fixture) can be checked for verdicts that contradict its evidence.
  */
-import type { ClaimRule, Evidence, Experiment, ExperimentRun, Finding, Measured, OvercommitMode, RunReport, Verdict } from './model.js';
+import type {
+  ClaimRule,
+  Evidence,
+  ExperimentRun,
+  Finding,
+  Measured,
+  OvercommitMode,
+  RuleSet,
+  RunReport,
+  Verdict,
+} from '../verdict/types.js';
 
 /** True when the claim is about `mode` (claims without modes are about every mode). */
 function claimApplies(rule: ClaimRule<never>, mode: OvercommitMode): boolean {
@@ -21,7 +31,7 @@ function judgeOne<E extends Measured>(rule: ClaimRule<E>, evidence: E): { verdic
 }
 
 /** Applies the rules of the claims about `mode` to the evidence, in the rules' order. */
-export function judgeEvidence<E extends Measured>(experiment: Experiment<E>, evidence: E, mode: OvercommitMode): Finding[] {
+export function judgeEvidence<E extends Measured>(experiment: Pick<RuleSet<E>, 'rules'>, evidence: E, mode: OvercommitMode): Finding[] {
   return experiment.rules
     .filter((rule) => claimApplies(rule as ClaimRule<never>, mode))
     .map((rule) => {
@@ -52,7 +62,7 @@ export interface Contradiction {
  * Recomputes every verdict of `report` from each run's recorded evidence and lists those that
  * differ: a verdict that contradicts its evidence. Runs without evidence are not checked.
  */
-export function rejudge(report: RunReport, experiments: readonly Experiment[]): Contradiction[] {
+export function rejudge(report: RunReport, experiments: readonly RuleSet[]): Contradiction[] {
   const out: Contradiction[] = [];
   const check = (run: ExperimentRun) => {
     const experiment = experiments.find((e) => e.id === run.experiment);

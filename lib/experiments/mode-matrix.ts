@@ -33,12 +33,12 @@ import { hasCapSysAdmin, readStatus } from '../kernel/status.js';
 import { readMmapMinAddr, readOvercommitSettings } from '../kernel/sysctl.js';
 import { readZoneinfo, totalReservePages } from '../kernel/zoneinfo.js';
 import { runNamedChild } from '../measure/child.js';
-import { type ChangeClass, classifyChange } from '../measure/committed.js';
-import { median } from '../measure/stats.js';
 import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { type ProbeResult, probeLargestMapping } from '../native/probe.js';
 import { bytesToPages, gib, MiB, mib, OWN_JITTER_BYTES } from '../units.js';
+import { type ChangeClass, classifyChange } from '../verdict/decide.js';
+import { median } from '../verdict/stats.js';
 import { DOC_000, DOC_001, DOC_003, DOC_004 } from './documents.js';
 import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode, type Verdict } from './model.js';
 

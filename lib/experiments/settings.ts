@@ -10,12 +10,14 @@ import { commitLimitFormula } from '../kernel/admission.js';
 import { type Meminfo, readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, modeName, type OvercommitSettings, parseOvercommitMode, readOvercommitSettings } from '../kernel/sysctl.js';
 import { readSysctlSources, type SysctlSetting } from '../kernel/sysctl-config.js';
-import { type CommittedChange, judgeChange, measureCommittedChange } from '../measure/committed.js';
-import { median } from '../measure/stats.js';
+import { measureCommittedChange } from '../measure/committed.js';
 import { isSystemCallError } from '../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../native/mapping.js';
 import { parseSettingsOutput, programPath, runProgram } from '../native/programs.js';
 import { bytesToPages, GiB, mib } from '../units.js';
+import { judgeChange } from '../verdict/decide.js';
+import { median } from '../verdict/stats.js';
+import type { CommittedChange } from '../verdict/tolerance.js';
 import { DOC_001, DOC_003, DOC_004 } from './documents.js';
 import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode } from './model.js';
 

@@ -20,12 +20,14 @@ import { readMeminfo } from '../kernel/meminfo.js';
 import { findVma, readVmas } from '../kernel/smaps.js';
 import { readStatus } from '../kernel/status.js';
 import { readThpSettings } from '../kernel/thp.js';
-import { type CommittedChange, changeFromDeltas, classifyChange, readCommitted } from '../measure/committed.js';
+import { readCommitted } from '../measure/committed.js';
 import { isSystemCallError } from '../native/errors.js';
 import { mmap, pageSize } from '../native/mapping.js';
 import { type PausePoint, type ProgramResult, parseSparseOutput, programPath, runProgram } from '../native/programs.js';
 import { type EnterConfinement, type TouchPlacement, withTouchConfinement } from '../safety/touch-confinement.js';
 import { GiB, MiB, mib } from '../units.js';
+import { classifyChange } from '../verdict/decide.js';
+import { type CommittedChange, changeFromDeltas } from '../verdict/tolerance.js';
 import { DOC_001, DOC_004 } from './documents.js';
 import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode, type Verdict } from './model.js';
 

@@ -18,11 +18,11 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import type { OvercommitMode } from '../experiments/model.js';
 import { commitLimitFormula } from '../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
 import { pageSize } from '../native/mapping.js';
+import type { OvercommitMode } from '../verdict/types.js';
 import { acquireSettingsLock } from './lock.js';
 import { onProcessEnd } from './process-end.js';
 
