@@ -13,7 +13,7 @@ import {
   measureAccounting,
   mprotectSteps,
   type StackEvidence,
-} from '../lib/experiments/accounting.js';
+} from '../lib/experiments/accounting/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
 import { pageSize } from '../lib/native/mapping.js';

@@ -6,7 +6,7 @@ import {
   forkInheritance,
   forkInheritanceClaims,
   measureForkInheritance,
-} from '../lib/experiments/fork-inheritance.js';
+} from '../lib/experiments/fork-inheritance/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
