@@ -13,5 +13,7 @@ export function evidencePageSize(e: { pageSize?: number }): number {
 
 /** The caveat a verdict carries when the page size was assumed, else null. */
 export function pageSizeNote(e: { pageSize?: number }): string | null {
-  return e.pageSize === undefined ? `the evidence records no page size: ${ASSUMED_PAGE_SIZE} B assumed (older runs were on x86, 4 KiB pages)` : null;
+  return e.pageSize === undefined
+    ? `the evidence records no page size: ${ASSUMED_PAGE_SIZE} B assumed (older runs were on x86, 4 KiB pages)`
+    : null;
 }

@@ -1,6 +1,6 @@
-import { evidencePageSize, pageSizeNote } from '../../verdict/page-size.js';
 import { mib } from '../../units.js';
 import { type ChangeHypothesis, classifyCharge } from '../../verdict/decide.js';
+import { evidencePageSize, pageSizeNote } from '../../verdict/page-size.js';
 import { median } from '../../verdict/stats.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
@@ -159,5 +159,8 @@ export const forkInheritanceRules = defineRules<ForkInheritanceEvidence>({
   title: 'fork with a MAP_NORESERVE and an ordinary 1 GiB region: the flags the child inherits and what the fork charges',
   requires: {},
   // The mode-2 scaling, and a page size assumed for an old run, are caveats on every verdict.
-  rules: withCaveat(withCaveat(rules, (e) => e.sizeNote), pageSizeNote),
+  rules: withCaveat(
+    withCaveat(rules, (e) => e.sizeNote),
+    pageSizeNote,
+  ),
 });
