@@ -6,10 +6,10 @@ import { copyOnWrite } from './copy-on-write/index.js';
 import { forkInheritance } from './fork-inheritance/index.js';
 import { modeMatrix } from './mode-matrix.js';
 import type { Experiment } from './model.js';
-import { oomLateFailure } from './oom-late-failure.js';
+import { oomLateFailure } from './oom-late-failure/index.js';
 import { redisFork } from './redis-fork/index.js';
 import { rlimitAs } from './rlimit-as/index.js';
-import { settings } from './settings.js';
+import { settings } from './settings/index.js';
 import { sparseArray } from './sparse-array.js';
 import { zeroPages } from './zero-pages/index.js';
 
