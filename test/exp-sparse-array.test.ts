@@ -9,7 +9,7 @@ import {
   type SparseProgramRun,
   sparseArray,
   sparseArrayClaims,
-} from '../lib/experiments/sparse-array.js';
+} from '../lib/experiments/sparse-array/index.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { GiB, MiB } from '../lib/units.js';
 import { changeFromDeltas } from '../lib/verdict/tolerance.js';

@@ -2,12 +2,12 @@
 /** The overcommit-lab command line. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { SparseDemoResult } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
-import { formatBytes, formatEvidenceValue } from '../report/format.js';
-import type { EvidenceValue, RunReport } from '../verdict/types.js';
+import { formatBytes } from '../report/format.js';
+import type { RunReport } from '../verdict/types.js';
 import { clearProgress, progressReporter } from './progress.js';
+import type { SparseDemoResult } from './sparse-demo.js';
 
 // Start-up cost is in what a command imports: the runner brings every experiment and the addon,
 // the reports bring their renderers. Each command loads what it uses, so `settings` (five
@@ -87,7 +87,7 @@ async function run(ids: string[], flags: Flags): Promise<void> {
 
 async function demo(args: string[], flags: Flags): Promise<void> {
   if (args.length !== 1 || args[0] !== 'sparse') throw await usageError(`demo takes one program: sparse`);
-  const { runSparseDemo } = await import('../experiments/sparse-array.js');
+  const { runSparseDemo, renderSparseDemo } = await import('./sparse-demo.js');
   const progress = progressReporter(flags.quiet);
   let result: SparseDemoResult;
   try {
@@ -95,51 +95,7 @@ async function demo(args: string[], flags: Flags): Promise<void> {
   } finally {
     clearProgress(flags.quiet);
   }
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return;
-  }
-  const r = result.run;
-  const lines = [
-    `$ ${r.args.length === 0 ? './sparse' : `./sparse ${r.args.join(' ')}`}   # 004's program, its own process (pid ${r.pid})`,
-    ...r.lines,
-  ];
-  if (r.stderr !== '') lines.push(...r.stderr.trimEnd().split('\n'));
-  if (r.exitCode !== 0) lines.push(`(the program ${r.signal !== null ? `was ended by ${r.signal}` : `exited ${r.exitCode}`})`);
-  lines.push(
-    '',
-    `What the program cannot see, read by the tool while it was stopped (${r.confinement ?? 'not placed'}; oom_score_adj ${r.oomScoreAdj ?? 'unchanged'}):`,
-  );
-  const row = (key: string, value: EvidenceValue, note = '') => {
-    const exact = typeof value === 'number' && key.endsWith('Bytes') ? ` (${value})` : '';
-    lines.push(`    ${key.padEnd(24)} ${formatEvidenceValue(key, value)}${exact}${note}`);
-  };
-  for (const [title, p] of [
-    ['after its mmap, before its loop', r.mapped],
-    ['after its loop', r.touched],
-  ] as const) {
-    if (p === null) continue;
-    lines.push(`  ${title}:`);
-    row('residentPages', p.residentPages, "   (the program's own mincore)");
-    row('vmaRssBytes', p.vmaRssBytes, '   (the mapping in /proc/<pid>/smaps)');
-    row('vmaAnonymousBytes', p.vmaAnonymousBytes);
-    row('vmFlags', p.vmFlags.join(' '));
-    row('rssBytes', p.rssBytes, "   (the program's VmRSS)");
-    row('committedAsBytes', p.committedAsBytes);
-  }
-  lines.push('  across them:');
-  if (r.touchMs !== null) row('touchMs', Math.round(r.touchMs), "   (the program's loop)");
-  if (r.committedTouch !== null)
-    row('committedTouchBytes', r.committedTouch.changeBytes, `   (Committed_AS; noise ±${formatBytes(r.committedTouch.toleranceBytes)})`);
-  if (r.committedMmap !== null)
-    row(
-      'committedMmapBytes',
-      r.committedMmap.changeBytes,
-      `   (Committed_AS across the mmap; noise ±${formatBytes(r.committedMmap.toleranceBytes)})`,
-    );
-  row('swapFreeBytes', result.swapFreeBytes);
-  lines.push(`  transparent hugepages: ${result.thpEnabled ?? 'absent'}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderSparseDemo(result));
 }
 
 async function list(flags: Flags): Promise<void> {
