@@ -1,6 +1,6 @@
 /** Option values shared by commands. */
 
-import { UsageError } from '../experiments/runner.js';
+import { UsageError } from '../tool.js';
 import type { OvercommitMode } from '../verdict/types.js';
 
 /** --mode's list: '0,2' or 'all'. */
