@@ -13,14 +13,15 @@ import {
   measureAccounting,
   mprotectSteps,
   type StackEvidence,
-} from '../lib/experiments/accounting.js';
+} from '../lib/experiments/accounting/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
-import { changeFromDeltas, classifyChange } from '../lib/measure/committed.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { GiB, MiB } from '../lib/units.js';
+import { classifyChange } from '../lib/verdict/decide.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 import { currentMode, seededRandom, underLoad } from './helpers.js';
 
 const guard = guardAvailability();

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../lib/experiments/judge.js';
-import { type OomLateFailureEvidence, oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments/oom-late-failure.js';
+import { type OomLateFailureEvidence, oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments/oom-late-failure/index.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';

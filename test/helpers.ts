@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { OvercommitMode } from '../lib/experiments/model.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
 import { sysctlWritability } from '../lib/kernel/sysctl.js';
-import { changeFromDeltas } from '../lib/measure/committed.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 
 export function currentMode(): OvercommitMode {
   return Number(readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim()) as OvercommitMode;

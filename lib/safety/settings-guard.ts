@@ -17,7 +17,6 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { OvercommitMode } from '../experiments/model.js';
 import { commitLimitFormula } from '../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
@@ -31,6 +30,7 @@ import {
   optionsObject,
   requiredFunction,
 } from '../native/validate.js';
+import type { OvercommitMode } from '../verdict/types.js';
 import { acquireSettingsLock } from './lock.js';
 import { onProcessEnd } from './process-end.js';
 import { watchdogShell, writeVm } from './vm-writer.js';
