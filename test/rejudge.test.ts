@@ -45,7 +45,7 @@ describe('rejudge', () => {
     const run = report.runs.find((x) => x.experiment === 'copy-on-write');
     const [first, second] = run?.findings ?? [];
     if (first === undefined || second === undefined) throw new Error('the fixture has no copy-on-write findings');
-    first.holds = first.holds === true ? false : true;
+    first.holds = first.holds !== true;
     second.claim = 'a-claim-since-renamed';
     const r = rejudgeReport(report, ruleSets);
     expect(r.changed).toEqual([
