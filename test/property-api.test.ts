@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
 const fixtures = join(import.meta.dirname, 'fixtures');
-const runs = Number(process.env.OCL_FUZZ_RUNS ?? 12);
+const runs = Number(process.env.OCL_FUZZ_RUNS ?? 40);
 const seed = process.env.OCL_FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.OCL_FUZZ_SEED);
 const dir = mkdtempSync(join(tmpdir(), 'ocl-fuzz-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
