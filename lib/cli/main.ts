@@ -36,6 +36,7 @@ Commands:
   run [ID...]           run experiments (all by default) and print each claim's verdict
   demo sparse           the documents' sparse 1 GB array program, then what it cannot see
   list                  the experiments, their claims and requirements
+  list --coverage       every sentence of the documents: the claims that test it, or why none does
   settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
   compare A.json B.json the claims whose verdict or key number differs between two runs
   compare A.json B.json C.json...
@@ -59,11 +60,12 @@ const options = {
   json: { type: 'boolean', default: false },
   report: { type: 'string' },
   quiet: { type: 'boolean', default: false },
+  coverage: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
 } as const;
 
-type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
+type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean; coverage: boolean };
 
 async function run(ids: string[], flags: Flags): Promise<void> {
   const [{ runExperiments, toolName }, { renderTerminal, shouldUseColor }, { parseModes }] = await Promise.all([
@@ -142,7 +144,17 @@ async function demo(args: string[], flags: Flags): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+async function listCoverage(flags: Flags): Promise<void> {
+  const [{ coverage }, { coverageTotals, renderCoverage }] = await Promise.all([
+    import('../claims/coverage.js'),
+    import('../claims/inventory.js'),
+  ]);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ documents: coverage, totals: coverageTotals(coverage) }, null, 2)}\n`);
+  else process.stdout.write(renderCoverage(coverage));
+}
+
 async function list(flags: Flags): Promise<void> {
+  if (flags.coverage) return listCoverage(flags);
   const { experiments } = await import('../experiments/index.js');
   if (flags.json) {
     const out = experiments.map((e) => ({ id: e.id, title: e.title, requires: e.requires, claims: e.claims }));
@@ -241,6 +253,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = positionals;
   try {
     if (flags.mode !== undefined && command !== 'run') throw await usageError('--mode goes with run');
+    if (flags.coverage && command !== 'list') throw await usageError('--coverage goes with list');
     if (flags.report !== undefined && command !== 'run' && command !== 'compare')
       throw await usageError('--report goes with run or compare');
     // A bad report name is a usage error before any work, not a failure after the run.
