@@ -23,6 +23,7 @@ describe('experiments and their claims', () => {
       'accounting',
       'redis-fork',
       'oom-late-failure',
+      'ptrace-pages',
     ]);
     for (const e of experiments) {
       const claims = e.claims.map((c) => c.id);

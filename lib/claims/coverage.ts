@@ -287,11 +287,7 @@ const doc001: DocumentCoverage = {
     m('SHMfs accounting', 'accounting/shmfs-same-pool'),
     m('Implement actual limit enforcement', 'commit-limit/limit-follows-ratio', TABLE.m2no),
     x('heading', 'To Do'),
-    x(
-      'not yet measured',
-      'Account ptrace pages (this is hard)',
-      'issue 19: pages a tracer writes into private read-only mappings (PTRACE_POKEDATA, /proc/<pid>/mem)',
-    ),
+    m('Account ptrace pages (this is hard)', 'ptrace-pages/ptrace-pages-not-accounted'),
   ],
 };
 

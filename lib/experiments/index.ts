@@ -7,6 +7,7 @@ import { forkInheritance } from './fork-inheritance.js';
 import { modeMatrix } from './mode-matrix.js';
 import type { Experiment } from './model.js';
 import { oomLateFailure } from './oom-late-failure.js';
+import { ptracePages } from './ptrace-pages/index.js';
 import { redisFork } from './redis-fork.js';
 import { rlimitAs } from './rlimit-as.js';
 import { settings } from './settings.js';
@@ -25,4 +26,5 @@ export const experiments: readonly Experiment[] = [
   accounting,
   redisFork,
   oomLateFailure,
+  ptracePages,
 ];
