@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
   int status = 0;
   /* The tracee's stop (or its exit when it could not map). */
   if (got != sizeof address || address == 0 || waitpid(pid, &status, 0) != pid || !WIFSTOPPED(status)) {
-    fprintf(stderr, "the tracee could not map %zu bytes read-only%s%s\n", bytes, file ? " from " : "", file ? file : "");
+    fprintf(stderr, "the tracee could not map %zu bytes read-only%s%s\n", bytes, file ? " from " : "",
+            file ? file : "");
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return 1;
