@@ -8,6 +8,7 @@ import { modeMatrix } from './mode-matrix.js';
 import type { Experiment } from './model.js';
 import { oomLateFailure } from './oom-late-failure.js';
 import { redisFork } from './redis-fork.js';
+import { redisServer } from './redis-server/index.js';
 import { rlimitAs } from './rlimit-as.js';
 import { settings } from './settings.js';
 import { sparseArray } from './sparse-array.js';
@@ -24,5 +25,6 @@ export const experiments: readonly Experiment[] = [
   commitLimit,
   accounting,
   redisFork,
+  redisServer,
   oomLateFailure,
 ];
