@@ -49,6 +49,8 @@ Options:
   --json                print one JSON document instead of text
   --report FILE         run, compare: also write a report (.md or .html)
   --quiet               only the verdict lines; no progress
+  --redis-server PATH   run: the redis-server the redis-server experiment starts (default:
+                        $OVERCOMMIT_LAB_REDIS_SERVER, else the one on PATH)
   -h, --help            this help
   -v, --version         the version
 
@@ -59,11 +61,12 @@ const options = {
   json: { type: 'boolean', default: false },
   report: { type: 'string' },
   quiet: { type: 'boolean', default: false },
+  'redis-server': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
 } as const;
 
-type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
+type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean; 'redis-server'?: string };
 
 async function run(ids: string[], flags: Flags): Promise<void> {
   const [{ runExperiments, toolName }, { renderTerminal, shouldUseColor }, { parseModes }] = await Promise.all([
@@ -72,6 +75,7 @@ async function run(ids: string[], flags: Flags): Promise<void> {
     import('./options.js'),
   ]);
   const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
+  if (flags['redis-server'] !== undefined) (await import('../redis/server.js')).setRedisServerPath(flags['redis-server']);
   const progress = progressReporter(flags.quiet);
   let report: RunReport;
   try {

@@ -43,7 +43,3 @@ export function bgsaveLines(log: string): string[] {
   return log.split('\n').filter((l) => BGSAVE_LINE.test(l) && !OVERCOMMIT_WARNING.test(l));
 }
 
-/** The version in `redis-server --version` ("Redis server v=7.0.15 sha=..."); null when it is not there. */
-export function parseVersionOutput(text: string): string | null {
-  return /Redis server v=(\S+)/.exec(text)?.[1] ?? null;
-}
