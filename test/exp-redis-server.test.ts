@@ -52,7 +52,9 @@ describe('redis-server rules on captured and constructed evidence', () => {
 
   it('mode 2: a refused copy that does not fit holds; one let through fails; too close to CommitLimit is undecided', () => {
     expect(verdict(at(2), 'redis-bgsave-mode2-enomem').holds).toBe(true);
-    expect(verdict({ ...at(2), bgsave: 'ok', bgsaveLog: [] , bgsaveReply: 'Background saving started'}, 'redis-bgsave-mode2-enomem').holds).toBe(false);
+    expect(
+      verdict({ ...at(2), bgsave: 'ok', bgsaveLog: [], bgsaveReply: 'Background saving started' }, 'redis-bgsave-mode2-enomem').holds,
+    ).toBe(false);
     const fits = { ...at(2), commitLimitBytes: at(2).committedAsBytes! + at(2).serverAccountedBytes! + 512 * MiB };
     expect(verdict(fits, 'redis-bgsave-mode2-enomem').holds).toBe(false);
     const close = { ...at(2), commitLimitBytes: at(2).committedAsBytes! + at(2).serverAccountedBytes! + MiB / 2 };
@@ -147,37 +149,42 @@ describe('bad redis-servers give no verdict, with the reason', () => {
 const real = findRedisServer();
 const realPath = 'path' in real ? real.path : null;
 
-describe.skipIf(realPath === null)(`the real redis-server's lifecycle${realPath === null ? ' — skipped: no redis-server installed' : ''}`, () => {
-  it('stop() leaves no process and no file', async () => {
-    const s = await startRedisServer({ path: realPath!, memoryLimitBytes: 64 * MiB });
-    expect(await s.client.ping()).toBe('PONG');
-    expect(existsSync(s.dir)).toBe(true);
-    await s.stop();
-    expect(existsSync(s.dir)).toBe(false);
-    expect(existsSync(`/proc/${s.pid}`)).toBe(false);
-  });
-
-  it('after the tool is SIGKILLed, the next run sweeps its server and directory', async () => {
-    const holder = spawn(process.execPath, [join(root, 'test/fixtures/redis-hold.mjs'), realPath!], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      holder.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('\n')) resolve(out.trim());
-      });
-      holder.on('exit', (code, signal) => reject(new Error(`fixture exited early: ${code ?? signal}`)));
+describe.skipIf(realPath === null)(
+  `the real redis-server's lifecycle${realPath === null ? ' — skipped: no redis-server installed' : ''}`,
+  () => {
+    it('stop() leaves no process and no file', async () => {
+      const s = await startRedisServer({ path: realPath!, memoryLimitBytes: 64 * MiB });
+      expect(await s.client.ping()).toBe('PONG');
+      expect(existsSync(s.dir)).toBe(true);
+      await s.stop();
+      expect(existsSync(s.dir)).toBe(false);
+      expect(existsSync(`/proc/${s.pid}`)).toBe(false);
     });
-    const [pid, dir] = line.split(' ') as [string, string];
-    const gone = new Promise((r) => holder.once('exit', r));
-    holder.kill('SIGKILL');
-    await gone;
-    expect(existsSync(`/proc/${pid}`)).toBe(true); // orphaned, still running
-    expect(sweepStaleRedis()).toEqual([dir]);
-    expect(existsSync(dir)).toBe(false);
-    expect(existsSync(`/proc/${pid}`)).toBe(false);
-    sweepStaleCgroups();
-  });
-});
+
+    it('after the tool is SIGKILLed, the next run sweeps its server and directory', async () => {
+      const holder = spawn(process.execPath, [join(root, 'test/fixtures/redis-hold.mjs'), realPath!], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        holder.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.trim());
+        });
+        holder.on('exit', (code, signal) => reject(new Error(`fixture exited early: ${code ?? signal}`)));
+      });
+      const [pid, dir] = line.split(' ') as [string, string];
+      const gone = new Promise((r) => holder.once('exit', r));
+      holder.kill('SIGKILL');
+      await gone;
+      expect(existsSync(`/proc/${pid}`)).toBe(true); // orphaned, still running
+      expect(sweepStaleRedis()).toEqual([dir]);
+      expect(existsSync(dir)).toBe(false);
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
+      sweepStaleCgroups();
+    });
+  },
+);
 
 describe.skipIf(realPath === null)(`redis-server on this kernel${realPath === null ? ' — skipped: no redis-server installed' : ''}`, () => {
   it('measures consistent evidence under the current mode and judges every claim of it', async () => {

@@ -19,8 +19,16 @@ const LOG = [
 describe('redis-server output parsing (captured samples)', () => {
   it('finds the overcommit warning in both wordings, and nothing in a log without it', () => {
     expect(overcommitWarnings(LOG)).toHaveLength(1);
-    expect(overcommitWarnings('123:M 01 Jan 2020 00:00:00.000 # WARNING overcommit_memory is set to 0! Background save may fail')).toHaveLength(1);
-    expect(overcommitWarnings(LOG.split('\n').filter((l) => !l.includes('WARNING')).join('\n'))).toEqual([]);
+    expect(
+      overcommitWarnings('123:M 01 Jan 2020 00:00:00.000 # WARNING overcommit_memory is set to 0! Background save may fail'),
+    ).toHaveLength(1);
+    expect(
+      overcommitWarnings(
+        LOG.split('\n')
+          .filter((l) => !l.includes('WARNING'))
+          .join('\n'),
+      ),
+    ).toEqual([]);
   });
 
   it("keeps the background save's lines, fork failure included, and not the warning", () => {

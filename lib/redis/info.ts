@@ -42,4 +42,3 @@ const BGSAVE_LINE = /Background saving|Can't save in background|DB saved on disk
 export function bgsaveLines(log: string): string[] {
   return log.split('\n').filter((l) => BGSAVE_LINE.test(l) && !OVERCOMMIT_WARNING.test(l));
 }
-

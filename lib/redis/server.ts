@@ -9,7 +9,18 @@
  * kills the server of a dead owner and removes its directory, as the cgroup sweep does for groups.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  chownSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -42,12 +53,16 @@ function executable(path: string): boolean {
 export function findRedisServer(): { path: string } | { missing: string } {
   const given = named ?? process.env[REDIS_SERVER_ENV];
   if (given !== undefined && given !== '') {
-    return executable(given) ? { path: given } : { missing: `${given} (named by --redis-server or ${REDIS_SERVER_ENV}) is not an executable file` };
+    return executable(given)
+      ? { path: given }
+      : { missing: `${given} (named by --redis-server or ${REDIS_SERVER_ENV}) is not an executable file` };
   }
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir !== '' && executable(join(dir, 'redis-server'))) return { path: join(dir, 'redis-server') };
   }
-  return { missing: 'no redis-server on PATH: install it (Debian/Ubuntu: apt-get install redis-server) or name one with --redis-server PATH' };
+  return {
+    missing: 'no redis-server on PATH: install it (Debian/Ubuntu: apt-get install redis-server) or name one with --redis-server PATH',
+  };
 }
 
 /** Who the server runs as: Debian's `redis` user, else nobody; ourselves when we are not root. */
@@ -68,7 +83,10 @@ function chooseUser(): RunAs {
     // no passwd: fall back below
   }
   for (const name of ['redis', 'nobody']) {
-    const f = passwd.split('\n').find((l) => l.startsWith(`${name}:`))?.split(':');
+    const f = passwd
+      .split('\n')
+      .find((l) => l.startsWith(`${name}:`))
+      ?.split(':');
     if (f !== undefined && f.length >= 4) return { uid: Number(f[2]), gid: Number(f[3]), label: `${name} (uid ${f[2]})` };
   }
   return { uid: 0, gid: 0, label: 'root (no redis or nobody user on this machine)' };
@@ -210,7 +228,8 @@ export async function startRedisServer(opts: StartOptions): Promise<RedisServer>
     if (stopped) return;
     stopped = true;
     client?.disconnect();
-    const exited = child === null || child.exitCode !== null || child.signalCode !== null ? null : new Promise((r) => child!.once('exit', r));
+    const exited =
+      child === null || child.exitCode !== null || child.signalCode !== null ? null : new Promise((r) => child!.once('exit', r));
     killNow();
     await exited;
     try {
@@ -251,7 +270,8 @@ export async function startRedisServer(opts: StartOptions): Promise<RedisServer>
     while (!existsSync(socket)) {
       if (started.exitCode !== null || started.signalCode !== null)
         throw new Error(`redis-server exited (${started.exitCode ?? started.signalCode}) before listening; ${tail()}`);
-      if (Date.now() > deadline) throw new Error(`redis-server did not listen on its socket within ${opts.startTimeoutMs ?? 10_000} ms; ${tail()}`);
+      if (Date.now() > deadline)
+        throw new Error(`redis-server did not listen on its socket within ${opts.startTimeoutMs ?? 10_000} ms; ${tail()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     client = new Redis({

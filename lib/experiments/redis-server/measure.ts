@@ -50,8 +50,11 @@ function plan(mode: number, m: Meminfo): Plan | { problem: string } {
     const margin = defaultMarginBytes(m.memTotal);
     const dataset = Math.ceil(margin * MODE2_OVER_MARGIN);
     if (m.commitLimit - m.committedAs < dataset * 1.1 + margin)
-      return { problem: `mode 2 leaves ${gib(m.commitLimit - m.committedAs)} under CommitLimit: too little for a ${gib(dataset)} dataset and the guard's ${gib(margin)} headroom` };
-    if (m.memAvailable < 2 * dataset) return { problem: `MemAvailable ${gib(m.memAvailable)} is too little to write a ${gib(dataset)} dataset safely` };
+      return {
+        problem: `mode 2 leaves ${gib(m.commitLimit - m.committedAs)} under CommitLimit: too little for a ${gib(dataset)} dataset and the guard's ${gib(margin)} headroom`,
+      };
+    if (m.memAvailable < 2 * dataset)
+      return { problem: `MemAvailable ${gib(m.memAvailable)} is too little to write a ${gib(dataset)} dataset safely` };
     return { valueBytes: LARGE_VALUE_BYTES, keys: Math.ceil(dataset / (256 * KiB)) };
   }
   const dataset = disposableMachine ? Math.floor(m.memAvailable * DISPOSABLE_DATASET_SHARE) : SHARED_DATASET_BYTES;
@@ -185,7 +188,12 @@ export async function measure(ctx: ExperimentContext): Promise<RedisServerEviden
   if ('problem' in p) return { ...e, problem: p.problem };
   if (ctx.mode === 2 && !guardAvailability().available)
     return { ...e, problem: `mode 2 needs a narrowed CommitLimit: ${guardAvailability().reason}` };
-  Object.assign(e, { keys: p.keys, valueBytes: p.valueBytes, datasetBytes: p.keys * p.valueBytes, cgroupLimitBytes: cgroupLimit(p.keys * p.valueBytes) });
+  Object.assign(e, {
+    keys: p.keys,
+    valueBytes: p.valueBytes,
+    datasetBytes: p.keys * p.valueBytes,
+    cgroupLimitBytes: cgroupLimit(p.keys * p.valueBytes),
+  });
   let server: RedisServer | null = null;
   try {
     ctx.progress(`redis-server: starting ${found.path}`);

@@ -53,7 +53,10 @@ function server(e: E): string {
 }
 
 function save(e: E): string {
-  const log = e.bgsaveLog.length === 0 ? 'nothing in its log' : `its log: ${e.bgsaveLog.map((l) => `"${l.replace(/^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [*#.-] /, '')}"`).join(', ')}`;
+  const log =
+    e.bgsaveLog.length === 0
+      ? 'nothing in its log'
+      : `its log: ${e.bgsaveLog.map((l) => `"${l.replace(/^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [*#.-] /, '')}"`).join(', ')}`;
   return `BGSAVE ${e.bgsave} (reply "${e.bgsaveReply}"; ${log})`;
 }
 
@@ -130,8 +133,10 @@ export const rules: ClaimRule<E>[] = [
       modes: [0, 1],
     },
     missing: (e) => {
-      if (e.bgsave !== 'ok' || e.cowBytes === null || e.cowBaselineBytes === null) return 'no background save completed with its copy-on-write size';
-      if (e.savingAfterWrites !== true) return `the save ended before the ${mib(e.overwrittenBytes)} of writes did: the pages were no longer shared`;
+      if (e.bgsave !== 'ok' || e.cowBytes === null || e.cowBaselineBytes === null)
+        return 'no background save completed with its copy-on-write size';
+      if (e.savingAfterWrites !== true)
+        return `the save ended before the ${mib(e.overwrittenBytes)} of writes did: the pages were no longer shared`;
       return undefined;
     },
     judge: (e) => {
