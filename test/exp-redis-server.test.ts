@@ -91,7 +91,7 @@ describe('finding redis-server', () => {
       delete process.env[REDIS_SERVER_ENV];
       const missing = findRedisServer();
       expect('missing' in missing && missing.missing).toMatch(/apt-get install redis-server/);
-      expect(redisServer.requires.program?.()).toMatch(/apt-get install redis-server/);
+      expect(redisServer.requires.program?.missing()).toMatch(/apt-get install redis-server/);
       const text = fake('redis-server', 'not a program');
       chmodSync(text.path, 0o644);
       setRedisServerPath(text.path);

@@ -157,7 +157,7 @@ async function list(flags: Flags): Promise<void> {
   for (const e of experiments) {
     const req = Object.entries(e.requires)
       .filter(([, v]) => v !== undefined && v !== false)
-      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k));
+      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k === 'program' ? (v as { name: string }).name : k));
     lines.push(`${e.id} — ${e.title}${req.length > 0 ? `  [needs: ${req.join(', ')}]` : ''}`);
     for (const c of e.claims) lines.push(`  ${c.id}  (${c.source}${c.modes ? `; modes ${c.modes.join(',')}` : ''})\n    ${c.text}`);
     lines.push('');

@@ -53,8 +53,8 @@ export interface Requirements {
   memoryCgroup?: boolean;
   /** Runs only in these modes (others are skipped, saying so). */
   modes?: readonly OvercommitMode[];
-  /** A program it runs (e.g. redis-server): returns why it is missing (the sentence the skip shows), or undefined. */
-  program?: () => string | undefined;
+  /** A program it runs: its name (listed), and why it is missing here (the skip's sentence) or undefined. */
+  program?: { name: string; missing(): string | undefined };
 }
 
 /** Passed to every experiment's measure(). */

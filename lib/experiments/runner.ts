@@ -86,7 +86,7 @@ export function skipReason(experiment: Experiment, mode: OvercommitMode): string
     const cg = memoryCgroupAvailability();
     if (!cg.available) return cg.reason;
   }
-  return r.program?.();
+  return r.program?.missing();
 }
 
 /** Measures `experiment` under `ctx.mode` and judges its claims about that mode. */

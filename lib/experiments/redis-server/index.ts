@@ -16,9 +16,12 @@ export const redisServer = defineExperiment<RedisServerEvidence>({
   id: 'redis-server',
   title: "The real redis-server: its overcommit warning, BGSAVE's fork and copy-on-write, in the mode in force",
   requires: {
-    program: () => {
-      const found = findRedisServer();
-      return 'missing' in found ? found.missing : undefined;
+    program: {
+      name: 'redis-server',
+      missing: () => {
+        const found = findRedisServer();
+        return 'missing' in found ? found.missing : undefined;
+      },
     },
   },
   measure,
