@@ -8,13 +8,13 @@ import { findRedisServer } from '../../redis/server.js';
 import { defineExperiment } from '../model.js';
 import type { RedisServerEvidence } from './evidence.js';
 import { measure } from './measure.js';
-import { rules } from './rules.js';
+import { redisServerRules } from './rules.js';
 
 export type { RedisServerEvidence } from './evidence.js';
+export { redisServerRules } from './rules.js';
 
 export const redisServer = defineExperiment<RedisServerEvidence>({
-  id: 'redis-server',
-  title: "The real redis-server: its overcommit warning, BGSAVE's fork and copy-on-write, in the mode in force",
+  ...redisServerRules,
   requires: {
     program: {
       name: 'redis-server',
@@ -25,5 +25,4 @@ export const redisServer = defineExperiment<RedisServerEvidence>({
     },
   },
   measure,
-  rules,
 });

@@ -3,10 +3,11 @@
  * own page size included), so a saved run re-judges anywhere. Every numeric comparison is in
  * the `compare` section below.
  */
-import { classifyChange } from '../../measure/committed.js';
-import { gib, mib, OWN_JITTER_BYTES } from '../../units.js';
+import { gib, mib } from '../../units.js';
+import { classifyChange } from '../../verdict/decide.js';
+import { toleranceFromRange } from '../../verdict/tolerance.js';
+import { type ClaimRule, defineRules } from '../../verdict/types.js';
 import { DOC_000 } from '../documents.js';
-import type { ClaimRule } from '../model.js';
 import type { RedisServerEvidence as E } from './evidence.js';
 
 // --- every numeric comparison of the rules ---
@@ -23,7 +24,7 @@ function datasetOverFree(e: E): boolean {
  */
 function cowClass(e: E, cow: number, baseline: number) {
   return classifyChange(
-    { changeBytes: cow - baseline, toleranceBytes: baseline + e.overwrittenBytes / 8 + OWN_JITTER_BYTES },
+    { changeBytes: cow - baseline, toleranceBytes: toleranceFromRange(baseline, e.overwrittenBytes / 8) },
     [
       { label: 'the pages written', bytes: e.overwrittenBytes },
       { label: 'every page of the dataset', bytes: e.usedMemoryBytes ?? e.datasetBytes },
@@ -36,7 +37,7 @@ function cowClass(e: E, cow: number, baseline: number) {
 function copyFits(e: E): { fits: boolean | null; reason?: string } {
   const [limit, committed, accounted] = [e.commitLimitBytes!, e.committedAsBytes!, e.serverAccountedBytes!];
   const margin = Math.abs(limit - committed - accounted);
-  const noise = Math.abs((e.committedAsAfterBytes ?? committed) - committed) + OWN_JITTER_BYTES;
+  const noise = toleranceFromRange(Math.abs((e.committedAsAfterBytes ?? committed) - committed));
   if (margin <= noise)
     return { fits: null, reason: `a copy would land within ${mib(margin)} of CommitLimit, inside the ${mib(noise)} Committed_AS moved by` };
   return { fits: committed + accounted <= limit };
@@ -62,7 +63,7 @@ function save(e: E): string {
 
 const unsaved = (e: E): string | undefined => (e.bgsaveLog.length === 0 && e.bgsaveReply === '' ? 'BGSAVE was not run' : undefined);
 
-export const rules: ClaimRule<E>[] = [
+const rules: ClaimRule<E>[] = [
   {
     claim: {
       id: 'redis-overcommit-warning',
@@ -149,3 +150,10 @@ export const rules: ClaimRule<E>[] = [
       }.`,
   },
 ];
+
+export const redisServerRules = defineRules<E>({
+  id: 'redis-server',
+  title: "The real redis-server: its overcommit warning, BGSAVE's fork and copy-on-write, in the mode in force",
+  requires: { program: { name: 'redis-server' } },
+  rules,
+});

@@ -1,17 +1,8 @@
-/**
- * commit-limit: CommitLimit as overcommit_ratio and overcommit_kbytes change. Each step is one
- * settings-guard window (the mode is left as it is: CommitLimit is computed and shown in every
- * mode); inside it CommitLimit is read, with the inputs of the kernel's formula, and the other
- * sysctl is read to see what writing one did to it. Nothing is mapped. The rules recompute the
- * formula from each step's recorded inputs and compare it exactly with CommitLimit.
- */
-
-import { commitLimitFormula } from '../kernel/admission.js';
-import { readMeminfo } from '../kernel/meminfo.js';
-import { pageSize } from '../native/mapping.js';
-import { readSettingsSnapshot, type SettingsChange, type SettingsSnapshot, withOvercommitSettings } from '../safety/settings-guard.js';
-import { DOC_001, DOC_003 } from './documents.js';
-import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode } from './model.js';
+import { commitLimitFormula } from '../../kernel/admission.js';
+import { defineRules } from '../../verdict/types.js';
+import { DOC_001, DOC_003 } from '../documents.js';
+import type { Claim, ClaimRule, Evidence } from '../model.js';
+import type { CommitLimitEvidence, CommitLimitStep } from './evidence.js';
 
 export const commitLimitClaims = {
   followsRatio: {
@@ -36,83 +27,6 @@ export const commitLimitClaims = {
   },
 } satisfies Record<string, Claim>;
 
-/** What one guard window wrote and read. */
-export interface CommitLimitStep {
-  /** What was written: 'ratio' or 'kbytes', and the value. */
-  wrote: 'ratio' | 'kbytes';
-  value: number;
-  /** The settings before the write (inside the window, for a nested write). */
-  before: SettingsSnapshot;
-  /** The settings read back after the write. */
-  after: SettingsSnapshot;
-  commitLimitBytes: number;
-  formulaBytes: number;
-  formula: string;
-  memTotalBytes: number;
-  swapTotalBytes: number;
-  hugetlbBytes: number;
-  /** The guard raised the limit for a mode-2 window (then `after` is what it wrote instead). */
-  headroomRaised: boolean;
-}
-
-function readStep(wrote: 'ratio' | 'kbytes', value: number, before: SettingsSnapshot, headroomRaised: boolean): CommitLimitStep {
-  const after = readSettingsSnapshot();
-  const m = readMeminfo();
-  const f = commitLimitFormula(m, after, pageSize);
-  return {
-    wrote,
-    value,
-    before,
-    after,
-    commitLimitBytes: m.commitLimit,
-    formulaBytes: f.bytes,
-    formula: f.formula,
-    memTotalBytes: m.memTotal,
-    swapTotalBytes: m.swapTotal,
-    hugetlbBytes: m.hugetlb,
-    headroomRaised,
-  };
-}
-
-/** One guard window: write `change`, read the result. */
-async function step(change: SettingsChange): Promise<CommitLimitStep> {
-  const wrote = change.kbytes !== undefined ? 'kbytes' : 'ratio';
-  const value = change.kbytes ?? change.ratio!;
-  return withOvercommitSettings(change, async (w) => readStep(wrote, value, w.original, w.headroom !== null));
-}
-
-export interface CommitLimitEvidence extends Measured {
-  mode: OvercommitMode;
-  pageSize: number;
-  /** The settings before the experiment. */
-  original: SettingsSnapshot;
-  /** The overcommit_kbytes written: 40% of RAM in whole pages, which no ratio of the three gives. */
-  kbytesWritten: number;
-  /** ratio 50, 30, 80; kbytes; then ratio 50 written over the kbytes (nested window). */
-  steps: CommitLimitStep[];
-}
-
-export async function measureCommitLimit(
-  mode: OvercommitMode,
-  progress: (message: string) => void = () => {},
-): Promise<CommitLimitEvidence> {
-  const original = readSettingsSnapshot();
-  const pageKb = pageSize / 1024;
-  const kbytes = Math.floor((readMeminfo().memTotal * 0.4) / 1024 / pageKb) * pageKb;
-  progress('commit-limit: ratio 50, 30, 80');
-  const ratioSteps: CommitLimitStep[] = [];
-  for (const ratio of [50, 30, 80]) ratioSteps.push(await step({ ratio }));
-  progress('commit-limit: kbytes, then ratio over it');
-  // One window: write kbytes, read; then (nested) write a ratio over it, read.
-  const [kbStep, ratioOverKb] = await withOvercommitSettings({ kbytes }, async (w) => {
-    const k = readStep('kbytes', kbytes, w.original, w.headroom !== null);
-    const r = await step({ ratio: 50 });
-    return [k, r] as const;
-  });
-  const steps = [...ratioSteps, kbStep, ratioOverKb].map((s) => ({ ...s, before: { ...s.before }, after: { ...s.after } }));
-  return { mode, pageSize, original: { ...original }, kbytesWritten: kbytes, steps };
-}
-
 /** The kernel formula recomputed from what the step recorded. */
 function recomputed(s: CommitLimitStep, page: number): { bytes: number; formula: string } {
   return commitLimitFormula({ memTotal: s.memTotalBytes, swapTotal: s.swapTotalBytes, hugetlb: s.hugetlbBytes }, s.after, page);
@@ -125,10 +39,15 @@ function describeStep(s: CommitLimitStep, page: number): string {
 }
 
 const ratioSteps = (e: CommitLimitEvidence) => e.steps.slice(0, 3);
+
 const kbStep = (e: CommitLimitEvidence) => e.steps[3]!;
+
 const ratioOverKb = (e: CommitLimitEvidence) => e.steps[4]!;
+
 const plainRatio = (e: CommitLimitEvidence) => ratioSteps(e).filter((s) => !s.headroomRaised);
+
 const exact = (e: CommitLimitEvidence, s: CommitLimitStep) => s.commitLimitBytes === recomputed(s, e.pageSize).bytes;
+
 /** The keys each finding recorded before the conversion (interfaces are not index signatures: spread them). */
 const evidenceKeys = (e: CommitLimitEvidence): Evidence => ({
   mode: e.mode,
@@ -137,6 +56,7 @@ const evidenceKeys = (e: CommitLimitEvidence): Evidence => ({
 });
 
 const c = commitLimitClaims;
+
 const rules: ClaimRule<CommitLimitEvidence>[] = [
   {
     claim: c.followsRatio,
@@ -230,11 +150,10 @@ const rules: ClaimRule<CommitLimitEvidence>[] = [
   },
 ];
 
-export const commitLimit = defineExperiment<CommitLimitEvidence>({
+export const commitLimitRules = defineRules<CommitLimitEvidence>({
   id: 'commit-limit',
   title:
     'CommitLimit as overcommit_ratio (50, 30, 80) and overcommit_kbytes are written, each in a settings-guard window, against the kernel formula',
   requires: { root: true, writableSysctl: true },
-  measure: (ctx) => measureCommitLimit(ctx.mode, (m) => ctx.progress(m)),
   rules,
 });

@@ -1,23 +1,11 @@
-/**
- * settings: 004's settings program run as its own process (it prints the mode, the ratio and the
- * mode's name), with the files it reads read by the tool just before and after it; the commit
- * counters of /proc/meminfo, with CommitLimit checked against the formulas the documents give;
- * Committed_AS seen counting an untouched private writable mapping (interleaved trials against
- * the noise); and where the machine's overcommit_ratio comes from (its sysctl configuration).
- */
-
-import { commitLimitFormula } from '../kernel/admission.js';
-import { type Meminfo, readMeminfo } from '../kernel/meminfo.js';
-import { modeDescription, modeName, type OvercommitSettings, parseOvercommitMode, readOvercommitSettings } from '../kernel/sysctl.js';
-import { readSysctlSources, type SysctlSetting } from '../kernel/sysctl-config.js';
-import { type CommittedChange, judgeChange, measureCommittedChange } from '../measure/committed.js';
-import { median } from '../measure/stats.js';
-import { isSystemCallError } from '../native/errors.js';
-import { type Mapping, mmap, pageSize } from '../native/mapping.js';
-import { parseSettingsOutput, programPath, runProgram } from '../native/programs.js';
-import { bytesToPages, GiB, mib } from '../units.js';
-import { DOC_001, DOC_003, DOC_004 } from './documents.js';
-import { type Claim, type ClaimRule, defineExperiment, type Evidence, type Measured, type OvercommitMode } from './model.js';
+import { modeDescription } from '../../kernel/sysctl.js';
+import type { SysctlSetting } from '../../kernel/sysctl-config.js';
+import { mib } from '../../units.js';
+import { judgeChange } from '../../verdict/decide.js';
+import { defineRules } from '../../verdict/types.js';
+import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
+import type { Claim, ClaimRule, Evidence } from '../model.js';
+import type { SettingsEvidence, SettingsReading } from './evidence.js';
 
 export const settingsClaims = {
   program: {
@@ -51,51 +39,6 @@ export const settingsClaims = {
     source: DOC_004,
   },
 } satisfies Record<string, Claim>;
-
-/** What the settings experiment read: the evidence of every finding it returns. */
-export interface SettingsReading {
-  mode: number;
-  modeName: string;
-  modeDescription: string;
-  ratio: number;
-  kbytes: number;
-  commitLimitBytes: number;
-  committedAsBytes: number;
-  memTotalBytes: number;
-  swapTotalBytes: number;
-  hugetlbBytes: number;
-  /** The kernel's formula (mm/util.c vm_commit_limit), with hugetlb pages and kbytes. */
-  kernelFormulaBytes: number;
-  kernelFormula: string;
-  /** The documents' formula taken literally: swap + RAM * ratio / 100, in whole pages. */
-  documentedFormulaBytes: number;
-}
-
-/** The documents' formula, literally: no hugetlb subtraction, no overcommit_kbytes. */
-function documentedCommitLimit(m: Meminfo, ratio: number): number {
-  return (Math.floor((bytesToPages(m.memTotal, pageSize) * ratio) / 100) + bytesToPages(m.swapTotal, pageSize)) * pageSize;
-}
-
-export function readSettings(): SettingsReading {
-  const s: OvercommitSettings = readOvercommitSettings();
-  const m = readMeminfo();
-  const kernel = commitLimitFormula(m, s, pageSize);
-  return {
-    mode: s.mode,
-    modeName: modeName(s.mode),
-    modeDescription: modeDescription(s.mode),
-    ratio: s.ratio,
-    kbytes: s.kbytes,
-    commitLimitBytes: m.commitLimit,
-    committedAsBytes: m.committedAs,
-    memTotalBytes: m.memTotal,
-    swapTotalBytes: m.swapTotal,
-    hugetlbBytes: m.hugetlb,
-    kernelFormulaBytes: kernel.bytes,
-    kernelFormula: kernel.formula,
-    documentedFormulaBytes: documentedCommitLimit(m, s.ratio),
-  };
-}
 
 /**
  * Why the documented formula and the measured CommitLimit differ, or that they agree. With
@@ -131,167 +74,8 @@ function documentedVerdict(r: SettingsReading): { holds: boolean | null; observe
   return { holds: false, observed: `${head}: off by ${diff} B: ${cause}; ${explained}.` };
 }
 
-/** The private writable mapping whose charge shows Committed_AS is "the amount committed": untouched, it costs no memory. */
-const PROBE_BYTES = GiB;
-/** In mode 2 the probe is charged against CommitLimit: made only with this many times its size to spare. */
-const MODE2_HEADROOM = 4;
-const PROBE_TRIALS = 5;
-
-/** The two files 004's settings program reads, as the tool read them. */
-interface SettingsFiles {
-  mode: number;
-  ratio: number;
-}
-
-/** 004's settings program as a process, with its files read just before and after it. */
-export interface SettingsProgramRun {
-  /** Why the program could not be run (not built); null when it ran. */
-  unavailable: string | null;
-  lines: string[];
-  stderr: string;
-  exitCode: number | null;
-  signal: string | null;
-  /** What it printed, parsed; null when it printed no such lines. */
-  printedMode: number | null;
-  printedRatio: number | null;
-  printedModeText: string | null;
-  before: SettingsFiles;
-  after: SettingsFiles;
-}
-
-/** Committed_AS around mapping PROBE_BYTES private read-write, untouched, over interleaved trials. */
-export interface CommittedProbe {
-  mappedBytes: number;
-  /** null when mmap succeeded; the errno code otherwise. */
-  mmapCode: string | null;
-  /** Why the probe was not made (mode 2 without headroom); null when it was. */
-  skipped: string | null;
-  /** The mapping's VmFlags: 'ac' when the kernel charges it. */
-  vmFlags: string[];
-  change: CommittedChange | null;
-  /** The change and its tolerance, as the finding recorded them before. */
-  committedDeltaBytes: number | null;
-  toleranceBytes: number | null;
-  /** Committed_AS just before and just after the mmap of the trial whose change is the median one; null when not measured. */
-  committedBeforeBytes: number | null;
-  committedAfterBytes: number | null;
-}
-
-export interface SettingsEvidence extends Measured {
-  /** The mode the runner put in force. */
-  runnerMode: OvercommitMode;
-  reading: SettingsReading;
-  program: SettingsProgramRun;
-  committedProbe: CommittedProbe;
-  /** Where vm.overcommit_ratio is set on this machine (configuration files, boot command line). */
-  ratioSetBy: SysctlSetting[];
-  /** The configuration files and command line that were read. */
-  ratioSourcesRead: string[];
-}
-
-function readSettingsFiles(): SettingsFiles {
-  const s = readOvercommitSettings();
-  return { mode: s.mode, ratio: s.ratio };
-}
-
-async function runSettingsProgram(): Promise<SettingsProgramRun> {
-  const before = readSettingsFiles();
-  const none = { lines: [], stderr: '', exitCode: null, signal: null, printedMode: null, printedRatio: null, printedModeText: null };
-  try {
-    programPath('settings');
-  } catch (e) {
-    return { unavailable: (e as Error).message, ...none, before, after: before };
-  }
-  const r = await runProgram('settings');
-  const after = readSettingsFiles();
-  let printed: { printedMode: number | null; printedRatio: number | null; printedModeText: string | null } = none;
-  try {
-    const p = parseSettingsOutput(r.stdout);
-    printed = { printedMode: p.mode, printedRatio: p.ratio, printedModeText: p.modeText };
-  } catch {
-    // It printed something else: the rule says so with its lines.
-  }
-  return {
-    unavailable: null,
-    ...none,
-    lines: r.stdout,
-    stderr: r.stderr,
-    exitCode: r.exitCode,
-    signal: r.signal,
-    ...printed,
-    before,
-    after,
-  };
-}
-
-function measureProbe(mode: OvercommitMode): CommittedProbe {
-  const base = {
-    mappedBytes: PROBE_BYTES,
-    mmapCode: null,
-    skipped: null,
-    vmFlags: [],
-    change: null,
-    committedDeltaBytes: null,
-    toleranceBytes: null,
-    committedBeforeBytes: null,
-    committedAfterBytes: null,
-  };
-  if (mode === 2) {
-    const m = readMeminfo();
-    const spare = m.commitLimit - m.committedAs;
-    if (spare < MODE2_HEADROOM * PROBE_BYTES) {
-      return {
-        ...base,
-        skipped: `in mode 2 only ${mib(spare)} of CommitLimit is uncommitted; charging ${mib(PROBE_BYTES)} could refuse another process its memory`,
-      };
-    }
-  }
-  let vmFlags: string[] = [];
-  const trials: { before: number; after: number }[] = [];
-  try {
-    const change = measureCommittedChange(
-      () => {
-        const m = mmap(PROBE_BYTES);
-        if (vmFlags.length === 0) vmFlags = m.vmFlags();
-        return m;
-      },
-      (m: Mapping) => m.unmap(),
-      { trials: PROBE_TRIALS, onTrial: (before, after) => trials.push({ before, after }) },
-    );
-    const mid = median(change.actionDeltasBytes);
-    const judged = trials.reduce((a, t) => (Math.abs(t.after - t.before - mid) < Math.abs(a.after - a.before - mid) ? t : a));
-    return {
-      ...base,
-      vmFlags,
-      change,
-      committedDeltaBytes: change.changeBytes,
-      toleranceBytes: change.toleranceBytes,
-      committedBeforeBytes: judged.before,
-      committedAfterBytes: judged.after,
-    };
-  } catch (e) {
-    // Mode 2 near its limit may refuse even this: then nothing was charged, nothing to judge.
-    if (!isSystemCallError(e)) throw e;
-    return { ...base, mmapCode: e.code };
-  }
-}
-
-export async function measureSettings(runnerMode: OvercommitMode): Promise<SettingsEvidence> {
-  const program = await runSettingsProgram();
-  const reading = readSettings();
-  const committedProbe = measureProbe(parseOvercommitMode(reading.mode));
-  const sources = readSysctlSources();
-  return {
-    runnerMode,
-    reading,
-    program,
-    committedProbe,
-    ratioSetBy: sources.settings.filter((s) => s.key === 'vm.overcommit_ratio'),
-    ratioSourcesRead: sources.read,
-  };
-}
-
 const c = settingsClaims;
+
 const where = (s: SysctlSetting) =>
   s.line === 0 ? `${s.file} (sysctl.vm.overcommit_ratio=${s.value})` : `${s.file}:${s.line} (${s.value})`;
 
@@ -420,11 +204,10 @@ const rules: ClaimRule<SettingsEvidence>[] = [
 const RUN_TIME_WRITE_CAVEAT =
   'a value written to /proc/sys/vm/overcommit_ratio at run time, not from a configuration file, cannot be told from the default';
 
-export const settings = defineExperiment<SettingsEvidence>({
+export const settingsRules = defineRules<SettingsEvidence>({
   id: 'settings',
   title:
     "004's settings program as a process: the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS, the CommitLimit formula, and where the ratio comes from",
   requires: {},
-  measure: (ctx) => measureSettings(ctx.mode),
   rules: rules.map((r) => ({ ...r, evidence: findingEvidence })),
 });
