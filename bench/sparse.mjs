@@ -17,10 +17,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { mmap, startLoad } from '../dist/index.js';
 import { readMeminfo } from '../dist/kernel/meminfo.js';
-import { median } from '../dist/measure/stats.js';
 import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../dist/safety/memory-cgroup.js';
 import { guardAvailability } from '../dist/safety/settings-guard.js';
 import { GiB, MiB } from '../dist/units.js';
+import { median } from '../dist/verdict/stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CLI_ROUNDS = Number(process.env.BENCH_CLI_ROUNDS ?? 3);

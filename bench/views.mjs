@@ -5,8 +5,8 @@
 // of NORESERVE address space: total time, and the longest the event loop waited meanwhile. The
 // variants alternate within each round. It reports; nothing here asserts.
 import { mmap, pageSize } from '../dist/index.js';
-import { median } from '../dist/measure/stats.js';
 import { withSettingsLock } from '../dist/safety/lock.js';
+import { median } from '../dist/verdict/stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 

@@ -35,7 +35,9 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "addon.h"
@@ -531,10 +533,10 @@ int64_t LimitField(Napi::Object o, const char* name) {
 // write to another file), so it is refused, unless the string is data written as it is.
 std::string StringField(Napi::Object o, const char* name, bool nulAllowed = false) {
   Napi::Value v = o.Get(name);
-  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("step.") + name + " must be a string");
+  if (!v.IsString()) throw ArgTypeError(o.Env(), std::string("step.") + name + " must be a string");
   std::string s = v.As<Napi::String>().Utf8Value();
   if (!nulAllowed && s.find('\0') != std::string::npos)
-    throw Napi::TypeError::New(o.Env(), std::string("step.") + name + " must not contain a NUL character");
+    throw ArgTypeError(o.Env(), std::string("step.") + name + " must not contain a NUL character");
   return s;
 }
 
@@ -551,8 +553,7 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       known = true;
     }
   }
-  if (!known)
-    throw Napi::RangeError::New(env, "step " + std::to_string(index) + ": unknown op '" + name + "'");
+  if (!known) throw ArgRangeError(env, "step " + std::to_string(index) + ": unknown op '" + name + "'");
   s.required = o.Get("required").ToBoolean();
   const int64_t page = sysconf(_SC_PAGESIZE);
   auto target = [&]() {
@@ -560,41 +561,41 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
     if (!m.IsUndefined()) {
       s.mapping = static_cast<int>(Field(o, "mapping", -1, 0, static_cast<int64_t>(index) - 1));
       if (earlier[s.mapping].op != Op::Mmap)
-        throw Napi::RangeError::New(env, "step.mapping must name an earlier mmap step");
+        throw ArgRangeError(env, "step.mapping must name an earlier mmap step");
       s.length = Field(o, "length", 0, 1, earlier[s.mapping].length);
       return;
     }
     Napi::Value a = o.Get("address");
     if (!a.IsBigInt())
-      throw Napi::TypeError::New(
-          env, "step " + std::to_string(index) + " needs a mapping index or an address (bigint)");
+      throw ArgTypeError(env,
+                         "step " + std::to_string(index) + " needs a mapping index or an address (bigint)");
     bool lossless = true;
     s.address = a.As<Napi::BigInt>().Uint64Value(&lossless);
     if (!lossless || s.address == 0 || s.address % page != 0)
-      throw Napi::RangeError::New(env, "step.address must be a page-aligned address");
+      throw ArgRangeError(env, "step.address must be a page-aligned address");
     s.length = Field(o, "length", 0, 1, kMaxSize);
-    if (s.length == 0) throw Napi::RangeError::New(env, "step.length is required with an address");
+    if (s.length == 0) throw ArgRangeError(env, "step.length is required with an address");
   };
   switch (s.op) {
     case Op::Setrlimit:
       s.resource = Field(o, "resource", -1, 0, RLIM_NLIMITS - 1);
       if (s.resource != RLIMIT_AS && s.resource != RLIMIT_DATA && s.resource != RLIMIT_STACK) {
-        throw Napi::RangeError::New(env, "step.resource must be RLIMIT_AS, RLIMIT_DATA or RLIMIT_STACK");
+        throw ArgRangeError(env, "step.resource must be RLIMIT_AS, RLIMIT_DATA or RLIMIT_STACK");
       }
       s.soft = LimitField(o, "soft");
       s.hard = LimitField(o, "hard");
       s.relative = o.Get("relative").ToBoolean();
       if (s.relative && s.soft < 0)
-        throw Napi::RangeError::New(env, "a relative soft limit must be a number of bytes");
+        throw ArgRangeError(env, "a relative soft limit must be a number of bytes");
       break;
     case Op::Mmap: {
       s.length = Field(o, "length", 0, 1, kMaxSize);
-      if (s.length == 0) throw Napi::RangeError::New(env, "step.length is required");
+      if (s.length == 0) throw ArgRangeError(env, "step.length is required");
       s.prot = Field(o, "prot", PROT_READ | PROT_WRITE, 0, PROT_READ | PROT_WRITE);
       s.flags = Field(o, "flags", MAP_PRIVATE | MAP_ANONYMOUS, 0, INT32_MAX);
-      CheckMmapFlags(env, s.flags, "step.flags");
       s.fd = Field(o, "fd", -1, -1, INT32_MAX);
       s.offset = Field(o, "offset", 0, 0, kMaxSize);
+      CheckMmapArgs(env, s.prot, s.flags, s.fd, s.offset, "step.");
       break;
     }
     case Op::Touch:
@@ -602,7 +603,7 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       s.offset = Field(o, "offset", 0, 0, kMaxSize);
       s.stride = Field(o, "stride", page, 1, kMaxSize);
       if (s.offset >= (s.length > 0 ? s.length : earlier[s.mapping].length))
-        throw Napi::RangeError::New(env, "step.offset is past the range");
+        throw ArgRangeError(env, "step.offset is past the range");
       break;
     case Op::Munmap:
       target();
@@ -625,26 +626,26 @@ Step ParseStep(Napi::Object o, size_t index, const std::vector<Step>& earlier) {
       s.data = StringField(o, "data", true);
       break;
     case Op::Setuid:
-      if (o.Get("uid").IsUndefined()) throw Napi::TypeError::New(env, "step.uid is required");
+      if (o.Get("uid").IsUndefined()) throw ArgTypeError(env, "step.uid is required");
       s.uid = Field(o, "uid", 0, 0, UINT32_MAX - 1);
       s.gid = Field(o, "gid", s.uid, 0, UINT32_MAX - 1);
       break;
     case Op::Probe:
       s.prot = Field(o, "prot", PROT_READ | PROT_WRITE, 0, PROT_READ | PROT_WRITE);
       s.flags = Field(o, "flags", 0, 0, INT32_MAX);
-      if ((s.flags & ~MAP_NORESERVE) != 0) throw Napi::RangeError::New(env, "step.flags: only MAP_NORESERVE");
+      if ((s.flags & ~MAP_NORESERVE) != 0) throw ArgRangeError(env, "step.flags: only MAP_NORESERVE");
       s.granularity = Field(o, "granularity", page, page, kMaxSize);
       s.lo = Field(o, "lo", s.granularity, 1, kMaxSize);
       s.hi = Field(o, "hi", -1, 1, kMaxSize);
       if (s.granularity % page != 0 || s.lo > s.hi)
-        throw Napi::RangeError::New(env, "step: probe needs lo <= hi and a page-multiple granularity");
+        throw ArgRangeError(env, "step: probe needs lo <= hi and a page-multiple granularity");
       break;
     case Op::Sleep:
       s.ms = Field(o, "ms", 0, 0, 3600000);
       break;
     case Op::Stack:
       s.bytes = Field(o, "bytes", 0, 1, 256LL << 20);
-      if (s.bytes == 0) throw Napi::RangeError::New(env, "step.bytes is required");
+      if (s.bytes == 0) throw ArgRangeError(env, "step.bytes is required");
       break;
   }
   return s;
@@ -983,13 +984,13 @@ constexpr size_t kMaxDataBytes = 1ULL << 30;
 Napi::Value RunChild(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto* owner = static_cast<EnvChildren*>(info.Data());
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "steps must be an array");
+  if (info.Length() < 1 || !info[0].IsArray()) throw ArgTypeError(env, "steps must be an array");
   Napi::Array arr = info[0].As<Napi::Array>();
-  if (arr.Length() > 10000) throw Napi::RangeError::New(env, "too many steps");
+  if (arr.Length() > 10000) throw ArgRangeError(env, "too many steps");
   int64_t timeoutMs = ArgInteger(info, 1, "timeoutMs", 1, 3600000);
   bool useThread = false;
   if (info.Length() > 2 && !info[2].IsUndefined()) {
-    if (!info[2].IsBoolean()) throw Napi::TypeError::New(env, "useThread must be a boolean");
+    if (!info[2].IsBoolean()) throw ArgTypeError(env, "useThread must be a boolean");
     useThread = info[2].As<Napi::Boolean>().Value();
   }
   std::vector<Step> steps;
@@ -999,13 +1000,13 @@ Napi::Value RunChild(const Napi::CallbackInfo& info) {
   std::vector<int> keep;
   for (uint32_t i = 0; i < arr.Length(); i++) {
     Napi::Value v = arr.Get(i);
-    if (!v.IsObject()) throw Napi::TypeError::New(env, "step " + std::to_string(i) + " must be an object");
+    if (!v.IsObject()) throw ArgTypeError(env, "step " + std::to_string(i) + " must be an object");
     Step s = ParseStep(v.As<Napi::Object>(), i, steps);
     if (s.op == Op::Readfile) {
       s.dataOffset = dataBytes;
       dataBytes += s.maxBytes;
       if (dataBytes > kMaxDataBytes)
-        throw Napi::RangeError::New(env, "the readfile steps' maxBytes add up past 1 GiB");
+        throw ArgRangeError(env, "the readfile steps' maxBytes add up past 1 GiB");
     }
     if (s.op == Op::Mmap && s.fd >= 3) keep.push_back(static_cast<int>(s.fd));
     hasStack = hasStack || s.op == Op::Stack;

@@ -1,9 +1,11 @@
 #include "errors.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace ocl {
@@ -65,20 +67,32 @@ Napi::Error CodedError(Napi::Env env, const char* code, const std::string& messa
   return e;
 }
 
+Napi::Error ArgTypeError(Napi::Env env, const std::string& message) {
+  Napi::Error e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, "ERR_INVALID_ARG_TYPE"));
+  return e;
+}
+
+Napi::Error ArgRangeError(Napi::Env env, const std::string& message) {
+  Napi::Error e = Napi::RangeError::New(env, message);
+  e.Set("code", Napi::String::New(env, "ERR_OUT_OF_RANGE"));
+  return e;
+}
+
 int64_t CheckInteger(Napi::Env env, Napi::Value v, const std::string& what, int64_t min, int64_t max) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, what + " must be a number");
+  if (!v.IsNumber()) throw ArgTypeError(env, what + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(d) || std::trunc(d) != d || std::fabs(d) > 9007199254740991.0) {
-    throw Napi::RangeError::New(env, what + " must be a safe integer");
+    throw ArgRangeError(env, what + " must be a safe integer");
   }
   if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    throw Napi::RangeError::New(env, what + " is out of range: " + std::to_string(static_cast<int64_t>(d)));
+    throw ArgRangeError(env, what + " is out of range: " + std::to_string(static_cast<int64_t>(d)));
   }
   return static_cast<int64_t>(d);
 }
 
 int64_t ArgInteger(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max) {
-  if (info.Length() <= i) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  if (info.Length() <= i) throw ArgTypeError(info.Env(), std::string(name) + " must be a number");
   return CheckInteger(info.Env(), info[i], name, min, max);
 }
 
@@ -86,12 +100,22 @@ size_t ArgLength(const Napi::CallbackInfo& info, size_t i, const char* name) {
   return static_cast<size_t>(ArgInteger(info, i, name, 1, 9007199254740991LL));
 }
 
-void CheckMmapFlags(Napi::Env env, int64_t flags, const std::string& what) {
+void CheckMmapArgs(Napi::Env env, int64_t prot, int64_t flags, int64_t fd, int64_t offset,
+                   const std::string& what) {
+  if (prot == PROT_WRITE) throw ArgRangeError(env, what + "prot: write-only is not supported");
   const int64_t allowed = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
   if ((flags & ~allowed) != 0)
-    throw Napi::RangeError::New(env, what + ": unsupported mmap flags " + std::to_string(flags & ~allowed));
+    throw ArgRangeError(env, what + "flags: unsupported mmap flags " + std::to_string(flags & ~allowed));
   if (((flags & MAP_SHARED) != 0) == ((flags & MAP_PRIVATE) != 0)) {
-    throw Napi::RangeError::New(env, what + ": exactly one of MAP_SHARED and MAP_PRIVATE");
+    throw ArgRangeError(env, what + "flags: exactly one of MAP_SHARED and MAP_PRIVATE");
+  }
+  if (offset % sysconf(_SC_PAGESIZE) != 0)
+    throw ArgRangeError(env, what + "offset must be a multiple of the page size");
+  if (flags & MAP_ANONYMOUS) {
+    if (fd != -1 || offset != 0)
+      throw ArgRangeError(env, what + "an anonymous mapping takes no fd or offset");
+  } else if (fd < 0) {
+    throw ArgTypeError(env, what + "a file mapping needs a file descriptor");
   }
 }
 

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <string>
 
 #include "addon.h"
@@ -17,8 +18,7 @@ namespace {
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = static_cast<int>(ArgInteger(info, 0, "fd", 0, INT32_MAX));
-  if (info.Length() < 2 || !info[1].IsString())
-    throw Napi::TypeError::New(env, "op must be 'sh', 'ex' or 'un'");
+  if (info.Length() < 2 || !info[1].IsString()) throw ArgTypeError(env, "op must be 'sh', 'ex' or 'un'");
   std::string op = info[1].As<Napi::String>().Utf8Value();
   int how;
   if (op == "sh")
@@ -28,7 +28,7 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
   else if (op == "un")
     how = LOCK_UN;
   else
-    throw Napi::RangeError::New(env, "op must be 'sh', 'ex' or 'un'");
+    throw ArgRangeError(env, "op must be 'sh', 'ex' or 'un'");
   if (flock(fd, how | LOCK_NB) == 0) return Napi::Boolean::New(env, true);
   if (errno == EWOULDBLOCK) return Napi::Boolean::New(env, false);
   throw SystemError(env, errno, "flock", "fd " + std::to_string(fd) + " " + op);
@@ -37,11 +37,10 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
 // memfdCreate(name) -> fd of an anonymous shmem file (close-on-exec).
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "name must be a string");
+  if (info.Length() < 1 || !info[0].IsString()) throw ArgTypeError(env, "name must be a string");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   // The kernel reads a C string: a NUL would silently cut the name.
-  if (name.find('\0') != std::string::npos)
-    throw Napi::TypeError::New(env, "name must not contain NUL characters");
+  if (name.find('\0') != std::string::npos) throw ArgTypeError(env, "name must not contain NUL characters");
   int fd = memfd_create(name.c_str(), MFD_CLOEXEC);
   if (fd < 0) throw SystemError(env, errno, "memfd_create", "'" + name + "'");
   return Napi::Number::New(env, fd);

@@ -15,8 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -38,25 +40,65 @@ constexpr size_t kMaxBufferLength = sizeof(void*) == 4 ? (size_t{1} << 30) - 1 :
 // what remains mapped there is placeholder memory, ours until the last buffer is freed.
 struct Range {
   uint8_t* addr;
-  size_t length;   // what is unmapped when the last holder lets go (0: nothing of ours)
-  uint32_t holds;  // the handle while current, plus one per buffer: O(1), no list to scan
-  size_t lo, hi;   // offsets: the extent of every buffer handed out over it (lo == hi: none)
+  size_t length;       // what is unmapped when the last holder lets go (0: nothing of ours)
+  uint32_t holds;      // the handle while current, plus one per buffer: O(1), no list to scan
+  size_t lo, hi;       // offsets: the extent of every buffer handed out over it (lo == hi: none)
+  size_t pending = 0;  // retired while buffers held it: the placeholder bytes counted below
 };
+
+// Placeholder memory is released by the finalizers of the buffers over it, which Node runs only
+// when the event loop turns: a synchronous loop of view() and unmap() would otherwise pile
+// placeholders up to vm.max_map_count (the process then aborts) and, with large views, charge
+// mode 2 for terabytes. So the placeholders of the whole process (workers share its map count
+// and commit) are bounded: while kMaxPlaceholders ranges or kMaxPlaceholderBytes are waiting for
+// their buffers' finalizers, buffer() refuses with ERR_MAPPING_PLACEHOLDER_LIMIT. Only the
+// current range of a live mapping can still become a placeholder, so beyond those bounds there
+// is at most one per live mapping that has handed out buffers. The finalizer, not a weak
+// reference, stays the only signal that a range is free: a buffer's memory can outlive its
+// ArrayBuffer (ArrayBuffer.prototype.transfer moves it to a new one).
+constexpr size_t kMaxPlaceholders = 1024;
+constexpr size_t kMaxPlaceholderBytes = size_t{4} << 30;
+std::atomic<size_t> pendingRanges{0};
+std::atomic<size_t> pendingBytes{0};
 
 size_t PageSize() {
   return static_cast<size_t>(sysconf(_SC_PAGESIZE));
 }
 
-void Release(Range* r) {
-  if (--r->holds > 0) return;
+// Drops one hold; returns the placeholder bytes this released (counted in pendingBytes).
+size_t Release(Range* r) {
+  if (--r->holds > 0) return 0;
   if (r->length > 0) munmap(r->addr, r->length);
+  const size_t freed = r->pending;
+  if (freed > 0) {
+    pendingRanges--;
+    pendingBytes -= freed;
+  }
   delete r;
+  return freed;
+}
+
+// The handle lets go of `r`, its range until now: what stays mapped for buffers is counted.
+// The placeholder bytes are also reported to V8 as external memory, so that garbage collection
+// (and then the finalizers) comes sooner under large views.
+void Retire(Napi::Env env, Range* r) {
+  if (r->holds > 1 && r->length > 0) {
+    r->pending = r->length;
+    pendingRanges++;
+    pendingBytes += r->length;
+    int64_t ignored;
+    napi_adjust_external_memory(env, static_cast<int64_t>(r->length), &ignored);
+  }
+  Release(r);
 }
 
 // The backing store of a buffer was freed: its ArrayBuffer was collected (or, if it was moved
 // to another ArrayBuffer, that one was).
-void BufferGone(Napi::Env, void*, Range* r) {
-  Release(r);
+void BufferGone(Napi::Env env, void*, Range* r) {
+  if (size_t freed = Release(r)) {
+    int64_t ignored;
+    napi_adjust_external_memory(env, -static_cast<int64_t>(freed), &ignored);
+  }
 }
 
 std::string Hex(const void* p) {
@@ -132,7 +174,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
 
   explicit MappingHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MappingHandle>(info) {
     if (info.Length() != 1 || !info[0].IsExternal()) {
-      throw Napi::TypeError::New(info.Env(), "MappingHandle is created by mmap(), not by new");
+      throw ArgTypeError(info.Env(), "MappingHandle is created by mmap(), not by new");
     }
     Init* init = info[0].As<Napi::External<Init>>().Data();
     range_ = init->range;
@@ -167,9 +209,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     *offset = static_cast<size_t>(ArgInteger(info, i, "offset", 0, static_cast<int64_t>(length_) - 1));
     *length = static_cast<size_t>(ArgInteger(info, i + 1, "length", 1, static_cast<int64_t>(length_)));
     if (*offset + *length > length_) {
-      throw Napi::RangeError::New(info.Env(), "offset + length (" + std::to_string(*offset + *length) +
-                                                  ") is past the end of the mapping (" +
-                                                  std::to_string(length_) + ")");
+      throw ArgRangeError(info.Env(), "offset + length (" + std::to_string(*offset + *length) +
+                                          ") is past the end of the mapping (" + std::to_string(length_) +
+                                          ")");
     }
   }
 
@@ -218,11 +260,19 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     size_t offset, length;
     ArgRange(info, 0, &offset, &length);
     if (length > kMaxBufferLength) {
-      throw Napi::RangeError::New(env, "length " + std::to_string(length) +
-                                           " is larger than Node's buffer limit (" +
-                                           std::to_string(kMaxBufferLength) + ")");
+      throw ArgRangeError(env, "length " + std::to_string(length) + " is larger than Node's buffer limit (" +
+                                   std::to_string(kMaxBufferLength) + ")");
     }
     RequireWithinFile(env, "buffer", offset + length);
+    if (pendingRanges >= kMaxPlaceholders || pendingBytes >= kMaxPlaceholderBytes) {
+      throw CodedError(env, "ERR_MAPPING_PLACEHOLDER_LIMIT",
+                       "buffer: " + std::to_string(pendingRanges.load()) + " placeholder ranges (" +
+                           std::to_string(pendingBytes.load()) +
+                           " bytes) wait for their buffers to be garbage-collected, which happens only "
+                           "when the event loop turns (limits: " +
+                           std::to_string(kMaxPlaceholders) + " ranges, " +
+                           std::to_string(kMaxPlaceholderBytes) + " bytes)");
+    }
     Range* r = range_;
     // The hold is taken first: should creating the buffer fail, Node runs the finalizer anyway.
     r->holds++;
@@ -336,7 +386,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
       // range stays as DONTUNMAP left it, still ours, until its buffers are gone.
       Placehold(old, fixed);
     }
-    Release(old);
+    Retire(env, old);
     if (range_->length != newLength) {
       q = mremap(p, range_->length, newLength, MREMAP_MAYMOVE);
       if (q == MAP_FAILED) {
@@ -358,7 +408,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     Napi::Env env = info.Env();
     RequireMapped(env, "protect");
     int prot = static_cast<int>(ArgInteger(info, 0, "prot", 0, PROT_READ | PROT_WRITE));
-    if (prot == PROT_WRITE) throw Napi::RangeError::New(env, "prot: write-only is not supported");
+    if (prot == PROT_WRITE) throw ArgRangeError(env, "prot: write-only is not supported");
     if (prot != (PROT_READ | PROT_WRITE) && range_->lo != range_->hi) MoveAway(env, length_);
     if (mprotect(range_->addr, range_->length, prot) != 0) {
       throw SystemError(env, errno, "mprotect",
@@ -378,9 +428,9 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     // touched: only private anonymous memory may grow.
     const bool privateAnon = (flags_ & MAP_ANONYMOUS) && (flags_ & MAP_PRIVATE);
     if (newLength > length_ && !privateAnon) {
-      throw Napi::RangeError::New(env,
-                                  "remap: only a private anonymous mapping can grow (new pages of a file or "
-                                  "shared mapping would fault with SIGBUS)");
+      throw ArgRangeError(env,
+                          "remap: only a private anonymous mapping can grow (new pages of a file or "
+                          "shared mapping would fault with SIGBUS)");
     }
     if (range_->lo != range_->hi) {
       MoveAway(env, newLength);
@@ -425,12 +475,11 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
     RequireMapped(env, "advise");
     int advice = static_cast<int>(ArgInteger(info, 0, "advice", 0, INT32_MAX));
     if (!AllowedAdvice(advice))
-      throw Napi::RangeError::New(env, "advice " + std::to_string(advice) + " is not allowed");
+      throw ArgRangeError(env, "advice " + std::to_string(advice) + " is not allowed");
     size_t offset, length;
     ArgRange(info, 1, &offset, &length);
     const size_t page = PageSize();
-    if (offset % page != 0)
-      throw Napi::RangeError::New(env, "advise: offset must be a multiple of the page size");
+    if (offset % page != 0) throw ArgRangeError(env, "advise: offset must be a multiple of the page size");
     if (madvise(range_->addr + offset, length, advice) != 0) {
       throw SystemError(env, errno, "madvise",
                         Hex(range_->addr + offset) + ", " + std::to_string(length) + " bytes, advice " +
@@ -458,7 +507,7 @@ class MappingHandle : public Napi::ObjectWrap<MappingHandle> {
           "placeholder for the buffers over " + Hex(r->addr) + ", " + std::to_string(r->length) + " bytes");
     }
     range_ = nullptr;
-    Release(r);
+    Retire(env, r);
     if (file_ >= 0) {
       close(file_);
       file_ = -1;
@@ -472,30 +521,23 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t length = ArgLength(info, 0, "length");
   int prot = static_cast<int>(ArgInteger(info, 1, "prot", 0, PROT_READ | PROT_WRITE));
-  if (prot == PROT_WRITE) throw Napi::RangeError::New(env, "prot: write-only is not supported");
   int flags = static_cast<int>(ArgInteger(info, 2, "flags", 0, INT32_MAX));
   int fd = static_cast<int>(ArgInteger(info, 3, "fd", -1, INT32_MAX));
   int64_t offset = ArgInteger(info, 4, "offset", 0, INT64_MAX / 2);
+  CheckMmapArgs(env, prot, flags, fd, offset, "");
 
-  CheckMmapFlags(env, flags, "flags");
   const size_t page = PageSize();
-  if (offset % static_cast<int64_t>(page) != 0)
-    throw Napi::RangeError::New(env, "offset must be a multiple of the page size");
   int file = -1;
-  if (flags & MAP_ANONYMOUS) {
-    if (fd != -1 || offset != 0)
-      throw Napi::RangeError::New(env, "an anonymous mapping takes no fd or offset");
-  } else {
-    if (fd < 0) throw Napi::TypeError::New(env, "a file mapping needs a file descriptor");
+  if (!(flags & MAP_ANONYMOUS)) {
     struct stat st;
     if (fstat(fd, &st) != 0) throw SystemError(env, errno, "fstat", "fd " + std::to_string(fd));
     // Touching a page past the end of a regular file raises SIGBUS: refuse such a mapping.
     if (S_ISREG(st.st_mode)) {
       uint64_t fileEnd = (static_cast<uint64_t>(st.st_size) + page - 1) / page * page;
       if (static_cast<uint64_t>(offset) + length > fileEnd) {
-        throw Napi::RangeError::New(
-            env, "offset + length (" + std::to_string(offset + static_cast<int64_t>(length)) +
-                     ") is past the end of the file (" + std::to_string(st.st_size) + " bytes)");
+        throw ArgRangeError(env, "offset + length (" + std::to_string(offset + static_cast<int64_t>(length)) +
+                                     ") is past the end of the file (" + std::to_string(st.st_size) +
+                                     " bytes)");
       }
       // The file may shrink later: keep a way to look at its size that is independent of the
       // caller's descriptor, and shares no open file description (nor its flock) with it.

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 
 #include "addon.h"
 #include "errors.h"
@@ -59,19 +60,19 @@ Napi::Value ProbeLargestMapping(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int prot = static_cast<int>(ArgInteger(info, 0, "prot", 0, PROT_READ | PROT_WRITE));
   int extra = static_cast<int>(ArgInteger(info, 1, "extraFlags", 0, INT32_MAX));
-  if ((extra & ~MAP_NORESERVE) != 0) throw Napi::RangeError::New(env, "extraFlags: only MAP_NORESERVE");
+  if ((extra & ~MAP_NORESERVE) != 0) throw ArgRangeError(env, "extraFlags: only MAP_NORESERVE");
   uint64_t lo = static_cast<uint64_t>(ArgLength(info, 2, "lo"));
   uint64_t hi = static_cast<uint64_t>(ArgLength(info, 3, "hi"));
   uint64_t gran = static_cast<uint64_t>(ArgLength(info, 4, "granularity"));
-  if (lo > hi) throw Napi::RangeError::New(env, "lo must not exceed hi");
+  if (lo > hi) throw ArgRangeError(env, "lo must not exceed hi");
   if (gran % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) != 0)
-    throw Napi::RangeError::New(env, "granularity must be a multiple of the page size");
+    throw ArgRangeError(env, "granularity must be a multiple of the page size");
   // ProbeLargest searches the multiples of granularity from max(lo rounded down, granularity)
   // to hi rounded down: with none, it would report 0 as though every size had been refused.
   if (hi < gran || (lo / gran > 1 ? lo / gran : 1) > hi / gran) {
-    throw Napi::RangeError::New(env, "nothing to probe: no multiple of granularity (" + std::to_string(gran) +
-                                         ") between lo (" + std::to_string(lo) + ") and hi (" +
-                                         std::to_string(hi) + ")");
+    throw ArgRangeError(env, "nothing to probe: no multiple of granularity (" + std::to_string(gran) +
+                                 ") between lo (" + std::to_string(lo) + ") and hi (" + std::to_string(hi) +
+                                 ")");
   }
   ProbeResult r = ProbeLargest(prot, extra, lo, hi, gran);
   if (r.fatalErrno != 0)

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -15,7 +16,7 @@ namespace {
 int ArgResource(const Napi::CallbackInfo& info) {
   int r = static_cast<int>(ArgInteger(info, 0, "resource", 0, RLIM_NLIMITS - 1));
   if (r != RLIMIT_AS && r != RLIMIT_DATA && r != RLIMIT_STACK) {
-    throw Napi::RangeError::New(info.Env(), "resource must be RLIMIT_AS, RLIMIT_DATA or RLIMIT_STACK");
+    throw ArgRangeError(info.Env(), "resource must be RLIMIT_AS, RLIMIT_DATA or RLIMIT_STACK");
   }
   return r;
 }
@@ -36,8 +37,8 @@ rlim_t ArgLimit(const Napi::CallbackInfo& info, size_t i, const char* name, rlim
     bool lossless = false;
     uint64_t v = info[i].As<Napi::BigInt>().Uint64Value(&lossless);
     if (!lossless || v >= static_cast<uint64_t>(RLIM_INFINITY)) {
-      throw Napi::RangeError::New(
-          info.Env(), std::string(name) + " must be a BigInt from 0 to 2^64 - 2 (null is unlimited)");
+      throw ArgRangeError(info.Env(),
+                          std::string(name) + " must be a BigInt from 0 to 2^64 - 2 (null is unlimited)");
     }
     return static_cast<rlim_t>(v);
   }

@@ -26,9 +26,9 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$root/binding.gyp" "$root/package.json" "$root/native" "$work/"
 ln -s "$root/node_modules" "$work/node_modules"
 
-# N-API headers are the same for every architecture: the host's Node headers serve (package.json's
-# node_gyp_nodedir, also when this script is run by hand).
-export npm_config_nodedir="${npm_package_config_node_gyp_nodedir:-/usr}"
+# N-API headers are the same for every architecture: the host's Node headers serve.
+npm_config_nodedir="$(node "$root/scripts/node-headers.mjs")"
+export npm_config_nodedir
 export CC="$prefix-gcc" CXX="$prefix-g++" LINK="$prefix-g++" AR="$prefix-ar"
 cd "$work"
 "$root/node_modules/.bin/prebuildify" --napi --strip --strip-bin "$prefix-strip" --arch arm64 \

@@ -1,6 +1,6 @@
 // Run by the arm64 Node under qemu-user (scripts/smoke-arm64.sh) in a copy of the package that
-// has only prebuilds/linux-arm64: loads the addon, maps, touches, unmaps, and runs a child.
-// Prints one JSON line for the shell script to check.
+// has only prebuilds/linux-arm64, and by each official Node build in scripts/fresh.sh: loads the
+// addon, maps, touches, unmaps, and runs a child. Prints one JSON line for the script to check.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 

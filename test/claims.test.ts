@@ -22,6 +22,7 @@ describe('experiments and their claims', () => {
       'commit-limit',
       'accounting',
       'redis-fork',
+      'redis-server',
       'oom-late-failure',
       'ptrace-pages',
     ]);

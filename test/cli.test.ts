@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../lib/experiments/model.js';
 import { formatBytes } from '../lib/report/format.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
-import { currentMode, isRoot } from './helpers.js';
+import { currentMode, nobodyCannotRead, onPath } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-cli-'));
@@ -113,9 +113,9 @@ describe('command line', () => {
   });
 
   // 004's program is an ordinary user program: the demo runs for a user without root when memory allows.
-  const asNobody = isRoot && spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', join(root, 'dist/cli/main.js')]).status === 0;
-  it.skipIf(!asNobody)(
-    `demo sparse as user nobody: no cgroup, the program placed by MemAvailable's margin with oom_score_adj 1000, or skipped saying why${asNobody ? '' : ' (skipped: needs root to switch to nobody, runuser, and a dist/ nobody can read)'}`,
+  const notAsNobody = onPath('runuser') ? nobodyCannotRead('dist/cli/main.js') : 'needs runuser';
+  it.skipIf(notAsNobody !== '')(
+    `demo sparse as user nobody: no cgroup, the program placed by MemAvailable's margin with oom_score_adj 1000, or skipped saying why${notAsNobody === '' ? '' : ` (skipped: ${notAsNobody})`}`,
     () => {
       const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(root, 'dist/cli/main.js'), 'demo', 'sparse'], {
         cwd: tmpdir(),

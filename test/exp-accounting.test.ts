@@ -13,14 +13,15 @@ import {
   measureAccounting,
   mprotectSteps,
   type StackEvidence,
-} from '../lib/experiments/accounting.js';
+} from '../lib/experiments/accounting/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
-import { changeFromDeltas, classifyChange } from '../lib/measure/committed.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { GiB, MiB } from '../lib/units.js';
+import { classifyChange } from '../lib/verdict/decide.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 import { currentMode, seededRandom, underLoad } from './helpers.js';
 
 const guard = guardAvailability();
@@ -63,6 +64,7 @@ function evidence(mode: OvercommitMode = 0): AccountingEvidence {
   steps.writable = reading(SIZE, SIZE, ['rd', 'wr', 'ac']);
   return {
     mode,
+    pageSize: 4096,
     sizeBytes: SIZE,
     sizeNote: null,
     trials: 5,
@@ -201,6 +203,16 @@ describe('accounting rules', () => {
     }
     const scaled = judge({ ...evidence(2), sizeNote: 'scaled down' }).get('brk')!;
     expect(scaled.reason).toBe('scaled down');
+  });
+
+  it("take the page size from the evidence (not the judging machine's), and say when a saved run has none", () => {
+    const { pageSize: _, ...old } = evidence();
+    expect(judge(old).get('brk')!.reason).toMatch(/records no page size: 4096 B assumed/);
+    // 'ac' VMAs 96 KiB off the 1 GiB charge: within two 64 KiB pages, not within two 4 KiB pages.
+    const k = kind('anon-private-rw', false, 0);
+    const off = withKind(evidence(), { ...k, mmap: { ...k.mmap, accountedDeltaBytes: SIZE + 96 * 1024 } });
+    expect(judge(off).get('cost-anon-private-rw')!.holds).toBeNull();
+    expect(judge({ ...off, pageSize: 65536 }).get('cost-anon-private-rw')!.holds).toBe(true);
   });
 });
 

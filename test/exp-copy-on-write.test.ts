@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CopyOnWriteEvidence, copyOnWrite, measureCopyOnWrite } from '../lib/experiments/copy-on-write.js';
+import { type CopyOnWriteEvidence, copyOnWrite, measureCopyOnWrite } from '../lib/experiments/copy-on-write/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { MiB } from '../lib/units.js';

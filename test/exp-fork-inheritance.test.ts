@@ -6,12 +6,13 @@ import {
   forkInheritance,
   forkInheritanceClaims,
   measureForkInheritance,
-} from '../lib/experiments/fork-inheritance.js';
+} from '../lib/experiments/fork-inheritance/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
-import { changeFromDeltas, classifyChange } from '../lib/measure/committed.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
 import { GiB, MiB } from '../lib/units.js';
+import { classifyChange } from '../lib/verdict/decide.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 import { currentMode, seededRandom, underLoad } from './helpers.js';
 
 const guard = guardAvailability();

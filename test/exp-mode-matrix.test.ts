@@ -11,7 +11,7 @@ import {
   mode0Predictions,
   modeMatrix,
   type RootTrial,
-} from '../lib/experiments/mode-matrix.js';
+} from '../lib/experiments/mode-matrix/index.js';
 import type { Finding, OvercommitMode, RunReport } from '../lib/experiments/model.js';
 import { type FreeEstimateInputs, freeMemoryRule, ramSwapRule, strictRule } from '../lib/kernel/admission.js';
 import { withSettingsLock } from '../lib/safety/lock.js';

@@ -3,13 +3,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../lib/experiments/judge.js';
-import { type OomLateFailureEvidence, oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments/oom-late-failure.js';
+import { type OomLateFailureEvidence, oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments/oom-late-failure/index.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
 import { MiB } from '../lib/units.js';
-import { canSwitchModes, currentMode, isRoot } from './helpers.js';
+import { canSwitchModes, currentMode, isRoot, nobodyCannotRead } from './helpers.js';
 
 const root = join(import.meta.dirname, '..');
 const cgroup = findMemoryCgroup();
@@ -92,15 +92,19 @@ describe('oom-late-failure', () => {
     ]);
   });
 
-  it('is skipped by the runner for a process without root, with the reason', () => {
-    // The fixture imports the compiled package, which test/global-setup.ts builds.
-    // As root, the fixture drops to nobody; otherwise it already runs without root.
-    const drop = isRoot ? { uid: 65534, gid: 65534 } : {};
-    const out = execFileSync(process.execPath, [join(root, 'test/fixtures/cgroup-skip.mjs')], { ...drop, encoding: 'utf8' });
-    const { uid, reason } = JSON.parse(out) as { uid: number; reason: string | null };
-    expect(uid).not.toBe(0);
-    expect(reason).toMatch(/root/);
-  });
+  // The fixture imports the compiled package, which test/global-setup.ts builds.
+  // As root, the fixture drops to nobody; otherwise it already runs without root.
+  const notAsNobody = isRoot ? nobodyCannotRead('test/fixtures/cgroup-skip.mjs', 'dist/index.js') : '';
+  it.skipIf(notAsNobody !== '')(
+    `is skipped by the runner for a process without root, with the reason${notAsNobody === '' ? '' : ` (skipped: ${notAsNobody})`}`,
+    () => {
+      const drop = isRoot ? { uid: 65534, gid: 65534 } : {};
+      const out = execFileSync(process.execPath, [join(root, 'test/fixtures/cgroup-skip.mjs')], { ...drop, encoding: 'utf8' });
+      const { uid, reason } = JSON.parse(out) as { uid: number; reason: string | null };
+      expect(uid).not.toBe(0);
+      expect(reason).toMatch(/root/);
+    },
+  );
 
   describe.skipIf(!usable)(`in a memory cgroup${skipped}`, () => {
     beforeAll(() => {

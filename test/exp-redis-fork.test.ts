@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import type { OvercommitMode } from '../lib/experiments/model.js';
-import { type ForkAttempt, type RedisForkEvidence, redisFork } from '../lib/experiments/redis-fork.js';
+import { type ForkAttempt, type RedisForkEvidence, redisFork } from '../lib/experiments/redis-fork/index.js';
 import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';

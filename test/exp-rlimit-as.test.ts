@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import type { Finding } from '../lib/experiments/model.js';
-import { measureRlimitAs, type RlimitAsEvidence, rlimitAs, rlimitAsClaims } from '../lib/experiments/rlimit-as.js';
+import { measureRlimitAs, type RlimitAsEvidence, rlimitAs, rlimitAsClaims } from '../lib/experiments/rlimit-as/index.js';
 import { parseLimits } from '../lib/kernel/limits.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { MiB } from '../lib/units.js';

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import type { Finding } from '../lib/experiments/model.js';
-import { measureSettings, readSettings, type SettingsEvidence, settings, settingsClaims } from '../lib/experiments/settings.js';
+import { measureSettings, readSettings, type SettingsEvidence, settings, settingsClaims } from '../lib/experiments/settings/index.js';
 import { normalizeSysctlKey, parseCmdlineSysctls, parseSysctlConf } from '../lib/kernel/sysctl-config.js';
-import { changeFromDeltas } from '../lib/measure/committed.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { guardAvailability, withOvercommitSettings } from '../lib/safety/settings-guard.js';
 import { KiB, MiB } from '../lib/units.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 import { currentMode } from './helpers.js';
 
 const guard = guardAvailability();

@@ -9,10 +9,10 @@ import {
   type SparseProgramRun,
   sparseArray,
   sparseArrayClaims,
-} from '../lib/experiments/sparse-array.js';
-import { changeFromDeltas } from '../lib/measure/committed.js';
+} from '../lib/experiments/sparse-array/index.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { GiB, MiB } from '../lib/units.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 import { currentMode } from './helpers.js';
 
 /** Evidence measured on this host (6.18, mode 0, no swap, THP madvise) while other processes churned Committed_AS. */

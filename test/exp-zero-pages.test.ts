@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../lib/experiments/judge.js';
-import { measureZeroPages, type ZeroPagesEvidence, zeroPages } from '../lib/experiments/zero-pages.js';
+import { measureZeroPages, type ZeroPagesEvidence, zeroPages } from '../lib/experiments/zero-pages/index.js';
 import { pageSize } from '../lib/native/mapping.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
 import { MiB } from '../lib/units.js';
@@ -53,7 +53,7 @@ describe('zero-pages rule', () => {
   it('is undecided when part of the region grew', () => {
     const f = verdict({ ...zeroPageKernel, vmaAnonymousDeltaBytes: REGION / 2 });
     expect(f.holds).toBeNull();
-    expect(f.reason).toMatch(/64\.0 MiB of Anonymous memory/);
+    expect(f.reason).toMatch(/added Anonymous memory of 64\.0 MiB/);
   });
 
   it('does not hold when a never-written page read as non-zero, and says so', () => {

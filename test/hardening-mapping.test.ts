@@ -47,8 +47,8 @@ function runCase(name: string): Outcome {
   return JSON.parse(r.stdout) as Outcome;
 }
 
-const typeError = { name: 'TypeError', code: null };
-const rangeError = { name: 'RangeError', code: null };
+const typeError = { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' };
+const rangeError = { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' };
 
 describe('async work still using a view when the mapping goes away', () => {
   it('randomFill into a view across unmap(): lands in placeholder memory, released once the view is collected', () => {

@@ -1,10 +1,11 @@
 /** Shared by the tests: the machine's mode, read under the settings lock. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { OvercommitMode } from '../lib/experiments/model.js';
 import { hasCapSysAdmin } from '../lib/kernel/status.js';
 import { sysctlWritability } from '../lib/kernel/sysctl.js';
-import { changeFromDeltas } from '../lib/measure/committed.js';
+import { changeFromDeltas } from '../lib/verdict/tolerance.js';
 
 export function currentMode(): OvercommitMode {
   return Number(readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim()) as OvercommitMode;
@@ -56,4 +57,16 @@ export function onPath(command: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Why a test cannot run these files of the checkout (paths from its root) as user nobody (uid and
+ * gid 65534), or '' when it can: switching user needs root, and a checkout in a home only its
+ * owner may enter (/root, mode 0700 on many fresh machines) is out of nobody's reach.
+ */
+export function nobodyCannotRead(...paths: string[]): string {
+  if (!isRoot) return 'needs root to switch to user nobody';
+  const checkout = join(import.meta.dirname, '..');
+  const unreadable = paths.filter((p) => spawnSync('test', ['-r', join(checkout, p)], { uid: 65534, gid: 65534, cwd: '/' }).status !== 0);
+  return unreadable.length === 0 ? '' : `user nobody cannot read ${unreadable.join(', ')} in ${checkout}`;
 }

@@ -9,8 +9,8 @@ const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-pack-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function npm(args: string[], cwd: string): string {
-  return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+function npm(args: string[], cwd: string, env = process.env): string {
+  return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
 }
 
 const PROGRAMS = ['ocl-settings', 'ocl-sparse', 'ocl-rlimit'];
@@ -41,7 +41,8 @@ describe.skipIf(offline !== '')(`npm pack${offline === '' ? '' : ` (skipped: ${o
   let tarball = '';
   beforeAll(() => {
     // `npm run prebuild` is both architectures; without the cross toolchain only this host's.
-    npm(['run', crossMissing.length === 0 ? 'prebuild' : 'prebuild:host'], root);
+    // prebuildify keeps its node-gyp devdir in the temporary directory: this test's own, removed after it.
+    npm(['run', crossMissing.length === 0 ? 'prebuild' : 'prebuild:host'], root, { ...process.env, TMPDIR: dir });
     const [pack] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', dir], root)) as {
       filename: string;
       files: { path: string }[];

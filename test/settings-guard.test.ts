@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { readMeminfo } from '../lib/kernel/meminfo.js';
 import { type OvercommitSettings, readOvercommitSettings, sysctlWritability } from '../lib/kernel/sysctl.js';
 import { withSettingsLock } from '../lib/safety/lock.js';
@@ -189,10 +190,9 @@ describe('settings guard', () => {
     await withOvercommitSettings({ kbytes: kb }, async () => {
       // This process holds the machine's lock; the fixture, a switcher inside our window, takes a
       // private one, so that its originals are ours (kbytes in force).
-      const p = spawnWindow({ mode: 2, ratio: 60 }, 'hold', {
-        ...process.env,
-        OVERCOMMIT_LAB_LOCK: `/tmp/overcommit-lab-guard-test-${process.pid}.lock`,
-      });
+      const lock = `/tmp/overcommit-lab-guard-test-${process.pid}.lock`;
+      onTestFinished(() => rmSync(lock, { force: true }));
+      const p = spawnWindow({ mode: 2, ratio: 60 }, 'hold', { ...process.env, OVERCOMMIT_LAB_LOCK: lock });
       const { window } = await p.ready;
       expect(window.original).toEqual({ mode: start.mode, ratio: 0, kbytes: kb });
       p.child.kill('SIGKILL');

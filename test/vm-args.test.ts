@@ -6,7 +6,9 @@ import { parseVmArgs, VmUsageError } from '../lib/vm/args.js';
 describe('parseVmArgs', () => {
   it('takes the defaults, and the guest command after --', () => {
     const a = parseVmArgs(['--kernel', 'k', '--', 'run', 'mode-matrix', '--json']);
-    expect(a).toMatchObject({ kernel: 'k', memoryBytes: 4 * GiB, cpus: 2, swap: { kind: 'none' }, cgroup: 'v2', timeoutMs: 1_800_000 });
+    expect(a).toMatchObject({ kernel: 'k', memoryBytes: 4 * GiB, cpus: 2, swap: { kind: 'none' }, cgroup: 'v2' });
+    // No --timeout: runInVm scales it to the experiments and the accelerator.
+    expect(a.timeoutMs).toBeUndefined();
     expect(a.guest).toEqual({ args: ['run', 'mode-matrix', '--json'] });
   });
 
@@ -31,6 +33,22 @@ describe('parseVmArgs', () => {
     expect(parseVmArgs(['--kernel', 'k', '--swap', 'file:1G', '--', 'list']).swap).toEqual({ kind: 'file', bytes: GiB });
   });
 
+  it('takes --accel, or OVERCOMMIT_LAB_ACCEL without it, auto by default', () => {
+    const saved = process.env.OVERCOMMIT_LAB_ACCEL;
+    try {
+      delete process.env.OVERCOMMIT_LAB_ACCEL;
+      expect(parseVmArgs(['--kernel', 'k', '--', 'list']).accel).toBe('auto');
+      process.env.OVERCOMMIT_LAB_ACCEL = 'tcg';
+      expect(parseVmArgs(['--kernel', 'k', '--', 'list']).accel).toBe('tcg');
+      expect(parseVmArgs(['--kernel', 'k', '--accel', 'kvm', '--', 'list']).accel).toBe('kvm');
+      process.env.OVERCOMMIT_LAB_ACCEL = 'fast';
+      expect(() => parseVmArgs(['--kernel', 'k', '--', 'list'])).toThrow(/OVERCOMMIT_LAB_ACCEL takes auto, kvm or tcg, got 'fast'/);
+    } finally {
+      if (saved === undefined) delete process.env.OVERCOMMIT_LAB_ACCEL;
+      else process.env.OVERCOMMIT_LAB_ACCEL = saved;
+    }
+  });
+
   it('takes --exec instead of a command', () => {
     expect(parseVmArgs(['--kernel', 'k', '--exec', 'npx vitest run']).guest).toEqual({ shell: 'npx vitest run' });
     expect(() => parseVmArgs(['--kernel', 'k', '--exec', 'x', '--', 'run'])).toThrow(/either --exec or a command/);
@@ -45,6 +63,7 @@ describe('parseVmArgs', () => {
     [['--kernel', 'k', '--cpus', '0', '--', 'run'], /--cpus takes a whole number/],
     [['--kernel', 'k', '--memory', '64M', '--', 'run'], /at least 256M/],
     [['--kernel', 'k', 'run'], /command goes after --/],
+    [['--kernel', 'k', '--accel', 'hvf', '--', 'run'], /--accel takes auto, kvm or tcg/],
   ])('refuses %j with a clear message', (argv, message) => {
     expect(() => parseVmArgs(argv)).toThrow(VmUsageError);
     expect(() => parseVmArgs(argv)).toThrow(message);
@@ -66,11 +85,13 @@ describe("the guest's run command", () => {
   it('always asks the guest for JSON and keeps --json, --report and --quiet on the host', () => {
     expect(planGuestRun(['mode-matrix', '--mode', '0,2', '--report', 'r.md'])).toEqual({
       guestArgs: ['run', 'mode-matrix', '--mode', '0,2', '--json'],
+      runs: 2,
       json: false,
       report: 'r.md',
       quiet: false,
     });
     expect(planGuestRun(['--json']).json).toBe(true);
+    expect(planGuestRun(['settings', 'zero-pages', '--mode', 'all']).runs).toBe(6);
   });
 
   it('refuses an unknown experiment, mode or report name before anything boots', () => {

@@ -145,8 +145,9 @@ describe('qemuArgs', () => {
   });
 
   it('uses KVM when asked, and keeps the kernel messages with verbose', () => {
-    const args = qemuArgs({ ...base, accel: 'kvm', shares: [], verbose: true });
+    const args = qemuArgs({ ...base, accel: 'kvm', shares: [], verbose: true, pidFile: '/w/qemu.pid' });
     expect(args.join(' ')).toContain('-accel kvm -cpu host');
+    expect(args.join(' ')).toContain('-pidfile /w/qemu.pid');
     expect(args[args.indexOf('-append') + 1]).not.toContain('quiet');
   });
 });

@@ -2,32 +2,23 @@
 /** The overcommit-lab command line. */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { EvidenceValue, RunReport } from '../experiments/model.js';
-import type { SparseDemoResult } from '../experiments/sparse-array.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { modeDescription, readOvercommitSettings } from '../kernel/sysctl.js';
-import { formatBytes, formatEvidenceValue } from '../report/format.js';
+import { formatBytes } from '../report/format.js';
+import { toolName, toolVersion, UsageError } from '../tool.js';
+import type { RunReport } from '../verdict/types.js';
 import { clearProgress, progressReporter } from './progress.js';
+import type { SparseDemoResult } from './sparse-demo.js';
 
 // Start-up cost is in what a command imports: the runner brings every experiment and the addon,
 // the reports bring their renderers. Each command loads what it uses, so `settings` (five
-// numbers from /proc) reads only /proc.
+// numbers from /proc) reads only /proc, and --help, usage errors, `list`, `rejudge` and `compare`
+// load no addon: they work where it cannot load (another OS, a copy without its build).
 const loadRunner = () => import('../experiments/runner.js');
 const loadTerminal = () => import('../report/terminal.js');
 const loadWrite = () => import('../report/write.js');
 
-/** The usage text, which names the tool as the runner does. */
-async function usage(): Promise<string> {
-  return usageFor((await loadRunner()).toolName);
-}
-
-/** The runner's UsageError (the CLI exits 2 on it), loaded with the runner. */
-async function usageError(message: string): Promise<Error> {
-  const { UsageError } = await loadRunner();
-  return new UsageError(message);
-}
-
-const usageFor = (toolName: string) => `Usage: ${toolName} <command> [options]
+const usage = `Usage: ${toolName} <command> [options]
 
 Runs real experiments on this Linux kernel's memory overcommit machinery and says, claim by
 claim, whether the kernel behaves as the source documents say.
@@ -38,6 +29,8 @@ Commands:
   list                  the experiments, their claims and requirements
   list --coverage       every sentence of the documents: the claims that test it, or why none does
   settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
+  rejudge RUN.json      every verdict of a saved run judged again by this version's rules,
+                        and the ones that changed (needs no addon: works on any OS)
   compare A.json B.json the claims whose verdict or key number differs between two runs
   compare A.json B.json C.json...
                         three or more runs (one per kernel, say): the claims × runs table
@@ -48,8 +41,10 @@ Options:
   --mode LIST           run: under each of these modes, e.g. 0,1,2 or all (needs root);
                         the settings are restored afterwards
   --json                print one JSON document instead of text
-  --report FILE         run, compare: also write a report (.md or .html)
+  --report FILE         run, compare, rejudge: also write a report (.md or .html)
   --quiet               only the verdict lines; no progress
+  --redis-server PATH   run: the redis-server the redis-server experiment starts (default:
+                        $OVERCOMMIT_LAB_REDIS_SERVER, else the one on PATH)
   -h, --help            this help
   -v, --version         the version
 
@@ -61,19 +56,21 @@ const options = {
   report: { type: 'string' },
   quiet: { type: 'boolean', default: false },
   coverage: { type: 'boolean', default: false },
+  'redis-server': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
 } as const;
 
-type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean; coverage: boolean };
+type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean; coverage: boolean; 'redis-server'?: string };
 
 async function run(ids: string[], flags: Flags): Promise<void> {
-  const [{ runExperiments, toolName }, { renderTerminal, shouldUseColor }, { parseModes }] = await Promise.all([
+  const [{ runExperiments }, { renderTerminal, shouldUseColor }, { parseModes }] = await Promise.all([
     loadRunner(),
     loadTerminal(),
     import('./options.js'),
   ]);
   const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
+  if (flags['redis-server'] !== undefined) (await import('../redis/server.js')).setRedisServerPath(flags['redis-server']);
   const progress = progressReporter(flags.quiet);
   let report: RunReport;
   try {
@@ -88,8 +85,8 @@ async function run(ids: string[], flags: Flags): Promise<void> {
 }
 
 async function demo(args: string[], flags: Flags): Promise<void> {
-  if (args.length !== 1 || args[0] !== 'sparse') throw await usageError(`demo takes one program: sparse`);
-  const { runSparseDemo } = await import('../experiments/sparse-array.js');
+  if (args.length !== 1 || args[0] !== 'sparse') throw new UsageError(`demo takes one program: sparse`);
+  const { runSparseDemo, renderSparseDemo } = await import('./sparse-demo.js');
   const progress = progressReporter(flags.quiet);
   let result: SparseDemoResult;
   try {
@@ -97,51 +94,7 @@ async function demo(args: string[], flags: Flags): Promise<void> {
   } finally {
     clearProgress(flags.quiet);
   }
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return;
-  }
-  const r = result.run;
-  const lines = [
-    `$ ${r.args.length === 0 ? './sparse' : `./sparse ${r.args.join(' ')}`}   # 004's program, its own process (pid ${r.pid})`,
-    ...r.lines,
-  ];
-  if (r.stderr !== '') lines.push(...r.stderr.trimEnd().split('\n'));
-  if (r.exitCode !== 0) lines.push(`(the program ${r.signal !== null ? `was ended by ${r.signal}` : `exited ${r.exitCode}`})`);
-  lines.push(
-    '',
-    `What the program cannot see, read by the tool while it was stopped (${r.confinement ?? 'not placed'}; oom_score_adj ${r.oomScoreAdj ?? 'unchanged'}):`,
-  );
-  const row = (key: string, value: EvidenceValue, note = '') => {
-    const exact = typeof value === 'number' && key.endsWith('Bytes') ? ` (${value})` : '';
-    lines.push(`    ${key.padEnd(24)} ${formatEvidenceValue(key, value)}${exact}${note}`);
-  };
-  for (const [title, p] of [
-    ['after its mmap, before its loop', r.mapped],
-    ['after its loop', r.touched],
-  ] as const) {
-    if (p === null) continue;
-    lines.push(`  ${title}:`);
-    row('residentPages', p.residentPages, "   (the program's own mincore)");
-    row('vmaRssBytes', p.vmaRssBytes, '   (the mapping in /proc/<pid>/smaps)');
-    row('vmaAnonymousBytes', p.vmaAnonymousBytes);
-    row('vmFlags', p.vmFlags.join(' '));
-    row('rssBytes', p.rssBytes, "   (the program's VmRSS)");
-    row('committedAsBytes', p.committedAsBytes);
-  }
-  lines.push('  across them:');
-  if (r.touchMs !== null) row('touchMs', Math.round(r.touchMs), "   (the program's loop)");
-  if (r.committedTouch !== null)
-    row('committedTouchBytes', r.committedTouch.changeBytes, `   (Committed_AS; noise ±${formatBytes(r.committedTouch.toleranceBytes)})`);
-  if (r.committedMmap !== null)
-    row(
-      'committedMmapBytes',
-      r.committedMmap.changeBytes,
-      `   (Committed_AS across the mmap; noise ±${formatBytes(r.committedMmap.toleranceBytes)})`,
-    );
-  row('swapFreeBytes', result.swapFreeBytes);
-  lines.push(`  transparent hugepages: ${result.thpEnabled ?? 'absent'}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderSparseDemo(result));
 }
 
 async function listCoverage(flags: Flags): Promise<void> {
@@ -155,7 +108,7 @@ async function listCoverage(flags: Flags): Promise<void> {
 
 async function list(flags: Flags): Promise<void> {
   if (flags.coverage) return listCoverage(flags);
-  const { experiments } = await import('../experiments/index.js');
+  const { ruleSets: experiments } = await import('../experiments/rules.js');
   if (flags.json) {
     const out = experiments.map((e) => ({ id: e.id, title: e.title, requires: e.requires, claims: e.claims }));
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
@@ -165,7 +118,7 @@ async function list(flags: Flags): Promise<void> {
   for (const e of experiments) {
     const req = Object.entries(e.requires)
       .filter(([, v]) => v !== undefined && v !== false)
-      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k));
+      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k === 'program' ? (v as { name: string }).name : k));
     lines.push(`${e.id} — ${e.title}${req.length > 0 ? `  [needs: ${req.join(', ')}]` : ''}`);
     for (const c of e.claims) lines.push(`  ${c.id}  (${c.source}${c.modes ? `; modes ${c.modes.join(',')}` : ''})\n    ${c.text}`);
     lines.push('');
@@ -201,16 +154,41 @@ function settings(flags: Flags): void {
   );
 }
 
-async function compare(files: string[], flags: Flags): Promise<void> {
-  if (files.length < 2) throw await usageError('compare takes two or more JSON files written by `run --json` or `vm ... -- run --json`');
-  const reports: RunReport[] = [];
-  for (const f of files) {
-    try {
-      reports.push(JSON.parse(readFileSync(f, 'utf8')) as RunReport);
-    } catch (e) {
-      throw await usageError(`cannot read ${f} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
-    }
+/** A run's JSON document, as `run --json` wrote it; a usage error when it is not one. */
+function readRun(file: string): RunReport {
+  let report: RunReport;
+  try {
+    report = JSON.parse(readFileSync(file, 'utf8')) as RunReport;
+  } catch (e) {
+    throw new UsageError(`cannot read ${file} as a run's JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (report === null || typeof report !== 'object' || !Array.isArray(report.runs))
+    throw new UsageError(`${file} is not a run's JSON (no runs): write one with \`run --json\``);
+  return report;
+}
+
+async function rejudgeCommand(files: string[], flags: Flags): Promise<void> {
+  if (files.length !== 1) throw new UsageError('rejudge takes one JSON file written by `run --json` or `vm ... -- run --json`');
+  const file = files[0] as string;
+  const saved = readRun(file);
+  const [{ rejudgeReport }, { ruleSets }, { renderRejudged }] = await Promise.all([
+    import('../experiments/judge.js'),
+    import('../experiments/rules.js'),
+    import('../report/rejudge.js'),
+  ]);
+  const r = rejudgeReport(saved, ruleSets);
+  if (flags.report !== undefined) await (await loadWrite()).writeReport(flags.report, r.report);
+  if (flags.json) {
+    const summary = { file, rulesVersion: toolVersion, checked: r.checked, changed: r.changed, unchecked: r.unchecked };
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else process.stdout.write(renderRejudged(file, r));
+  if (flags.report !== undefined && !flags.json && !flags.quiet)
+    process.stdout.write(`Report of the run judged again written to ${flags.report}\n`);
+}
+
+async function compare(files: string[], flags: Flags): Promise<void> {
+  if (files.length < 2) throw new UsageError('compare takes two or more JSON files written by `run --json` or `vm ... -- run --json`');
+  const reports = files.map(readRun);
   if (reports.length > 2) {
     // Several runs (one per kernel, say): the claims × runs table.
     const { kernelsMatrix, renderKernelsTerminal } = await import('../report/kernels.js');
@@ -237,32 +215,32 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${await usage()}\n`);
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n\n${usage}\n`);
     return 2;
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(`${await usage()}\n`);
+    process.stdout.write(`${usage}\n`);
     return 0;
   }
   if (values.version) {
-    process.stdout.write(`${(await loadRunner()).toolVersion}\n`);
+    process.stdout.write(`${toolVersion}\n`);
     return 0;
   }
   const flags: Flags = values;
   const [command, ...rest] = positionals;
   try {
-    if (flags.mode !== undefined && command !== 'run') throw await usageError('--mode goes with run');
-    if (flags.coverage && command !== 'list') throw await usageError('--coverage goes with list');
-    if (flags.report !== undefined && command !== 'run' && command !== 'compare')
-      throw await usageError('--report goes with run or compare');
+    if (flags.mode !== undefined && command !== 'run') throw new UsageError('--mode goes with run');
+    if (flags.coverage && command !== 'list') throw new UsageError('--coverage goes with list');
+    if (flags.report !== undefined && command !== 'run' && command !== 'compare' && command !== 'rejudge')
+      throw new UsageError('--report goes with run, compare or rejudge');
     // A bad report name is a usage error before any work, not a failure after the run.
     if (flags.report !== undefined) {
       const { reportFormat } = await loadWrite();
       try {
         reportFormat(flags.report);
       } catch (e) {
-        throw await usageError((e as Error).message);
+        throw new UsageError((e as Error).message);
       }
     }
     switch (command) {
@@ -281,16 +259,18 @@ export async function main(argv: string[]): Promise<number> {
       case 'compare':
         await compare(rest, flags);
         break;
+      case 'rejudge':
+        await rejudgeCommand(rest, flags);
+        break;
       case undefined:
-        throw await usageError('a command is needed');
+        throw new UsageError('a command is needed');
       default:
-        throw await usageError(`unknown command '${command}'`);
+        throw new UsageError(`unknown command '${command}'`);
     }
     return 0;
   } catch (e) {
-    const { toolName, UsageError } = await loadRunner();
     if (e instanceof UsageError) {
-      process.stderr.write(`${toolName}: ${e.message}\n\n${usageFor(toolName)}\n`);
+      process.stderr.write(`${toolName}: ${e.message}\n\n${usage}\n`);
       return 2;
     }
     process.stderr.write(`${toolName}: ${e instanceof Error ? e.message : String(e)}\n`);

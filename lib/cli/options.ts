@@ -1,6 +1,7 @@
 /** Option values shared by commands. */
-import type { OvercommitMode } from '../experiments/model.js';
-import { UsageError } from '../experiments/runner.js';
+
+import { UsageError } from '../tool.js';
+import type { OvercommitMode } from '../verdict/types.js';
 
 /** --mode's list: '0,2' or 'all'. */
 export function parseModes(value: string): OvercommitMode[] {

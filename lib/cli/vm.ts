@@ -12,6 +12,8 @@ import { clearProgress, progressReporter } from './progress.js';
 /** What the host does with a guest `run`: the guest always answers in JSON. */
 interface RunPlan {
   guestArgs: string[];
+  /** Experiment runs (experiment × mode), for the default timeout. */
+  runs: number;
   json: boolean;
   report?: string;
   quiet: boolean;
@@ -30,8 +32,8 @@ export function planGuestRun(args: readonly string[]): RunPlan {
     allowPositionals: true,
     strict: true,
   });
-  selectExperiments(positionals);
-  if (values.mode !== undefined) parseModes(values.mode);
+  const selected = selectExperiments(positionals);
+  const modes = values.mode === undefined ? 1 : parseModes(values.mode).length;
   if (values.report !== undefined) {
     try {
       reportFormat(values.report);
@@ -40,7 +42,13 @@ export function planGuestRun(args: readonly string[]): RunPlan {
     }
   }
   const guestArgs = ['run', ...positionals, ...(values.mode === undefined ? [] : ['--mode', values.mode]), '--json'];
-  return { guestArgs, json: values.json, ...(values.report === undefined ? {} : { report: values.report }), quiet: values.quiet };
+  return {
+    guestArgs,
+    runs: selected.length * modes,
+    json: values.json,
+    ...(values.report === undefined ? {} : { report: values.report }),
+    quiet: values.quiet,
+  };
 }
 
 /** The last lines of the guest's console, for a failure. */
@@ -68,13 +76,23 @@ export async function vmCommand(argv: string[]): Promise<number> {
   const progress = progressReporter(a.quiet || a.verbose);
   const hooks = {
     ...(progress === undefined ? {} : { progress }),
+    ...(a.quiet
+      ? {}
+      : {
+          notice: (message: string) => {
+            clearProgress(a.quiet || a.verbose);
+            process.stderr.write(`${toolName} vm: ${message}\n`);
+          },
+        }),
     ...(a.verbose
       ? { console: (line: string) => process.stderr.write(`${line}\n`) }
       : { output: (line: string) => process.stdout.write(`${line}\n`) }),
   };
   try {
     const guest = plan === undefined ? a.guest : { args: plan.guestArgs };
-    const result = await runInVm({ ...a, guest }, hooks);
+    // A run's experiments scale its default timeout; another command of the tool (settings, list) is one step; a shell line is unknown.
+    const runs = plan !== undefined ? plan.runs : 'args' in a.guest ? 0 : undefined;
+    const result = await runInVm({ ...a, guest, ...(runs === undefined ? {} : { runs }) }, hooks);
     clearProgress(a.quiet || a.verbose);
     if (plan === undefined) {
       process.stdout.write(result.stdout);

@@ -1,18 +1,19 @@
 /** Every experiment, in the order `run` runs them. Ids are a public contract. */
 
-import { accounting } from './accounting.js';
-import { commitLimit } from './commit-limit.js';
-import { copyOnWrite } from './copy-on-write.js';
-import { forkInheritance } from './fork-inheritance.js';
-import { modeMatrix } from './mode-matrix.js';
+import { accounting } from './accounting/index.js';
+import { commitLimit } from './commit-limit/index.js';
+import { copyOnWrite } from './copy-on-write/index.js';
+import { forkInheritance } from './fork-inheritance/index.js';
+import { modeMatrix } from './mode-matrix/index.js';
 import type { Experiment } from './model.js';
-import { oomLateFailure } from './oom-late-failure.js';
+import { oomLateFailure } from './oom-late-failure/index.js';
 import { ptracePages } from './ptrace-pages/index.js';
-import { redisFork } from './redis-fork.js';
-import { rlimitAs } from './rlimit-as.js';
-import { settings } from './settings.js';
-import { sparseArray } from './sparse-array.js';
-import { zeroPages } from './zero-pages.js';
+import { redisFork } from './redis-fork/index.js';
+import { redisServer } from './redis-server/index.js';
+import { rlimitAs } from './rlimit-as/index.js';
+import { settings } from './settings/index.js';
+import { sparseArray } from './sparse-array/index.js';
+import { zeroPages } from './zero-pages/index.js';
 
 export const experiments: readonly Experiment[] = [
   settings,
@@ -25,6 +26,7 @@ export const experiments: readonly Experiment[] = [
   commitLimit,
   accounting,
   redisFork,
+  redisServer,
   oomLateFailure,
   ptracePages,
 ];

@@ -3,7 +3,17 @@
  * measure() returned; `rejudge` calls it on a saved report, so that any run (from this machine,
  * a guest kernel, or a test fixture) can be checked for verdicts that contradict its evidence.
  */
-import type { ClaimRule, Evidence, Experiment, ExperimentRun, Finding, Measured, OvercommitMode, RunReport, Verdict } from './model.js';
+import type {
+  ClaimRule,
+  Evidence,
+  ExperimentRun,
+  Finding,
+  Measured,
+  OvercommitMode,
+  RuleSet,
+  RunReport,
+  Verdict,
+} from '../verdict/types.js';
 
 /** True when the claim is about `mode` (claims without modes are about every mode). */
 function claimApplies(rule: ClaimRule<never>, mode: OvercommitMode): boolean {
@@ -21,7 +31,7 @@ function judgeOne<E extends Measured>(rule: ClaimRule<E>, evidence: E): { verdic
 }
 
 /** Applies the rules of the claims about `mode` to the evidence, in the rules' order. */
-export function judgeEvidence<E extends Measured>(experiment: Experiment<E>, evidence: E, mode: OvercommitMode): Finding[] {
+export function judgeEvidence<E extends Measured>(experiment: Pick<RuleSet<E>, 'rules'>, evidence: E, mode: OvercommitMode): Finding[] {
   return experiment.rules
     .filter((rule) => claimApplies(rule as ClaimRule<never>, mode))
     .map((rule) => {
@@ -48,24 +58,84 @@ export interface Contradiction {
   judged: boolean | null;
 }
 
+/** A verdict of a saved run that the current rules give differently ('absent': no such finding on that side). */
+export interface VerdictChange {
+  experiment: string;
+  mode: OvercommitMode;
+  claim: string;
+  recorded: boolean | null | 'absent';
+  judged: boolean | null | 'absent';
+  /** The current rules' reason (why undecided, or a caveat), when they give one. */
+  reason?: string;
+}
+
+/** A run of a saved report that was not judged again, and why. */
+export interface UncheckedRun {
+  experiment: string;
+  mode: OvercommitMode;
+  why: string;
+}
+
+export interface Rejudged {
+  /** The report with the findings of every run judged again replaced by the current rules' findings. */
+  report: RunReport;
+  /** How many findings the current rules gave. */
+  checked: number;
+  changed: VerdictChange[];
+  unchecked: UncheckedRun[];
+}
+
+/** Why `run` cannot be judged again with `sets`, or undefined when it can. */
+function uncheckable(run: ExperimentRun, set: RuleSet | undefined): string | undefined {
+  if (run.status !== 'ran') return `it was ${run.status === 'skipped' ? 'skipped' : 'an error'} in the saved run`;
+  if (run.evidence === undefined) return 'the saved run has no evidence for it';
+  if (set === undefined) return 'no rules for this experiment in this version';
+  return undefined;
+}
+
+/**
+ * Judges every run of a saved report again from its recorded evidence with the rules in `sets`
+ * (pure: it reads nothing but the report), and says which verdicts differ from the recorded ones.
+ */
+export function rejudgeReport(report: RunReport, sets: readonly RuleSet[]): Rejudged {
+  const changed: VerdictChange[] = [];
+  const unchecked: UncheckedRun[] = [];
+  let checked = 0;
+  const runs = report.runs.map((run): ExperimentRun => {
+    const set = sets.find((e) => e.id === run.experiment);
+    const why = uncheckable(run, set);
+    if (why !== undefined || set === undefined || run.evidence === undefined) {
+      unchecked.push({ experiment: run.experiment, mode: run.mode, why: why ?? 'not checked' });
+      return run;
+    }
+    const judged = judgeEvidence(set, run.evidence as Measured, run.mode);
+    checked += judged.length;
+    const at = { experiment: run.experiment, mode: run.mode };
+    for (const f of run.findings) {
+      const again = judged.find((j) => j.claim === f.claim);
+      if (again === undefined) changed.push({ ...at, claim: f.claim, recorded: f.holds, judged: 'absent' });
+      else if (again.holds !== f.holds) {
+        const change: VerdictChange = { ...at, claim: f.claim, recorded: f.holds, judged: again.holds };
+        if (again.reason !== undefined) change.reason = again.reason;
+        changed.push(change);
+      }
+    }
+    for (const j of judged) {
+      if (!run.findings.some((f) => f.claim === j.claim)) changed.push({ ...at, claim: j.claim, recorded: 'absent', judged: j.holds });
+    }
+    return { ...run, findings: judged };
+  });
+  return { report: { ...report, runs }, checked, changed, unchecked };
+}
+
 /**
  * Recomputes every verdict of `report` from each run's recorded evidence and lists those that
  * differ: a verdict that contradicts its evidence. Runs without evidence are not checked.
  */
-export function rejudge(report: RunReport, experiments: readonly Experiment[]): Contradiction[] {
-  const out: Contradiction[] = [];
-  const check = (run: ExperimentRun) => {
-    const experiment = experiments.find((e) => e.id === run.experiment);
-    if (experiment === undefined || run.status !== 'ran' || run.evidence === undefined) return;
-    const judged = judgeEvidence(experiment, run.evidence as Measured, run.mode);
-    for (const f of run.findings) {
-      const again = judged.find((j) => j.claim === f.claim);
-      const now = again === undefined ? null : again.holds;
-      if (again === undefined || now !== f.holds) {
-        out.push({ experiment: run.experiment, mode: run.mode, claim: f.claim, recorded: f.holds, judged: now });
-      }
-    }
-  };
-  report.runs.forEach(check);
-  return out;
+export function rejudge(report: RunReport, experiments: readonly RuleSet[]): Contradiction[] {
+  return rejudgeReport(report, experiments).changed.flatMap((c) =>
+    c.recorded === 'absent'
+      ? []
+      : [{ experiment: c.experiment, mode: c.mode, claim: c.claim, recorded: c.recorded, judged: c.judged === 'absent' ? null : c.judged }],
+  );
 }

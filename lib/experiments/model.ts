@@ -1,59 +1,15 @@
 /**
- * The experiment model: an experiment states the claims it tests (each with the source document
- * it comes from), runs against the real kernel, and returns one finding per claim. A finding's
- * `holds` is always computed from what this run observed.
+ * The experiment model: an experiment is a rule set (its claims and their pure rules, in
+ * lib/verdict) and a measure() that runs against the real kernel. A finding's `holds` is always
+ * computed from what this run observed. The shared types live in lib/verdict/types.ts and are
+ * re-exported here.
  */
 
+import { defineRules, type Finding, type Measured, type OvercommitMode, type RuleSet } from '../verdict/types.js';
 import { judgeEvidence } from './judge.js';
 
-/** The overcommit mode, as in /proc/sys/vm/overcommit_memory. */
-export type OvercommitMode = 0 | 1 | 2;
-
-/** A value recorded as evidence: numbers, flags, errno codes, durations. */
-export type EvidenceValue = number | string | boolean | null | readonly EvidenceValue[] | { readonly [key: string]: EvidenceValue };
-
-export type Evidence = Record<string, EvidenceValue>;
-
-/** One sentence from one of the source documents that the tool tests. */
-export interface Claim {
-  /** Stable id, unique within its experiment (a public contract). */
-  id: string;
-  /** The sentence tested, quoted or closely paraphrased from the document. */
-  text: string;
-  /** The document's file name in shared/seeds, e.g. '004_5cb27e43744276b5.txt'. */
-  source: string;
-  /** The modes this claim is about; absent when it holds or fails whatever the mode. */
-  modes?: readonly OvercommitMode[];
-}
-
-/** What one run measured for one claim. */
-export interface Finding {
-  /** The claim's id. */
-  claim: string;
-  /** The claim's sentence. */
-  text: string;
-  /** The claim's source document. */
-  source: string;
-  /** Computed from this run's evidence; null when the run could not decide (see `reason`). */
-  holds: boolean | null;
-  /** What was observed, in words, with the numbers. */
-  observed: string;
-  /** Why `holds` is null, or a caveat on the verdict. */
-  reason?: string;
-  evidence: Evidence;
-}
-
-/** What an experiment needs from the machine; the runner skips it, with the reason, otherwise. */
-export interface Requirements {
-  /** Needs root (CAP_SYS_ADMIN), e.g. to write /proc/sys/vm or create cgroups. */
-  root?: boolean;
-  /** Needs a writable /proc/sys/vm (switching modes). */
-  writableSysctl?: boolean;
-  /** Needs a memory cgroup controller (v1 or v2) it may create groups in. */
-  memoryCgroup?: boolean;
-  /** Runs only in these modes (others are skipped, saying so). */
-  modes?: readonly OvercommitMode[];
-}
+export { withCaveat } from '../verdict/combine.js';
+export * from '../verdict/types.js';
 
 /** Passed to every experiment's measure(). */
 export interface ExperimentContext {
@@ -63,131 +19,20 @@ export interface ExperimentContext {
   progress(message: string): void;
 }
 
-/** A rule's judgement of one claim on the evidence: null when the evidence cannot decide. */
-export interface Verdict {
-  holds: boolean | null;
-  /** Why `holds` is null (the numbers that made it undecidable), or a caveat on the verdict. */
-  reason?: string;
-}
-
-/**
- * What every experiment's evidence may carry besides its numbers: a measurement that went wrong
- * as a whole (a child that died, a file that could not be read). The runner turns it into null
- * verdicts for every claim, with this as the reason; rules never see such evidence.
- */
-export interface Measured {
-  problem?: string;
-}
-
-/**
- * One claim and how it is judged. `judge` and `observe` are pure: they read only the evidence,
- * so a verdict can be recomputed from a saved run, and the text cannot contradict the numbers.
- */
-export interface ClaimRule<E> {
-  claim: Claim;
-  /** A problem that leaves this claim (not the others) without evidence; judged null with it (observe is not called). */
-  missing?(evidence: E): string | undefined;
-  judge(evidence: E): Verdict;
-  /** What was observed, in words, built from the evidence and the verdict. */
-  observe(evidence: E, verdict: Verdict): string;
-  /** The part of the evidence this finding records (default: all of it). */
-  evidence?(evidence: E): Evidence;
-}
-
 /** An experiment: measure() on the real kernel, then each claim's rule on what it measured. */
-export interface Experiment<E extends Measured = Measured> {
-  /** Stable id (a public contract), e.g. 'sparse-array'. */
-  id: string;
-  /** One line: what the experiment does. */
-  title: string;
-  claims: readonly Claim[];
-  requires: Requirements;
+export interface Experiment<E extends Measured = Measured> extends RuleSet<E> {
   /** Runs on the kernel and returns typed evidence, never verdicts. Evidence must be JSON. */
   measure(ctx: ExperimentContext): Promise<E>;
-  /** One row per claim, in the order findings are reported. */
-  rules: readonly ClaimRule<E>[];
   /** measure(), then the rules of the claims about `ctx.mode`: the findings, as the runner makes them. */
   run(ctx: ExperimentContext): Promise<Finding[]>;
 }
 
-/** Builds an experiment from its rules: its claims are the rules' claims, in order. */
+/** An experiment from its rules (e.g. a rule set from defineRules) and its measurement. */
 export function defineExperiment<E extends Measured>(e: Omit<Experiment<E>, 'claims' | 'run'>): Experiment<E> {
   const experiment: Experiment<E> = {
-    ...e,
-    claims: e.rules.map((r) => r.claim),
+    ...defineRules(e),
+    measure: e.measure,
     run: async (ctx) => judgeEvidence(experiment, await e.measure(ctx), ctx.mode),
   };
   return experiment;
-}
-
-export type RunStatus = 'ran' | 'skipped' | 'error';
-
-/** One experiment run under one mode. */
-export interface ExperimentRun {
-  experiment: string;
-  /** The overcommit mode in force while the experiment ran. */
-  mode: OvercommitMode;
-  status: RunStatus;
-  /** Why it was skipped, or the error. */
-  reason?: string;
-  durationMs: number;
-  findings: Finding[];
-  /** Everything measure() returned, so that the verdicts can be recomputed from the report. */
-  evidence?: Evidence;
-}
-
-export interface SystemInfo {
-  kernel: string;
-  pageSize: number;
-  cpus: number;
-  memTotalBytes: number;
-  swapTotalBytes: number;
-  root: boolean;
-  /** Set when the run happened in a guest started by `overcommit-lab vm`: how that guest was made. */
-  vm?: VmInfo;
-}
-
-/** The guest `overcommit-lab vm` booted (its kernel's release is SystemInfo.kernel). */
-export interface VmInfo {
-  /** The --kernel given: an image, an unpacked package or 'host'. */
-  kernelSource: string;
-  /** The guest kernel's release as the image or package names it. */
-  kernel: string;
-  memoryBytes: number;
-  cpus: number;
-  /** 'none', 'zram:<bytes>' or 'file:<bytes>'. */
-  swap: string;
-  cgroup: 'v1' | 'v2';
-  accel: 'kvm' | 'tcg';
-  /** From qemu's start to the guest's first script. */
-  bootMs: number;
-}
-
-export interface SettingsInfo {
-  overcommitMemory: OvercommitMode;
-  overcommitRatio: number;
-  overcommitKbytes: number;
-  commitLimitBytes: number;
-  committedAsBytes: number;
-}
-
-/** The JSON document of `overcommit-lab run --json` (keys are a public contract). */
-export interface RunReport {
-  tool: { name: string; version: string };
-  system: SystemInfo;
-  settings: SettingsInfo;
-  runs: ExperimentRun[];
-}
-
-/** The rules with `caveat(e)` (when not null) added to every verdict's reason, e.g. "sizes scaled down in mode 2". */
-export function withCaveat<E>(rules: readonly ClaimRule<E>[], caveat: (evidence: E) => string | null): ClaimRule<E>[] {
-  return rules.map((r) => ({
-    ...r,
-    judge: (e: E): Verdict => {
-      const v = r.judge(e);
-      const note = caveat(e);
-      if (note === null) return v;
-      return { ...v, reason: v.reason === undefined ? note : `${v.reason}; ${note}` };
-    },
-  }));
 }

@@ -3,17 +3,15 @@
  * the settings guard, skipping (with the reason) what this machine cannot run, and builds the
  * RunReport.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { hasCapSysAdmin } from '../kernel/status.js';
 import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
 import { systemInfo } from '../kernel/system.js';
-import { packageRoot } from '../native/binding.js';
 import { pageSize } from '../native/mapping.js';
 import { withSettingsLock } from '../safety/lock.js';
 import { memoryCgroupAvailability } from '../safety/memory-cgroup.js';
 import { withMode } from '../safety/settings-guard.js';
+import { toolName, toolVersion, UsageError } from '../tool.js';
 import { experiments as allExperiments } from './index.js';
 import { judgeEvidence } from './judge.js';
 import type {
@@ -41,13 +39,7 @@ export interface RunOptions {
   onWait?: (message: string) => void;
 }
 
-/** A request the runner cannot understand (unknown experiment id); the CLI exits 2 on it. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-export const toolName = 'overcommit-lab';
-export const toolVersion: string = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+export { toolName, toolVersion, UsageError } from '../tool.js';
 
 function readSettingsInfo(): SettingsInfo {
   const s = readOvercommitSettings();
@@ -86,7 +78,7 @@ export function skipReason(experiment: Experiment, mode: OvercommitMode): string
     const cg = memoryCgroupAvailability();
     if (!cg.available) return cg.reason;
   }
-  return undefined;
+  return r.program?.missing?.();
 }
 
 /** Measures `experiment` under `ctx.mode` and judges its claims about that mode. */

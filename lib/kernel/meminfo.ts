@@ -3,7 +3,7 @@
  * here with everything else in meminfo (the CommitLimit formula is in admission.ts).
  */
 import { openSync, readFileSync, readSync } from 'node:fs';
-import { median } from '../measure/stats.js';
+import { median } from '../verdict/stats.js';
 
 export interface Meminfo {
   /** Every field by its kernel name ('Committed_AS', 'Active(anon)'): kB fields in bytes,

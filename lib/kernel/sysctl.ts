@@ -3,7 +3,7 @@
  * this module only says whether a write could succeed.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import type { OvercommitMode } from '../experiments/model.js';
+import type { OvercommitMode } from '../verdict/types.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
 import { hasCapSysAdmin } from './status.js';
 

@@ -1,6 +1,6 @@
 /** The machine facts every report starts with (SystemInfo in experiment.ts). */
 import { cpus, release } from 'node:os';
-import type { SystemInfo } from '../experiments/model.js';
+import type { SystemInfo } from '../verdict/types.js';
 import { readMeminfo } from './meminfo.js';
 import { hasCapSysAdmin } from './status.js';
 

@@ -7,46 +7,12 @@
  * largest deviation of any trial, action or control, from its kind's median. The change is the
  * median action delta less the median control delta (the drift).
  *
- * The rule (`classifyChange`) decides between hypotheses (charged E; not charged: 0) only when
- * they are more than twice the tolerance apart, and picks the one within the tolerance of the
- * change; otherwise it says it cannot decide, with the numbers. Noise can then make a verdict
- * undecided, but it cannot carry a change from one hypothesis to another: that would take a
- * median shifted by more than the distance between them less the largest deviation measured.
+ * The tolerance is built from the deltas in lib/verdict/tolerance.ts, and judged by the one rule
+ * in lib/verdict/decide.ts: this module only reads the kernel.
  */
 import { parseMeminfo, readCommittedAs } from '../kernel/meminfo.js';
-import { mib, OWN_JITTER_BYTES } from '../units.js';
-import { median } from './stats.js';
-
-/** A Committed_AS change measured over interleaved trials (JSON evidence). */
-export interface CommittedChange {
-  /** Per action trial: Committed_AS after the action less before it. */
-  actionDeltasBytes: number[];
-  /** Per control trial: the same readings with nothing done between them. */
-  controlDeltasBytes: number[];
-  /** Median action delta less median control delta. */
-  changeBytes: number;
-  /** The largest deviation of any trial from its kind's median: what others moved the counter by. */
-  noiseBytes: number;
-  /** noiseBytes plus Node's own allocations between readings (OWN_JITTER_BYTES). */
-  toleranceBytes: number;
-}
-
-/** Builds the change from deltas measured elsewhere (e.g. read by a child around its steps). */
-export function changeFromDeltas(actionDeltasBytes: readonly number[], controlDeltasBytes: readonly number[]): CommittedChange {
-  if (actionDeltasBytes.length === 0) throw new RangeError('changeFromDeltas: no action trials');
-  const controls = controlDeltasBytes.length === 0 ? [0] : controlDeltasBytes;
-  const ma = median(actionDeltasBytes);
-  const mc = median(controls);
-  const deviation = (values: readonly number[], m: number) => Math.max(0, ...values.map((v) => Math.abs(v - m)));
-  const noiseBytes = Math.max(deviation(actionDeltasBytes, ma), deviation(controls, mc));
-  return {
-    actionDeltasBytes: [...actionDeltasBytes],
-    controlDeltasBytes: [...controlDeltasBytes],
-    changeBytes: ma - mc,
-    noiseBytes,
-    toleranceBytes: noiseBytes + OWN_JITTER_BYTES,
-  };
-}
+import { median } from '../verdict/stats.js';
+import { type CommittedChange, changeFromDeltas } from '../verdict/tolerance.js';
 
 export interface CommittedChangeOptions {
   /** Action trials, each followed by a control trial; default 5. */
@@ -137,127 +103,4 @@ export function measureCommittedSteps<N extends string>(
     }
   }
   return Object.fromEntries(names.map((n) => [n, changeFromDeltas(action.get(n)!, control)])) as Record<N, CommittedChange>;
-}
-
-/** One outcome a change may show: e.g. { label: 'charged', bytes: 64 MiB }, { label: 'not charged', bytes: 0 }. */
-export interface ChangeHypothesis {
-  label: string;
-  bytes: number;
-}
-
-export interface ChangeClass {
-  /** The one hypothesis the change matches, or null when the noise cannot tell them apart. */
-  match: ChangeHypothesis | null;
-  /** Why match is null, with the numbers; absent when a hypothesis matched. */
-  reason?: string;
-}
-
-/** How a reason names the quantity classified and its noise (default: a Committed_AS change). */
-export interface ChangeWording {
-  /** Subject of "... by up to X in this run": what moved the quantity. */
-  noise: string;
-  /** Prefix of "... X (±T), which is none of ...". */
-  value: string;
-}
-
-const COMMITTED_WORDING: ChangeWording = { noise: 'other processes moved Committed_AS', value: 'Committed_AS changed by' };
-
-/**
- * The one tolerance rule: the change matches a hypothesis when it is within the tolerance of it
- * and every pair of hypotheses is more than twice the tolerance apart.
- */
-export function classifyChange(
-  change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
-  hypotheses: readonly ChangeHypothesis[],
-  wording: ChangeWording = COMMITTED_WORDING,
-): ChangeClass {
-  const tol = change.toleranceBytes;
-  for (let i = 0; i < hypotheses.length; i++) {
-    for (let j = i + 1; j < hypotheses.length; j++) {
-      const [a, b] = [hypotheses[i]!, hypotheses[j]!];
-      if (Math.abs(a.bytes - b.bytes) <= 2 * tol) {
-        return {
-          match: null,
-          reason: `${wording.noise} by up to ${mib(change.toleranceBytes)} in this run, too much to tell ${a.label} (${mib(a.bytes)}) from ${b.label} (${mib(b.bytes)})`,
-        };
-      }
-    }
-  }
-  const match = hypotheses.find((h) => Math.abs(change.changeBytes - h.bytes) <= tol) ?? null;
-  if (match !== null) return { match };
-  return {
-    match: null,
-    reason: `${wording.value} ${mib(change.changeBytes)} (±${mib(tol)}), which is none of ${hypotheses.map((h) => `${h.label} (${mib(h.bytes)})`).join(', ')}`,
-  };
-}
-
-/**
- * A verdict on "the action changes Committed_AS by `expected`" against the alternative (by
- * default: it does not change it): holds, does not hold, or undecided with the reason.
- */
-export function judgeChange(
-  change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
-  expected: ChangeHypothesis,
-  alternative: ChangeHypothesis = { label: 'no change', bytes: 0 },
-): { holds: boolean | null; reason?: string } {
-  const c = classifyChange(change, [expected, alternative]);
-  if (c.match === null) return { holds: null, reason: c.reason! };
-  return { holds: c.match === expected };
-}
-
-/** How a charge was decided: by the mapping's own VmFlags, by Committed_AS, or by both agreeing. */
-export type ChargeBasis = 'VmFlags' | 'Committed_AS' | 'both';
-
-export interface ChargeClass extends ChangeClass {
-  /** What decided the match; null when nothing did. */
-  basis: ChargeBasis | null;
-}
-
-/**
- * A charge judged from two sides: the Committed_AS change (machine-wide, so noisy) and, where the
- * kernel shows it, the change in the action's own accounted bytes (the bytes of its range in VMAs
- * marked 'ac' in smaps: exact, per mapping, and blind to other processes). The exact side decides
- * when it is given (non-null) and matches a hypothesis within `slackBytes`; Committed_AS then only
- * confirms it, and when it clearly matches another hypothesis the two disagree: no verdict, with
- * both numbers. Without the exact side, Committed_AS decides by the one tolerance rule.
- */
-export function classifyCharge(
-  change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
-  accountedDeltaBytes: number | null,
-  hypotheses: readonly ChangeHypothesis[],
-  slackBytes: number,
-): ChargeClass {
-  const counter = classifyChange(change, hypotheses);
-  if (accountedDeltaBytes === null) return { ...counter, basis: counter.match === null ? null : 'Committed_AS' };
-  const exact = hypotheses.find((h) => Math.abs(accountedDeltaBytes - h.bytes) <= slackBytes) ?? null;
-  if (exact === null) {
-    return {
-      match: null,
-      basis: null,
-      reason: `the VMAs marked 'ac' changed by ${mib(accountedDeltaBytes)}, which is none of ${hypotheses.map((h) => `${h.label} (${mib(h.bytes)})`).join(', ')}`,
-    };
-  }
-  if (counter.match !== null && counter.match !== exact) {
-    return {
-      match: null,
-      basis: null,
-      reason: `VmFlags say ${exact.label} ('ac' VMAs changed by ${mib(accountedDeltaBytes)}) but Committed_AS changed by ${mib(change.changeBytes)} (±${mib(change.toleranceBytes)}): ${counter.match.label}`,
-    };
-  }
-  if (counter.match === null)
-    return { match: exact, basis: 'VmFlags', reason: `decided by VmFlags; Committed_AS cannot: ${counter.reason}` };
-  return { match: exact, basis: 'both' };
-}
-
-/** A verdict on "the action charges `expected`" against `alternative`, from both sides (classifyCharge). */
-export function judgeCharge(
-  change: Pick<CommittedChange, 'changeBytes' | 'toleranceBytes'>,
-  accountedDeltaBytes: number | null,
-  expected: ChangeHypothesis,
-  alternative: ChangeHypothesis,
-  slackBytes: number,
-): { holds: boolean | null; reason?: string } {
-  const c = classifyCharge(change, accountedDeltaBytes, [expected, alternative], slackBytes);
-  if (c.match === null) return { holds: null, reason: c.reason! };
-  return c.reason === undefined ? { holds: c.match === expected } : { holds: c.match === expected, reason: c.reason };
 }

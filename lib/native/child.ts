@@ -11,9 +11,9 @@
 import { constants as osConstants } from 'node:os';
 import { findVma, parseSmaps } from '../kernel/smaps.js';
 import { type NativeStep, type NativeStepResult, native } from './binding.js';
-import { nonNegativeInteger, positiveInteger } from './errors.js';
-import { type MmapOptions, mmapFlags, type Prot, protFlags } from './mapping.js';
+import { type MmapOptions, mmapArguments, type Prot, protFlags } from './mapping.js';
 import { type RlimitResource, rlimitResource } from './rlimit.js';
+import { argRangeError, argTypeError, nonNegativeInteger, optionalBoolean, optionsObject, positiveInteger } from './validate.js';
 
 /**
  * What a step works on: an earlier mmap step of the same child (its first `length` bytes, all of
@@ -125,23 +125,23 @@ const signalNames = new Map<number, string>(Object.entries(osConstants.signals).
 function targetFields(step: StepTarget, index: number): Record<string, unknown> {
   if ('mapping' in step && step.mapping !== undefined) {
     const m = nonNegativeInteger(step.mapping, `steps[${index}].mapping`);
-    return step.length === undefined ? { mapping: m } : { mapping: m, length: positiveInteger(step.length, 'length') };
+    return step.length === undefined ? { mapping: m } : { mapping: m, length: positiveInteger(step.length, `steps[${index}].length`) };
   }
   const t = step as { address?: unknown; length?: unknown };
-  if (typeof t.address !== 'bigint') throw new TypeError(`steps[${index}] needs a mapping (step index) or an address (bigint)`);
+  if (typeof t.address !== 'bigint') throw argTypeError(`steps[${index}] needs a mapping (step index) or an address (bigint)`);
   return { address: t.address, length: positiveInteger(t.length, `steps[${index}].length`) };
 }
 
 /** A path the child opens: a NUL would cut it where the kernel reads it. */
 function pathField(path: unknown, index: number): string {
-  if (typeof path !== 'string') throw new TypeError(`steps[${index}].path must be a string`);
-  if (path.includes('\0')) throw new TypeError(`steps[${index}].path must not contain a NUL character`);
+  if (typeof path !== 'string') throw argTypeError(`steps[${index}].path must be a string`);
+  if (path.includes('\0')) throw argTypeError(`steps[${index}].path must not contain a NUL character`);
   return path;
 }
 
 function toNative(step: ChildStep, index: number): NativeStep {
-  if (step === null || typeof step !== 'object') throw new TypeError(`steps[${index}] must be an object`);
-  const required = step.required === true;
+  if (step === null || typeof step !== 'object') throw argTypeError(`steps[${index}] must be an object`);
+  const required = optionalBoolean(step.required, `steps[${index}].required`) === true;
   switch (step.op) {
     case 'setrlimit':
       return {
@@ -152,24 +152,19 @@ function toNative(step: ChildStep, index: number): NativeStep {
         hard: step.hard,
         relative: step.relative === true,
       };
-    case 'mmap': {
-      const o = step.options ?? {};
+    case 'mmap':
       return {
         op: 'mmap',
         required,
         length: positiveInteger(step.length, `steps[${index}].length`),
-        prot: protFlags(o.prot ?? 'rw'),
-        flags: mmapFlags(o),
-        fd: o.fd ?? -1,
-        offset: o.offset ?? 0,
+        ...mmapArguments(step.options, `steps[${index}].options`),
       };
-    }
     case 'touch':
       return { op: 'touch', required, ...targetFields(step, index), offset: step.offset ?? 0, stride: step.stride };
     case 'munmap':
       return { op: 'munmap', required, ...targetFields(step, index) };
     case 'mprotect':
-      return { op: 'mprotect', required, ...targetFields(step, index), prot: protFlags(step.prot) };
+      return { op: 'mprotect', required, ...targetFields(step, index), prot: protFlags(step.prot, `steps[${index}].prot`) };
     case 'sbrk':
       return { op: 'sbrk', required, increment: step.increment };
     case 'fork':
@@ -195,10 +190,10 @@ function toNative(step: ChildStep, index: number): NativeStep {
     case 'stack':
       return { op: 'stack', required, bytes: step.bytes };
     case 'vmflags':
-      if (typeof step.address !== 'bigint') throw new TypeError(`steps[${index}].address must be a bigint`);
+      if (typeof step.address !== 'bigint') throw argTypeError(`steps[${index}].address must be a bigint`);
       return { op: 'readfile', required, path: '/proc/self/smaps', maxBytes: SMAPS_MAX_BYTES };
     default:
-      throw new RangeError(`steps[${index}]: unknown op '${String((step as { op?: unknown }).op)}'`);
+      throw argRangeError(`steps[${index}]: unknown op '${String((step as { op?: unknown }).op)}'`);
   }
 }
 
@@ -256,9 +251,10 @@ function fromNative(step: ChildStep, r: NativeStepResult): ChildStepResult {
 }
 
 /** Runs `steps` in a forked child; resolves when the child has been reaped. */
-export async function runChild(steps: readonly ChildStep[], options: RunChildOptions = {}): Promise<ChildResult> {
-  if (!Array.isArray(steps)) throw new TypeError('steps must be an array');
-  const timeoutMs = options.timeoutMs === undefined ? 30_000 : positiveInteger(options.timeoutMs, 'timeoutMs');
+export async function runChild(steps: readonly ChildStep[], options?: RunChildOptions): Promise<ChildResult> {
+  if (!Array.isArray(steps)) throw argTypeError('steps must be an array');
+  const { timeoutMs = 30_000 } = optionsObject(options);
+  positiveInteger(timeoutMs, 'timeoutMs');
   const raw = await native.runChild(steps.map(toNative), timeoutMs);
   return {
     pid: raw.pid,

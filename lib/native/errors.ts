@@ -28,16 +28,4 @@ export function mappingError(code: MappingErrorCode, message: string): Error & {
   return Object.assign(new Error(message), { code });
 }
 
-/** Throws a RangeError unless `value` is a positive safe integer. */
-export function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
-  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive safe integer, got ${value}`);
-  return value;
-}
-
-/** Throws a RangeError unless `value` is a safe integer >= 0. */
-export function nonNegativeInteger(value: unknown, name: string): number {
-  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${typeof value}`);
-  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${name} must be a safe integer >= 0, got ${value}`);
-  return value;
-}
+export { nonNegativeInteger, positiveInteger } from './validate.js';

@@ -17,7 +17,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { readVmFlags } from '../kernel/smaps.js';
 import { type NativeMapping, native } from './binding.js';
-import { mappingError, nonNegativeInteger, positiveInteger } from './errors.js';
+import { mappingError } from './errors.js';
+import { argRangeError, argTypeError, nonNegativeInteger, oneOf, optionalBoolean, optionsObject, positiveInteger } from './validate.js';
 
 const C = native.constants;
 
@@ -105,20 +106,28 @@ const ADVICE: Record<Advice, number> = {
  */
 export const maxBufferLength: number = Math.min(bufferConstants.MAX_LENGTH, native.maxBufferLength);
 
-export function protFlags(prot: unknown): number {
-  if (typeof prot !== 'string' || !Object.hasOwn(PROT, prot)) {
-    throw new RangeError(`prot must be 'none', 'r' or 'rw', got ${String(prot)}`);
-  }
-  return PROT[prot as Prot];
+export function protFlags(prot: unknown, name = 'prot'): number {
+  return PROT[oneOf(prot, Object.keys(PROT) as Prot[], name)];
 }
 
-/** mmap flags for the options: MAP_PRIVATE or MAP_SHARED, anonymous unless fd is given. */
-export function mmapFlags(options: MmapOptions): number {
-  let flags = options.shared ? C.MAP_SHARED : C.MAP_PRIVATE;
-  if (options.fd === undefined) flags |= C.MAP_ANONYMOUS;
-  if (options.noreserve) flags |= C.MAP_NORESERVE;
-  if (options.populate) flags |= C.MAP_POPULATE;
-  return flags;
+/** mmap's arguments for `options`, checked as mmap() checks them (runChild's mmap step too). */
+export function mmapArguments(
+  options: MmapOptions | undefined,
+  name = 'options',
+): { prot: number; flags: number; fd: number; offset: number } {
+  const o = optionsObject(options, name);
+  const prot = protFlags(o.prot ?? 'rw', `${name}.prot`);
+  let flags = optionalBoolean(o.shared, `${name}.shared`) ? C.MAP_SHARED : C.MAP_PRIVATE;
+  if (optionalBoolean(o.noreserve, `${name}.noreserve`)) flags |= C.MAP_NORESERVE;
+  if (optionalBoolean(o.populate, `${name}.populate`)) flags |= C.MAP_POPULATE;
+  if (o.fd === undefined) {
+    if (o.offset !== undefined) throw argTypeError(`${name}.offset is for file mappings: give an fd too`);
+    return { prot, flags: flags | C.MAP_ANONYMOUS, fd: -1, offset: 0 };
+  }
+  const fd = nonNegativeInteger(o.fd, `${name}.fd`);
+  const offset = o.offset === undefined ? 0 : nonNegativeInteger(o.offset, `${name}.offset`);
+  if (offset % pageSize !== 0) throw argRangeError(`${name}.offset must be a multiple of the page size (${pageSize}), got ${offset}`);
+  return { prot, flags, fd, offset };
 }
 
 export class Mapping {
@@ -163,7 +172,7 @@ export class Mapping {
    */
   get buffer(): ArrayBuffer {
     if (this.length > maxBufferLength) {
-      throw new RangeError(`the mapping (${this.length} bytes) is larger than Node's buffer limit (${maxBufferLength}); use view()`);
+      throw argRangeError(`the mapping (${this.length} bytes) is larger than Node's buffer limit (${maxBufferLength}); use view()`);
     }
     return this.#native.buffer(0, this.length);
   }
@@ -172,7 +181,7 @@ export class Mapping {
   view(offset: number, length: number): ArrayBuffer {
     nonNegativeInteger(offset, 'offset');
     positiveInteger(length, 'length');
-    if (length > maxBufferLength) throw new RangeError(`length ${length} is larger than Node's buffer limit (${maxBufferLength})`);
+    if (length > maxBufferLength) throw argRangeError(`length ${length} is larger than Node's buffer limit (${maxBufferLength})`);
     return this.#native.buffer(offset, length);
   }
 
@@ -184,7 +193,7 @@ export class Mapping {
    */
   touch(options: TouchOptions = {}): number {
     const { offset, length } = this.#range(options);
-    const stride = options.stride === undefined ? pageSize : positiveInteger(options.stride, 'stride');
+    const stride = options?.stride === undefined ? pageSize : positiveInteger(options.stride, 'stride');
     return this.#native.touch(offset, length, stride);
   }
 
@@ -206,6 +215,7 @@ export class Mapping {
   async residentPagesAsync(options: ResidentPagesOptions = {}): Promise<number> {
     const { offset, length } = this.#range(options);
     const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw argTypeError('signal must be an AbortSignal');
     const address = this.address;
     const size = this.length;
     const end = offset + length;
@@ -255,9 +265,7 @@ export class Mapping {
 
   /** madvise over a range (default: the whole mapping). */
   advise(advice: Advice, options: RangeOptions = {}): void {
-    if (typeof advice !== 'string' || !Object.hasOwn(ADVICE, advice)) {
-      throw new RangeError(`advice must be one of ${Object.keys(ADVICE).join(', ')}, got ${String(advice)}`);
-    }
+    oneOf(advice, Object.keys(ADVICE) as Advice[], 'advice');
     const { offset, length } = this.#range(options);
     this.#native.advise(ADVICE[advice], offset, length);
   }
@@ -274,32 +282,22 @@ export class Mapping {
     if (!this.mapped) throw mappingError('ERR_MAPPING_UNMAPPED', `${what}: the mapping has been unmapped`);
   }
 
-  #range(options: RangeOptions): { offset: number; length: number } {
-    if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-    const offset = options.offset === undefined ? 0 : nonNegativeInteger(options.offset, 'offset');
-    const length = options.length === undefined ? this.length - offset : positiveInteger(options.length, 'length');
+  #range(options: RangeOptions | undefined): { offset: number; length: number } {
+    const o = optionsObject(options);
+    const offset = o.offset === undefined ? 0 : nonNegativeInteger(o.offset, 'offset');
+    const length = o.length === undefined ? this.length - offset : positiveInteger(o.length, 'length');
     if (offset >= this.length || offset + length > this.length) {
-      throw new RangeError(`offset ${offset} + length ${length} is past the end of the mapping (${this.length} bytes)`);
+      throw argRangeError(`offset ${offset} + length ${length} is past the end of the mapping (${this.length} bytes)`);
     }
     return { offset, length };
   }
 }
 
 /** Maps `length` bytes: anonymous private read-write memory unless the options say otherwise. */
-export function mmap(length: number, options: MmapOptions = {}): Mapping {
+export function mmap(length: number, options?: MmapOptions): Mapping {
   positiveInteger(length, 'length');
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
-  const prot = protFlags(options.prot ?? 'rw');
-  let fd = -1;
-  let offset = 0;
-  if (options.fd !== undefined) {
-    fd = nonNegativeInteger(options.fd, 'fd');
-    offset = options.offset === undefined ? 0 : nonNegativeInteger(options.offset, 'offset');
-    if (offset % pageSize !== 0) throw new RangeError(`offset must be a multiple of the page size (${pageSize}), got ${offset}`);
-  } else if (options.offset !== undefined) {
-    throw new TypeError('offset is for file mappings: give an fd too');
-  }
-  return new Mapping(native.mmap(length, prot, mmapFlags(options), fd, offset));
+  const { prot, flags, fd, offset } = mmapArguments(options);
+  return new Mapping(native.mmap(length, prot, flags, fd, offset));
 }
 
 /**
@@ -307,7 +305,7 @@ export function mmap(length: number, options: MmapOptions = {}): Mapping {
  * A name with a NUL character is a TypeError (the kernel would cut it there).
  */
 export function memfdCreate(name: string): number {
-  if (typeof name !== 'string') throw new TypeError('name must be a string');
-  if (name.includes('\0')) throw new TypeError('name must not contain NUL characters');
+  if (typeof name !== 'string') throw argTypeError('name must be a string');
+  if (name.includes('\0')) throw argTypeError('name must not contain NUL characters');
   return native.memfdCreate(name);
 }

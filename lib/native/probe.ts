@@ -3,8 +3,8 @@
  * binary search with mmap and munmap (nothing is touched).
  */
 import { native } from './binding.js';
-import { positiveInteger } from './errors.js';
 import { pageSize } from './mapping.js';
+import { argRangeError, optionalBoolean, optionsObject, positiveInteger } from './validate.js';
 
 export interface ProbeOptions {
   /** Map with MAP_NORESERVE. */
@@ -30,20 +30,20 @@ export interface ProbeResult {
  * to `hi` (rounded down). A RangeError when there is nothing to search: lo > hi, or no such
  * multiple (e.g. hi below the granularity), rather than a 0 that would read as refused.
  */
-export function probeLargestMapping(options: ProbeOptions = {}): ProbeResult {
-  if (options === null || typeof options !== 'object') throw new TypeError('options must be an object');
+export function probeLargestMapping(probeOptions?: ProbeOptions): ProbeResult {
+  const options = optionsObject(probeOptions);
   const granularity = options.granularity === undefined ? pageSize : positiveInteger(options.granularity, 'granularity');
   const lo = options.lo === undefined ? granularity : positiveInteger(options.lo, 'lo');
   const hi = options.hi === undefined ? 2 ** 47 : positiveInteger(options.hi, 'hi');
   if (granularity % pageSize !== 0)
-    throw new RangeError(`granularity must be a multiple of the page size (${pageSize}), got ${granularity}`);
-  if (lo > hi) throw new RangeError(`lo (${lo}) must not exceed hi (${hi})`);
+    throw argRangeError(`granularity must be a multiple of the page size (${pageSize}), got ${granularity}`);
+  if (lo > hi) throw argRangeError(`lo (${lo}) must not exceed hi (${hi})`);
   if (Math.max(Math.floor(lo / granularity), 1) > Math.floor(hi / granularity)) {
-    throw new RangeError(`nothing to probe: no multiple of granularity (${granularity}) between lo (${lo}) and hi (${hi})`);
+    throw argRangeError(`nothing to probe: no multiple of granularity (${granularity}) between lo (${lo}) and hi (${hi})`);
   }
   const r = native.probeLargestMapping(
     native.constants.PROT_READ | native.constants.PROT_WRITE,
-    options.noreserve ? native.constants.MAP_NORESERVE : 0,
+    optionalBoolean(options.noreserve, 'noreserve') ? native.constants.MAP_NORESERVE : 0,
     lo,
     hi,
     granularity,

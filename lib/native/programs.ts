@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readStat } from '../kernel/stat.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { packageRoot } from './binding.js';
-import { positiveInteger } from './errors.js';
+import { argRangeError, argTypeError, optionalBoolean, optionalFunction, optionsObject, positiveInteger } from './validate.js';
 
 export type ProgramName = 'settings' | 'sparse' | 'rlimit' | 'ptrace';
 
@@ -143,7 +143,7 @@ function executable(path: string): boolean {
  */
 export function programPath(name: ProgramName): string {
   if (!isProgramName(name))
-    throw new TypeError(`unknown program ${JSON.stringify(name)}: expected one of ${Object.keys(EXECUTABLES).join(', ')}`);
+    throw argTypeError(`unknown program ${JSON.stringify(name)}: expected one of ${Object.keys(EXECUTABLES).join(', ')}`);
   const dirs = [join(packageRoot, 'build', 'Release', 'programs'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`)];
   for (const dir of dirs) {
     const path = join(dir, EXECUTABLES[name]);
@@ -170,12 +170,12 @@ function programArgs(name: ProgramName, options: SparseProgramOptions): string[]
   if (name === 'ptrace') return [...args, ...ptraceArgs(options as unknown as PtraceProgramOptions)];
   if (name !== 'sparse') {
     if (options.bytes !== undefined || options.mincore !== undefined)
-      throw new TypeError(`bytes and mincore are options of the sparse program, not ${name}`);
+      throw argTypeError(`bytes and mincore are options of the sparse program, not ${name}`);
     return args;
   }
   if (options.bytes !== undefined) {
     const bytes = positiveInteger(options.bytes, 'bytes');
-    if (bytes < 8192 || bytes % 4096 !== 0) throw new RangeError(`bytes must be a multiple of 4096, at least 8192, got ${bytes}`);
+    if (bytes < 8192 || bytes % 4096 !== 0) throw argRangeError(`bytes must be a multiple of 4096, at least 8192, got ${bytes}`);
     args.push('--bytes', String(bytes));
   }
   if (options.mincore === true) args.push('--mincore');
@@ -220,16 +220,14 @@ function parseMincore(rest: string): MincoreCount {
  * Rejects on bad options, when it cannot be started, or when `onPause`/`onSpawn` throws; a
  * program that fails (exit code 1, a signal) resolves with that.
  */
-export async function runProgram<N extends ProgramName>(
-  name: N,
-  options: RunProgramOptions<N> = {} as RunProgramOptions<N>,
-): Promise<ProgramResult<N>> {
-  const opts = options as SparseProgramOptions & CommonProgramOptions<N>;
+export async function runProgram<N extends ProgramName>(name: N, options?: RunProgramOptions<N>): Promise<ProgramResult<N>> {
+  const opts = optionsObject(options) as SparseProgramOptions & CommonProgramOptions<N>;
   const path = programPath(name);
   const args = programArgs(name, opts);
   const timeoutMs = opts.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : positiveInteger(opts.timeoutMs, 'timeoutMs');
-  if (opts.onPause !== undefined && typeof opts.onPause !== 'function') throw new TypeError('onPause must be a function');
-  if (opts.onSpawn !== undefined && typeof opts.onSpawn !== 'function') throw new TypeError('onSpawn must be a function');
+  optionalFunction(opts.onPause, 'onPause');
+  optionalFunction(opts.onSpawn, 'onSpawn');
+  optionalBoolean(opts.mincore, 'mincore');
 
   return new Promise((resolve, reject) => {
     const started = performance.now();
@@ -254,9 +252,14 @@ export async function runProgram<N extends ProgramName>(
       failure ??= e;
       kill();
     };
+    // The timeout bounds the whole call: once it has fired, the program is killed and the call
+    // settles when it has exited, whether or not an onPause still runs.
+    let timeoutFired!: () => void;
+    const timeoutReached = new Promise<void>((resolve) => (timeoutFired = resolve));
     const timer = setTimeout(() => {
       timedOut = true;
       kill();
+      timeoutFired();
     }, timeoutMs);
 
     const pauseAt = async (point: PausePoint<N>, pid: number) => {
@@ -329,9 +332,9 @@ export async function runProgram<N extends ProgramName>(
       reject(new Error(`could not run ${path}: ${e.message}`, { cause: e }));
     });
     child.on('close', (exitCode, signal) => {
-      clearTimeout(timer);
       if (partial !== '') onLine(partial);
-      void pausing.then(() => {
+      void Promise.race([pausing, timeoutReached]).then(() => {
+        clearTimeout(timer);
         if (failure !== undefined) {
           reject(failure);
           return;

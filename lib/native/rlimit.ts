@@ -6,7 +6,7 @@
  * address space as it runs: apply it in a child (runChild's setrlimit step) instead.
  */
 import { native } from './binding.js';
-import { nonNegativeInteger } from './errors.js';
+import { argRangeError, argTypeError, nonNegativeInteger } from './validate.js';
 
 export type RlimitResource = 'as' | 'data' | 'stack';
 
@@ -28,7 +28,7 @@ const RESOURCE: Record<RlimitResource, number> = {
 
 export function rlimitResource(resource: unknown): number {
   if (typeof resource !== 'string' || !Object.hasOwn(RESOURCE, resource)) {
-    throw new RangeError(`resource must be 'as', 'data' or 'stack', got ${String(resource)}`);
+    throw argRangeError(`resource must be 'as', 'data' or 'stack', got ${String(resource)}`);
   }
   return RESOURCE[resource as RlimitResource];
 }
@@ -36,7 +36,7 @@ export function rlimitResource(resource: unknown): number {
 function limit(value: RlimitValue | undefined, name: string): RlimitValue | undefined {
   if (value === null || value === undefined) return value;
   if (typeof value === 'bigint') {
-    if (value < 0n || value >= 2n ** 64n - 1n) throw new RangeError(`${name} must be from 0 to 2^64 - 2 (null is unlimited), got ${value}`);
+    if (value < 0n || value >= 2n ** 64n - 1n) throw argRangeError(`${name} must be from 0 to 2^64 - 2 (null is unlimited), got ${value}`);
     return value;
   }
   return nonNegativeInteger(value, name);
@@ -51,6 +51,6 @@ export function getrlimit(resource: RlimitResource): Rlimit {
  * safe integer (RangeError otherwise: give a bigint above 2^53 - 1).
  */
 export function setrlimit(resource: RlimitResource, value: Partial<Rlimit>): void {
-  if (value === null || typeof value !== 'object') throw new TypeError('value must be an object {soft?, hard?}');
+  if (value === null || typeof value !== 'object') throw argTypeError('value must be an object {soft?, hard?}');
   native.setrlimit(rlimitResource(resource), limit(value.soft, 'soft'), limit(value.hard, 'hard'));
 }

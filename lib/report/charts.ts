@@ -5,7 +5,7 @@
  */
 import type { Loader } from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
-import type { Evidence, Finding, OvercommitMode, RunReport } from '../experiments/model.js';
+import type { Evidence, Finding, OvercommitMode, RunReport } from '../verdict/types.js';
 import { formatBytes, formatCount } from './format.js';
 
 export interface Chart {

@@ -2,7 +2,7 @@
  * Comparing two runs (two machines, kernels or settings): which findings changed verdict or key
  * number, which runs exist on one side only, and how the environments differ.
  */
-import type { ExperimentRun, OvercommitMode, RunReport, RunStatus } from '../experiments/model.js';
+import type { ExperimentRun, OvercommitMode, RunReport, RunStatus } from '../verdict/types.js';
 import {
   formatBytes,
   formatEvidenceValue,

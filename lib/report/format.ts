@@ -4,8 +4,9 @@
  * always say the same thing about the same finding.
  */
 
-import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../experiments/model.js';
 import { modeName as kernelModeName } from '../kernel/sysctl.js';
+import { verdictWord } from '../verdict/combine.js';
+import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../verdict/types.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
 
@@ -44,9 +45,7 @@ export function formatEvidenceValue(key: string, value: EvidenceValue): string {
 
 export type Verdict = 'holds' | 'fails' | 'undecided' | 'skipped' | 'error';
 
-export function verdictOf(holds: boolean | null): Verdict {
-  return holds === true ? 'holds' : holds === false ? 'fails' : 'undecided';
-}
+export const verdictOf: (holds: boolean | null) => Verdict = verdictWord;
 
 /** Verdict for a run without findings: its status says why. */
 export function verdictOfRun(status: RunStatus): Verdict {

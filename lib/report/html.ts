@@ -3,7 +3,7 @@
  * inline SVG. No script, no external asset; a Content-Security-Policy makes any reference to
  * one fail loudly instead of reaching the network.
  */
-import type { ExperimentRun, RunReport } from '../experiments/model.js';
+import type { ExperimentRun, RunReport } from '../verdict/types.js';
 import type { Chart } from './charts.js';
 import { formatDuration, type Verdict, verdictGlyph, verdictOf, verdictOfRun } from './format.js';
 import { environmentRows, evidenceRows, LEGEND, matrixHead } from './markdown.js';

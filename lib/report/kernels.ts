@@ -2,7 +2,7 @@
  * Several runs side by side, typically one per kernel (the kernel matrix of `vm`): one row per
  * claim (experiment, mode and finding label), one column per run.
  */
-import type { RunReport } from '../experiments/model.js';
+import type { RunReport } from '../verdict/types.js';
 import { formatBytes, formatKeyNumber, keyNumber, verdictGlyph, verdictOf, verdictOfRun } from './format.js';
 import { escapeHtml, htmlPage, htmlTable } from './html.js';
 import { escapeMarkdown, LEGEND, markdownTable } from './markdown.js';

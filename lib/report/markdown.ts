@@ -2,7 +2,7 @@
  * The run as one Markdown document: environment, settings, the claims × modes table, then each
  * experiment's findings with their evidence.
  */
-import type { Evidence, ExperimentRun, RunReport } from '../experiments/model.js';
+import type { Evidence, ExperimentRun, RunReport } from '../verdict/types.js';
 import {
   formatBytes,
   formatCount,

@@ -2,7 +2,7 @@
  * The claims × modes table that Markdown and HTML both show, and the per-run finding labels
  * that the table and the comparison both key findings by.
  */
-import type { ExperimentRun, Finding, OvercommitMode, RunReport } from '../experiments/model.js';
+import type { ExperimentRun, Finding, OvercommitMode, RunReport } from '../verdict/types.js';
 import { claimLabel, formatKeyNumber, keyNumber, modesOf, type Verdict, verdictOf, verdictOfRun } from './format.js';
 
 export interface LabelledFinding {

@@ -2,7 +2,7 @@
  * The run as the terminal shows it: a header, then per run each claim's verdict and one line of
  * evidence. Colour is the caller's decision (shouldUseColor), so the text is testable either way.
  */
-import type { ExperimentRun, Finding, RunReport } from '../experiments/model.js';
+import type { ExperimentRun, Finding, RunReport } from '../verdict/types.js';
 import {
   formatBytes,
   formatCount,

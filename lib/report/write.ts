@@ -1,7 +1,7 @@
 /** Writes a report or comparison to a file, the format chosen by the file's extension. */
 import { writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import type { RunReport } from '../experiments/model.js';
+import type { RunReport } from '../verdict/types.js';
 import { type Comparison, renderComparisonHtml, renderComparisonMarkdown } from './compare.js';
 import { renderHtml } from './html.js';
 import { type KernelsMatrix, renderKernelsHtml, renderKernelsReportMarkdown } from './kernels.js';

@@ -12,6 +12,7 @@
 import { closeSync, constants as fsConstants, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../native/binding.js';
+import { argTypeError, nonNegativeInteger, oneOf, optionalFunction, optionsObject, requiredFunction } from '../native/validate.js';
 import { sleepSync } from './sleep-sync.js';
 
 /** Where the lock lives; override with OVERCOMMIT_LAB_LOCK. */
@@ -102,7 +103,9 @@ function level(h: Hold): 'ex' | 'sh' | null {
 }
 
 /** Takes the lock, waiting (without blocking the event loop) while another process holds it. */
-export async function acquireSettingsLock(mode: LockMode, options: AcquireOptions = {}): Promise<SettingsLock> {
+export async function acquireSettingsLock(mode: LockMode, acquireOptions?: AcquireOptions): Promise<SettingsLock> {
+  const options = checkAcquireOptions(acquireOptions);
+  oneOf(mode, ['shared', 'exclusive'], 'mode');
   const path = options.path ?? lockPath;
   let hold = holds.get(path);
   const fresh = hold === undefined;
@@ -146,8 +149,21 @@ export async function acquireSettingsLock(mode: LockMode, options: AcquireOption
   };
 }
 
+/** Checks the options of acquireSettingsLock (the settings guard checks its own with this too). */
+export function checkAcquireOptions(value: AcquireOptions | undefined): AcquireOptions {
+  const options = optionsObject(value);
+  if (options.path !== undefined && (typeof options.path !== 'string' || options.path === '' || options.path.includes('\0'))) {
+    throw argTypeError('path must be a non-empty string without NUL characters');
+  }
+  if (options.timeoutMs !== undefined) nonNegativeInteger(options.timeoutMs, 'timeoutMs');
+  optionalFunction(options.onWait, 'onWait');
+  return options;
+}
+
 /** Runs `fn` holding the lock, and releases it however `fn` ends. */
 export async function withSettingsLock<T>(mode: LockMode, fn: () => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+  requiredFunction(fn, 'fn');
+  checkAcquireOptions(options);
   const lock = await acquireSettingsLock(mode, options);
   try {
     return await fn();

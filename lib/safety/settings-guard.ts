@@ -17,14 +17,23 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import type { OvercommitMode } from '../experiments/model.js';
 import { commitLimitFormula } from '../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { readOvercommitSettings, sysctlWritability } from '../kernel/sysctl.js';
 import { pageSize } from '../native/mapping.js';
+import {
+  argRangeError,
+  argTypeError,
+  nonNegativeInteger,
+  oneOf,
+  optionalFunction,
+  optionsObject,
+  requiredFunction,
+} from '../native/validate.js';
+import type { OvercommitMode } from '../verdict/types.js';
 import { acquireSettingsLock } from './lock.js';
 import { onProcessEnd } from './process-end.js';
+import { watchdogShell, writeVm } from './vm-writer.js';
 
 /** The three settings the guard may change; the two reserves are never written. */
 export interface SettingsSnapshot {
@@ -82,8 +91,6 @@ export interface GuardAvailability {
   reason?: string;
 }
 
-const VM = '/proc/sys/vm';
-
 /** Whether this process may switch the settings; callers that need it skip with `reason` otherwise. */
 export function guardAvailability(): GuardAvailability {
   const w = sysctlWritability();
@@ -101,10 +108,6 @@ export function sameSettings(a: SettingsSnapshot, b: SettingsSnapshot): boolean 
 
 export function formatSettings(s: SettingsSnapshot): string {
   return `overcommit_memory=${s.mode} overcommit_ratio=${s.ratio} overcommit_kbytes=${s.kbytes}`;
-}
-
-function writeVm(name: 'overcommit_memory' | 'overcommit_ratio' | 'overcommit_kbytes', value: number): void {
-  writeFileSync(`${VM}/${name}`, `${value}\n`);
 }
 
 /** Writes ratio or kbytes, whichever `s` has in force: the kernel zeroes the other one. */
@@ -150,7 +153,7 @@ exit 0`;
 
 function startWatchdog(original: SettingsSnapshot, lockFd: number): ChildProcess {
   const child = spawn(
-    '/bin/sh',
+    watchdogShell,
     ['-c', WATCHDOG_SCRIPT, 'overcommit-lab-watchdog', String(original.mode), String(original.ratio), String(original.kbytes)],
     {
       detached: true, // own session: the terminal's Ctrl-C does not reach it
@@ -213,18 +216,26 @@ function restoreOnExit(): void {
   }
 }
 
-function checkChange(change: SettingsChange): void {
-  if (change.mode !== undefined && change.mode !== 0 && change.mode !== 1 && change.mode !== 2) {
-    throw new RangeError(`settings guard: mode must be 0, 1 or 2, got ${String(change.mode)}`);
-  }
+const CHANGE_KEYS = ['mode', 'ratio', 'kbytes'];
+
+/** Every argument of a window, checked before the lock, the watchdog or any write. */
+function checkWindow(change: SettingsChange, fn: unknown, guardOptions: GuardOptions | undefined): GuardOptions {
+  optionsObject(change, 'change');
+  if (change === undefined) throw argTypeError('change must be an object, got undefined');
+  for (const key of Object.keys(change)) oneOf(key, CHANGE_KEYS, 'a key of change');
+  if (change.mode !== undefined) oneOf(change.mode, [0, 1, 2], 'mode');
   for (const key of ['ratio', 'kbytes'] as const) {
-    const v = change[key];
-    if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
-      throw new RangeError(`settings guard: ${key} must be an integer >= 0, got ${v}`);
+    if (change[key] !== undefined) nonNegativeInteger(change[key], key);
   }
   if (change.ratio !== undefined && change.kbytes !== undefined) {
-    throw new RangeError('settings guard: set ratio or kbytes, not both (writing one zeroes the other)');
+    throw argRangeError('settings guard: set ratio or kbytes, not both (writing one zeroes the other)');
   }
+  requiredFunction(fn as () => unknown, 'fn');
+  const options = optionsObject(guardOptions);
+  optionalFunction(options.onWait, 'onWait');
+  if (options.lockTimeoutMs !== undefined) nonNegativeInteger(options.lockTimeoutMs, 'lockTimeoutMs');
+  if (options.marginBytes !== undefined) nonNegativeInteger(options.marginBytes, 'marginBytes');
+  return options;
 }
 
 /** The settings the change asks for, starting from `cur`, with the kernel's zeroing applied. */
@@ -236,7 +247,7 @@ function requested(cur: SettingsSnapshot, change: SettingsChange): SettingsSnaps
 }
 
 /** The default headroom: max(2 GiB, 10% of MemTotal). */
-function defaultMarginBytes(memTotalBytes: number): number {
+export function defaultMarginBytes(memTotalBytes: number): number {
   return Math.max(2 * 1024 ** 3, Math.ceil(memTotalBytes / 10));
 }
 
@@ -301,9 +312,9 @@ async function nestedWindow<T>(change: SettingsChange, fn: (w: GuardWindow) => P
 export async function withOvercommitSettings<T>(
   change: SettingsChange,
   fn: (window: GuardWindow) => Promise<T>,
-  options: GuardOptions = {},
+  guardOptions?: GuardOptions,
 ): Promise<T> {
-  checkChange(change);
+  const options = checkWindow(change, fn, guardOptions);
   if (nesting.getStore()) return nestedWindow(change, fn, options);
   return inTurn(() => outerWindow(change, fn, options));
 }

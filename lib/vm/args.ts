@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { GiB, parseSize } from '../units.js';
+import { ACCEL_ENV, accelRequest } from './accel.js';
 import type { SwapSpec } from './initramfs.js';
 import type { VmOptions } from './run.js';
 
@@ -13,7 +14,8 @@ export interface VmArgs extends VmOptions {
   help: boolean;
 }
 
-export const VM_DEFAULTS = { memory: '4G', cpus: 2, swap: 'none', cgroup: 'v2', timeoutSeconds: 1800 } as const;
+/** timeoutSeconds: a shell line's (--exec); a run's scales with its experiments and the accelerator. */
+export const VM_DEFAULTS = { memory: '4G', cpus: 2, swap: 'none', cgroup: 'v2', timeoutSeconds: 1800, accel: 'auto' } as const;
 
 export const VM_USAGE = `Usage: overcommit-lab vm --kernel PATH [options] -- run [ID...] [--mode LIST] [--json] [--report FILE]
 
@@ -29,7 +31,13 @@ powers the guest off. The host's /proc/sys/vm is never written.
                         swap in the guest: none, a zram device, or a file on an ext4 disk
                         (default ${VM_DEFAULTS.swap})
   --cgroup v1|v2        the memory cgroup version mounted in the guest (default ${VM_DEFAULTS.cgroup})
-  --timeout SECONDS     stop the guest after this long (default ${VM_DEFAULTS.timeoutSeconds})
+  --accel auto|kvm|tcg  the accelerator (default ${VM_DEFAULTS.accel}, or $${ACCEL_ENV}): auto uses KVM
+                        where /dev/kvm opens and a guest under it boots within 15 s, TCG
+                        (emulation) otherwise, saying why; kvm fails rather than fall back
+  --timeout SECONDS     stop the guest after this long (default: 5 min for the boot plus 90 s
+                        per experiment and mode under TCG, 2 min plus 30 s under KVM;
+                        ${VM_DEFAULTS.timeoutSeconds} s for --exec). A guest that shows no life is stopped sooner:
+                        15 s under KVM, 2 min under TCG
   --exec COMMAND        run this shell line in the package directory instead of overcommit-lab
                         (its output is the guest console's)
   --verbose             show the guest's console as it runs
@@ -38,7 +46,8 @@ powers the guest off. The host's /proc/sys/vm is never written.
 
 After --: the guest's overcommit-lab command (run, list, settings). With run, --json prints the
 guest run's JSON document and nothing else; --report writes the report on the host. The JSON
-gains system.vm: the kernel, memory, swap, cgroup version and accelerator of the guest.`;
+gains system.vm: the kernel, memory, swap, cgroup version and accelerator of the guest (and
+why that accelerator).`;
 
 export class VmUsageError extends Error {
   override name = 'VmUsageError';
@@ -81,7 +90,8 @@ export function parseVmArgs(argv: readonly string[]): VmArgs {
         cpus: { type: 'string', default: String(VM_DEFAULTS.cpus) },
         swap: { type: 'string', default: VM_DEFAULTS.swap },
         cgroup: { type: 'string', default: VM_DEFAULTS.cgroup },
-        timeout: { type: 'string', default: String(VM_DEFAULTS.timeoutSeconds) },
+        timeout: { type: 'string' },
+        accel: { type: 'string' },
         exec: { type: 'string' },
         verbose: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
@@ -103,6 +113,14 @@ export function parseVmArgs(argv: readonly string[]): VmArgs {
     throw new VmUsageError("vm needs the guest's command after --, e.g. `-- run mode-matrix --json`");
   }
   if (exec !== undefined && guest.length > 0) throw new VmUsageError('give either --exec or a command after --, not both');
+  const accel = accelRequest(values.accel as string | undefined);
+  if (accel === undefined) {
+    throw new VmUsageError(
+      values.accel === undefined
+        ? `${ACCEL_ENV} takes auto, kvm or tcg, got '${process.env[ACCEL_ENV]}'`
+        : `--accel takes auto, kvm or tcg, got '${values.accel as string}'`,
+    );
+  }
   const memoryBytes = size('--memory', values.memory as string);
   if (memoryBytes < GiB / 4) throw new VmUsageError('--memory: the guest needs at least 256M');
   return {
@@ -111,7 +129,8 @@ export function parseVmArgs(argv: readonly string[]): VmArgs {
     cpus: positiveInteger('--cpus', values.cpus as string),
     swap: parseSwap(values.swap as string),
     cgroup,
-    timeoutMs: positiveInteger('--timeout', values.timeout as string) * 1000,
+    accel,
+    ...(values.timeout === undefined ? {} : { timeoutMs: positiveInteger('--timeout', values.timeout as string) * 1000 }),
     verbose: values.verbose === true,
     quiet: values.quiet === true,
     help,

@@ -1,25 +1,14 @@
 /**
- * qemu: the command line for one guest, and running it with a timeout, its console read line
- * by line, and the process killed and reaped on every path (exit, timeout, error, signal).
+ * qemu: the command line for one guest, and running it with a timeout and a bound on its first
+ * sign of life, its console read line by line, and the process killed and reaped on every path
+ * (exit, timeout, error, signal; and SIGKILL of this process, through a parent-death signal).
  */
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { DISPOSABLE_CMDLINE_WORD } from '../safety/disposable.js';
 import { onProcessEnd } from '../safety/process-end.js';
+import type { Accel } from './accel.js';
 import type { Share } from './initramfs.js';
-
-export type Accel = 'kvm' | 'tcg';
-
-/** KVM when /dev/kvm can be opened for reading and writing; TCG (emulation) otherwise. */
-export function pickAccel(device = '/dev/kvm'): Accel {
-  try {
-    accessSync(device, constants.R_OK | constants.W_OK);
-    return 'kvm';
-  } catch {
-    return 'tcg';
-  }
-}
 
 export interface QemuPlan {
   accel: Accel;
@@ -34,6 +23,8 @@ export interface QemuPlan {
   disk?: string;
   /** The kernel's messages on the console (otherwise 'quiet'). */
   verbose: boolean;
+  /** Where qemu writes its pid (the next `vm` kills a qemu whose owner was SIGKILLed before it could). */
+  pidFile?: string;
 }
 
 export function qemuArgs(p: QemuPlan): string[] {
@@ -78,6 +69,7 @@ export function qemuArgs(p: QemuPlan): string[] {
     args.push('-virtfs', `local,path=${s.hostPath},mount_tag=${s.tag},security_model=none${s.readonly ? ',readonly=on' : ''}`);
   }
   if (p.disk !== undefined) args.push('-drive', `file=${p.disk},format=raw,if=virtio`);
+  if (p.pidFile !== undefined) args.push('-pidfile', p.pidFile);
   return args;
 }
 
@@ -85,48 +77,78 @@ export interface QemuResult {
   /** qemu's exit code, or null when it was killed. */
   exitCode: number | null;
   timedOut: boolean;
+  /** Killed because no line showed life within `lifeMs`. */
+  silent: boolean;
   /** The whole console, as the guest wrote it. */
   console: string;
 }
 
-/**
- * Runs qemu until it exits or `timeoutMs` passes (then it is killed). Each console line goes
- * to `onLine` (carriage returns end lines too: the guest's progress rewrites its line).
- */
-export function runQemu(qemu: string, args: readonly string[], timeoutMs: number, onLine: (line: string) => void): Promise<QemuResult> {
+export interface QemuRun {
+  /** qemu is killed after this long. */
+  timeoutMs: number;
+  /** qemu is killed when no console line satisfies `isLife` within this long. */
+  lifeMs: number;
+  isLife: (line: string) => boolean;
+  /** Each console line (carriage returns end lines too: the guest's progress rewrites its line). */
+  onLine: (line: string) => void;
+  /**
+   * A program that sets a parent-death signal and executes the rest (util-linux's
+   * `setpriv --pdeathsig KILL`), so that qemu dies with this process even when it is SIGKILLed.
+   */
+  pdeathsig?: readonly string[];
+}
+
+/** Runs qemu until it exits, `timeoutMs` passes, or it shows no life within `lifeMs` (then it is killed). */
+export function runQemu(qemu: string, args: readonly string[], r: QemuRun): Promise<QemuResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(qemu, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, ...argv] = [...(r.pdeathsig ?? []), qemu, ...args];
+    const child = spawn(file!, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     let console = '';
     let pending = '';
     let timedOut = false;
+    let silent = false;
     const kill = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
     const unregister = onProcessEnd(kill, 'first');
     const timer = setTimeout(() => {
-      timedOut = true;
+      timedOut = !silent;
       kill();
-    }, timeoutMs);
+    }, r.timeoutMs);
+    let lifeTimer: NodeJS.Timeout | undefined = setTimeout(() => {
+      silent = !timedOut;
+      kill();
+    }, r.lifeMs);
+    const line = (text: string) => {
+      if (lifeTimer !== undefined && r.isLife(text)) {
+        clearTimeout(lifeTimer);
+        lifeTimer = undefined;
+      }
+      r.onLine(text);
+    };
     const take = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       console += text;
       pending += text;
       const parts = pending.split(/\r\n|\r|\n/);
       pending = parts.pop() ?? '';
-      for (const line of parts) onLine(line);
+      for (const l of parts) line(l);
+    };
+    const stop = () => {
+      clearTimeout(timer);
+      clearTimeout(lifeTimer);
+      unregister();
     };
     child.stdout.on('data', take);
     child.stderr.on('data', take);
     child.on('error', (e) => {
-      clearTimeout(timer);
-      unregister();
+      stop();
       reject(e);
     });
     child.on('close', (code) => {
-      clearTimeout(timer);
-      unregister();
-      if (pending !== '') onLine(pending);
-      resolve({ exitCode: code, timedOut, console });
+      stop();
+      if (pending !== '') line(pending);
+      resolve({ exitCode: code, timedOut, silent, console });
     });
   });
 }

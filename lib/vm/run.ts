@@ -2,17 +2,28 @@
  * Runs one command of this package in a throwaway guest: resolves the kernel, checks the host's
  * tools, builds the initramfs (and a swap disk), boots qemu, follows the guest's console, and
  * brings back the command's exit code and standard output. The host's own settings are never
- * touched; everything is removed afterwards, and qemu is killed on every path.
+ * touched; everything is removed afterwards, and qemu is killed on every path (a parent-death
+ * signal even when this process is SIGKILLed; the next run sweeps what such a death left).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { VmInfo } from '../experiments/model.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { packageRoot } from '../native/binding.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { GiB, gib } from '../units.js';
+import {
+  type Accel,
+  type AccelRequest,
+  type AccelStep,
+  chooseAccel,
+  defaultTimeoutMs,
+  KVM_LIFE_MS,
+  kvmTrial,
+  openKvmDevice,
+  TCG_LIFE_MS,
+} from './accel.js';
 import {
   buildInitramfs,
   builtinModules,
@@ -29,8 +40,9 @@ import {
   type SwapSpec,
 } from './initramfs.js';
 import { resolveKernel } from './kernel.js';
-import { pickAccel, qemuArgs, runQemu } from './qemu.js';
-import { checkHostTools } from './requirements.js';
+import { type QemuResult, qemuArgs, runQemu } from './qemu.js';
+import { checkHostTools, which } from './requirements.js';
+import { makeWorkDir, QEMU_PID_FILE, sweepStaleWorkDirs } from './work.js';
 
 /** Host memory left for everyone else while a guest runs. */
 const HOST_MARGIN_BYTES = 2 * GiB;
@@ -41,7 +53,14 @@ export interface VmOptions {
   cpus: number;
   swap: SwapSpec;
   cgroup: CgroupVersion;
-  timeoutMs: number;
+  /** auto (the default): KVM where a guest under it shows life within KVM_LIFE_MS, TCG otherwise. */
+  accel?: AccelRequest;
+  /** The guest is stopped after this long; default: scaled to `runs` and the accelerator (defaultTimeoutMs). */
+  timeoutMs?: number;
+  /** The experiment runs (experiment × mode) the guest's command makes, for the default timeout; undefined: unknown. */
+  runs?: number;
+  /** How long a guest under KVM has to show life before auto falls back to TCG (default KVM_LIFE_MS). */
+  kvmLifeMs?: number;
   verbose: boolean;
   /** overcommit-lab's arguments in the guest, or a shell line run in the package directory. */
   guest: { args: readonly string[] } | { shell: string };
@@ -50,6 +69,8 @@ export interface VmOptions {
 export interface VmHooks {
   /** Booting, running, and the guest's own progress lines. */
   progress?: (message: string) => void;
+  /** What the user should know even without progress: the accelerator's fallback and why. */
+  notice?: (message: string) => void;
   /** Every console line (for --verbose). */
   console?: (line: string) => void;
   /** A shell line's (--exec) output, line by line as the guest writes it to its console. */
@@ -99,6 +120,7 @@ export function guestShares(nodePath: string, pkgDir: string): Share[] {
 
 export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResult> {
   const progress = hooks.progress ?? (() => {});
+  const notice = hooks.notice ?? (() => {});
   const kernel = resolveKernel(o.kernel);
   const moduleIndex = kernel.modulesDir === undefined ? new Map<string, string>() : indexModules(kernel.modulesDir);
   const tools = checkHostTools({
@@ -108,7 +130,8 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
   });
   if ('missing' in tools) throw new Error(`vm cannot start:\n  ${tools.missing.join('\n  ')}`);
 
-  const work = mkdtempSync(join(tmpdir(), 'overcommit-lab-vm-'));
+  sweepStaleWorkDirs();
+  const work = makeWorkDir();
   const removeWork = () => rmSync(work, { recursive: true, force: true });
   const unregister = onProcessEnd(removeWork);
   try {
@@ -159,19 +182,11 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
         '',
       );
     }
-    const accel = pickAccel();
-    const args = qemuArgs({
-      accel,
-      memoryBytes: o.memoryBytes,
-      cpus: o.cpus,
-      kernel: kernel.image,
-      initrd,
-      append: [],
-      shares: [...shares, { tag: 'out', hostPath: out, readonly: false }],
-      ...(disk === undefined ? {} : { disk }),
-      verbose: o.verbose,
-    });
-    progress(`booting ${kernel.version} (${accel}, ${o.cpus} cpus, ${Math.round(o.memoryBytes / 1024 / 1024)} MiB)`);
+    const request = o.accel ?? 'auto';
+    // Without a parent-death signal a SIGKILLed vm leaves qemu running until the next vm sweeps it.
+    const setpriv = which('setpriv');
+    if (setpriv === undefined) notice('setpriv (util-linux) is missing: if vm is killed with SIGKILL, its qemu runs on until the next vm');
+    const mib = Math.round(o.memoryBytes / 1024 / 1024);
     let started = performance.now();
     let bootMs = Number.NaN;
     let failure: string | undefined;
@@ -191,18 +206,67 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
         hooks.output?.(line);
       }
     };
-    let result = await runQemu(tools.qemu, args, o.timeoutMs, onLine);
-    // The host refuses qemu the guest's memory while it is short of it, or in mode 2 with little
-    // CommitLimit left (another process's brief mode-2 window): wait and try again, twice.
-    for (let retry = 1; retry <= 2 && GUEST_MEMORY_REFUSED.test(result.console); retry++) {
-      progress(`the host refused qemu ${Math.round(o.memoryBytes / 1024 / 1024)} MiB; trying again (${retry}/2)`);
-      await new Promise((r) => setTimeout(r, 10_000 * retry));
+    const lifeMs = (accel: Accel) => (accel === 'kvm' ? (o.kvmLifeMs ?? KVM_LIFE_MS) : TCG_LIFE_MS);
+    const timeoutMs = (accel: Accel) => o.timeoutMs ?? defaultTimeoutMs(accel, o.runs);
+    const bootOnce = (accel: Accel) => {
+      const args = qemuArgs({
+        accel,
+        memoryBytes: o.memoryBytes,
+        cpus: o.cpus,
+        kernel: kernel.image,
+        initrd,
+        append: [],
+        shares: [...shares, { tag: 'out', hostPath: out, readonly: false }],
+        ...(disk === undefined ? {} : { disk }),
+        verbose: o.verbose,
+        pidFile: join(work, QEMU_PID_FILE),
+      });
       started = performance.now();
-      result = await runQemu(tools.qemu, args, o.timeoutMs, onLine);
+      bootMs = Number.NaN;
+      return runQemu(tools.qemu, args, {
+        timeoutMs: timeoutMs(accel),
+        lifeMs: lifeMs(accel),
+        // The guest's /init saying it booted: the kernel ran, unpacked the initramfs and started it.
+        isLife: (line) => line.replace(ANSI, '').startsWith(`${MARKER} booted`),
+        onLine,
+        ...(setpriv === undefined ? {} : { pdeathsig: [setpriv, '--pdeathsig', 'KILL', '--'] }),
+      });
+    };
+    const boot = async (accel: Accel) => {
+      progress(`booting ${kernel.version} (${accel}, ${o.cpus} cpus, ${mib} MiB)`);
+      let result = await bootOnce(accel);
+      // The host refuses qemu the guest's memory while it is short of it, or in mode 2 with little
+      // CommitLimit left (another process's brief mode-2 window): wait and try again, twice.
+      for (let retry = 1; retry <= 2 && GUEST_MEMORY_REFUSED.test(result.console); retry++) {
+        progress(`the host refused qemu ${mib} MiB; trying again (${retry}/2)`);
+        await new Promise((r) => setTimeout(r, 10_000 * retry));
+        result = await bootOnce(accel);
+      }
+      return result;
+    };
+    const device = request === 'tcg' ? ({ opens: true } as const) : openKvmDevice();
+    let step: AccelStep = chooseAccel(request, device);
+    let result: QemuResult | undefined;
+    if ('tryKvm' in step) {
+      result = await boot('kvm');
+      step = chooseAccel(
+        request,
+        device,
+        kvmTrial(result, !Number.isNaN(bootMs), lifeMs('kvm'), GUEST_MEMORY_REFUSED.test(result.console)),
+      );
     }
+    if ('refuse' in step) throw new VmError(step.refuse, result?.console ?? '');
+    if ('use' in step && step.use === 'tcg') {
+      if (request !== 'tcg') notice(`${step.why}; running under TCG (emulation, slower)${result === undefined ? '' : ', in a new guest'}`);
+      failure = undefined;
+      running = false;
+      result = await boot('tcg');
+    }
+    if (result === undefined || !('use' in step)) throw new Error('unreachable: no accelerator chosen');
+    const accel = step.use;
     if (GUEST_MEMORY_REFUSED.test(result.console)) {
       throw new VmError(
-        `the host refused qemu the guest's ${Math.round(o.memoryBytes / 1024 / 1024)} MiB (short of memory, or overcommit mode 2 with CommitLimit nearly reached: see \`overcommit-lab settings\`); try a smaller --memory`,
+        `the host refused qemu the guest's ${mib} MiB (short of memory, or overcommit mode 2 with CommitLimit nearly reached: see \`overcommit-lab settings\`); try a smaller --memory`,
         result.console,
       );
     }
@@ -214,11 +278,23 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
       swap: swapText(o.swap),
       cgroup: o.cgroup,
       accel,
+      accelRequested: request,
+      accelReason: step.why,
       bootMs: Math.round(bootMs),
     };
     if (failure !== undefined) throw new VmError(`the guest could not run the command: ${failure}`, result.console);
-    if (result.timedOut)
-      throw new VmError(`the guest did not finish within ${Math.round(o.timeoutMs / 1000)} s; it was stopped`, result.console);
+    if (result.silent) {
+      throw new VmError(
+        `the guest showed no life within ${Math.round(lifeMs(accel) / 1000)} s under ${accel.toUpperCase()} (${result.console.trim() === '' ? 'its console is empty' : 'its console ends as above'}); it was stopped`,
+        result.console,
+      );
+    }
+    if (result.timedOut) {
+      throw new VmError(
+        `the guest did not finish within ${Math.round(timeoutMs(accel) / 1000)} s; it was stopped (--timeout SECONDS allows longer)`,
+        result.console,
+      );
+    }
     const rcFile = join(out, 'rc');
     if (!existsSync(rcFile)) {
       throw new VmError(`the guest ended before its command did (qemu exit code ${result.exitCode ?? 'none'})`, result.console);

@@ -1,5 +1,5 @@
 /** What ptrace-pages measures: per mapping kind and write method, the tracee's VMA and Committed_AS around the writes. */
-import type { CommittedChange } from '../../measure/committed.js';
+import type { CommittedChange } from '../../verdict/tolerance.js';
 import type { Measured } from '../model.js';
 
 /** The two read-only private kinds 001 says cost nothing: a file's pages, and anonymous ones. */

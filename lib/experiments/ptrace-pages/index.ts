@@ -8,13 +8,11 @@
 import { defineExperiment } from '../model.js';
 import type { PtracePagesEvidence } from './evidence.js';
 import { measurePtracePages } from './measure.js';
-import { rules } from './rules.js';
+import { ptracePagesRules } from './rules.js';
+
+export { ptracePagesRules } from './rules.js';
 
 export const ptracePages = defineExperiment<PtracePagesEvidence>({
-  id: 'ptrace-pages',
-  title:
-    "001's To Do, ptrace pages: a tracer writes every page of its tracee's private read-only mappings (/proc/<pid>/mem, PTRACE_POKEDATA); Anonymous, VmFlags, Committed_AS",
-  requires: {},
+  ...ptracePagesRules,
   measure: measurePtracePages,
-  rules,
 });

@@ -9,9 +9,10 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { accountedBytesIn, findVma, readVmas } from '../../kernel/smaps.js';
-import { changeFromDeltas, readCommitted } from '../../measure/committed.js';
+import { readCommitted } from '../../measure/committed.js';
 import { pageSize } from '../../native/mapping.js';
 import { runProgram } from '../../native/programs.js';
+import { changeFromDeltas } from '../../verdict/tolerance.js';
 import type { ExperimentContext } from '../model.js';
 import type { PtraceCase, PtraceKind, PtraceMethod, PtracePagesEvidence, PtraceTrial, TraceeVma } from './evidence.js';
 

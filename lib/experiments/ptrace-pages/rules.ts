@@ -5,11 +5,11 @@
  * private pages (the VMA's Anonymous grew by the mapping, exact); the charge is then judged by
  * classifyCharge (the VMA's 'ac' bytes, exact, confirmed by the interleaved Committed_AS change).
  */
-import { type ChangeClass, type ChargeClass, classifyChange, classifyCharge } from '../../measure/committed.js';
-import { median } from '../../measure/stats.js';
 import { mib } from '../../units.js';
+import { type ChangeClass, type ChargeClass, classifyChange, classifyCharge } from '../../verdict/decide.js';
+import { median } from '../../verdict/stats.js';
+import { type ClaimRule, defineRules, type Verdict } from '../../verdict/types.js';
 import { DOC_001 } from '../documents.js';
-import type { ClaimRule, Verdict } from '../model.js';
 import type { PtraceCase, PtracePagesEvidence } from './evidence.js';
 
 /** The VMA's Anonymous may differ from the pages written by a few pages (a huge page's remainder, the first page faulted by the tracee). */
@@ -111,4 +111,12 @@ function observe(e: PtracePagesEvidence, v: Verdict): string {
   return `A tracee mapped ${mib(e.mappedBytes)} read-only and private; its tracer wrote one word in every page. ${parts.join('; ')}. ${end}`;
 }
 
-export const rules: readonly ClaimRule<PtracePagesEvidence>[] = [{ claim: PTRACE_CLAIM, judge, observe }];
+const rules: readonly ClaimRule<PtracePagesEvidence>[] = [{ claim: PTRACE_CLAIM, judge, observe }];
+
+export const ptracePagesRules = defineRules<PtracePagesEvidence>({
+  id: 'ptrace-pages',
+  title:
+    "001's To Do, ptrace pages: a tracer writes every page of its tracee's private read-only mappings (/proc/<pid>/mem, PTRACE_POKEDATA); Anonymous, VmFlags, Committed_AS",
+  requires: {},
+  rules,
+});
