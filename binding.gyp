@@ -53,6 +53,17 @@
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]
+    },
+    {
+      "target_name": "ocl-ptrace",
+      "type": "executable",
+      "product_dir": "<(PRODUCT_DIR)/programs",
+      "sources": ["native/programs/ptrace.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-result"],
+      "ldflags": ["-s"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
     }
   ]
 }

@@ -22,7 +22,9 @@ describe('experiments and their claims', () => {
       'commit-limit',
       'accounting',
       'redis-fork',
+      'redis-server',
       'oom-late-failure',
+      'ptrace-pages',
     ]);
     for (const e of experiments) {
       const claims = e.claims.map((c) => c.id);

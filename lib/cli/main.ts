@@ -27,6 +27,7 @@ Commands:
   run [ID...]           run experiments (all by default) and print each claim's verdict
   demo sparse           the documents' sparse 1 GB array program, then what it cannot see
   list                  the experiments, their claims and requirements
+  list --coverage       every sentence of the documents: the claims that test it, or why none does
   settings              the overcommit mode, ratio, kbytes, CommitLimit and Committed_AS
   rejudge RUN.json      every verdict of a saved run judged again by this version's rules,
                         and the ones that changed (needs no addon: works on any OS)
@@ -42,6 +43,8 @@ Options:
   --json                print one JSON document instead of text
   --report FILE         run, compare, rejudge: also write a report (.md or .html)
   --quiet               only the verdict lines; no progress
+  --redis-server PATH   run: the redis-server the redis-server experiment starts (default:
+                        $OVERCOMMIT_LAB_REDIS_SERVER, else the one on PATH)
   -h, --help            this help
   -v, --version         the version
 
@@ -52,11 +55,13 @@ const options = {
   json: { type: 'boolean', default: false },
   report: { type: 'string' },
   quiet: { type: 'boolean', default: false },
+  coverage: { type: 'boolean', default: false },
+  'redis-server': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', short: 'v', default: false },
 } as const;
 
-type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean };
+type Flags = { mode?: string; json: boolean; report?: string; quiet: boolean; coverage: boolean; 'redis-server'?: string };
 
 async function run(ids: string[], flags: Flags): Promise<void> {
   const [{ runExperiments }, { renderTerminal, shouldUseColor }, { parseModes }] = await Promise.all([
@@ -65,6 +70,7 @@ async function run(ids: string[], flags: Flags): Promise<void> {
     import('./options.js'),
   ]);
   const modes = flags.mode === undefined ? undefined : parseModes(flags.mode);
+  if (flags['redis-server'] !== undefined) (await import('../redis/server.js')).setRedisServerPath(flags['redis-server']);
   const progress = progressReporter(flags.quiet);
   let report: RunReport;
   try {
@@ -91,7 +97,17 @@ async function demo(args: string[], flags: Flags): Promise<void> {
   process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : renderSparseDemo(result));
 }
 
+async function listCoverage(flags: Flags): Promise<void> {
+  const [{ coverage }, { coverageTotals, renderCoverage }] = await Promise.all([
+    import('../claims/coverage.js'),
+    import('../claims/inventory.js'),
+  ]);
+  if (flags.json) process.stdout.write(`${JSON.stringify({ documents: coverage, totals: coverageTotals(coverage) }, null, 2)}\n`);
+  else process.stdout.write(renderCoverage(coverage));
+}
+
 async function list(flags: Flags): Promise<void> {
+  if (flags.coverage) return listCoverage(flags);
   const { ruleSets: experiments } = await import('../experiments/rules.js');
   if (flags.json) {
     const out = experiments.map((e) => ({ id: e.id, title: e.title, requires: e.requires, claims: e.claims }));
@@ -102,7 +118,7 @@ async function list(flags: Flags): Promise<void> {
   for (const e of experiments) {
     const req = Object.entries(e.requires)
       .filter(([, v]) => v !== undefined && v !== false)
-      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k));
+      .map(([k, v]) => (k === 'modes' ? `modes ${(v as number[]).join(',')}` : k === 'program' ? (v as { name: string }).name : k));
     lines.push(`${e.id} — ${e.title}${req.length > 0 ? `  [needs: ${req.join(', ')}]` : ''}`);
     for (const c of e.claims) lines.push(`  ${c.id}  (${c.source}${c.modes ? `; modes ${c.modes.join(',')}` : ''})\n    ${c.text}`);
     lines.push('');
@@ -215,6 +231,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = positionals;
   try {
     if (flags.mode !== undefined && command !== 'run') throw new UsageError('--mode goes with run');
+    if (flags.coverage && command !== 'list') throw new UsageError('--coverage goes with list');
     if (flags.report !== undefined && command !== 'run' && command !== 'compare' && command !== 'rejudge')
       throw new UsageError('--report goes with run, compare or rejudge');
     // A bad report name is a usage error before any work, not a failure after the run.

@@ -7,7 +7,9 @@ import { forkInheritance } from './fork-inheritance/index.js';
 import { modeMatrix } from './mode-matrix/index.js';
 import type { Experiment } from './model.js';
 import { oomLateFailure } from './oom-late-failure/index.js';
+import { ptracePages } from './ptrace-pages/index.js';
 import { redisFork } from './redis-fork/index.js';
+import { redisServer } from './redis-server/index.js';
 import { rlimitAs } from './rlimit-as/index.js';
 import { settings } from './settings/index.js';
 import { sparseArray } from './sparse-array/index.js';
@@ -24,5 +26,7 @@ export const experiments: readonly Experiment[] = [
   commitLimit,
   accounting,
   redisFork,
+  redisServer,
   oomLateFailure,
+  ptracePages,
 ];

@@ -10,7 +10,9 @@ import { copyOnWriteRules } from './copy-on-write/rules.js';
 import { forkInheritanceRules } from './fork-inheritance/rules.js';
 import { modeMatrixRules } from './mode-matrix/rules.js';
 import { oomLateFailureRules } from './oom-late-failure/rules.js';
+import { ptracePagesRules } from './ptrace-pages/rules.js';
 import { redisForkRules } from './redis-fork/rules.js';
+import { redisServerRules } from './redis-server/rules.js';
 import { rlimitAsRules } from './rlimit-as/rules.js';
 import { settingsRules } from './settings/rules.js';
 import { sparseArrayRules } from './sparse-array/rules.js';
@@ -27,5 +29,7 @@ export const ruleSets: readonly RuleSet[] = [
   commitLimitRules,
   accountingRules,
   redisForkRules,
+  redisServerRules,
   oomLateFailureRules,
+  ptracePagesRules,
 ];

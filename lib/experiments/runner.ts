@@ -78,7 +78,7 @@ export function skipReason(experiment: Experiment, mode: OvercommitMode): string
     const cg = memoryCgroupAvailability();
     if (!cg.available) return cg.reason;
   }
-  return undefined;
+  return r.program?.missing?.();
 }
 
 /** Measures `experiment` under `ctx.mode` and judges its claims about that mode. */

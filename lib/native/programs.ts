@@ -17,7 +17,7 @@ import { onProcessEnd } from '../safety/process-end.js';
 import { packageRoot } from './binding.js';
 import { argRangeError, argTypeError, optionalBoolean, optionalFunction, optionsObject, positiveInteger } from './validate.js';
 
-export type ProgramName = 'settings' | 'sparse' | 'rlimit';
+export type ProgramName = 'settings' | 'sparse' | 'rlimit' | 'ptrace';
 
 /** Where each program can stop, in the order it reaches them (native/programs/*.c). */
 export const programPausePoints = {
@@ -26,6 +26,8 @@ export const programPausePoints = {
   sparse: ['mapped', 'touched'],
   /** After setrlimit, before the first mmap. */
   rlimit: ['limited'],
+  /** ptrace (001's To Do, not 004's): the tracee mapped, then every page written by the tracer (the tracee still alive). */
+  ptrace: ['mapped', 'written'],
 } as const satisfies Record<ProgramName, readonly string[]>;
 
 export type PausePoint<N extends ProgramName = ProgramName> = (typeof programPausePoints)[N][number];
@@ -58,7 +60,21 @@ export interface SparseProgramOptions extends CommonProgramOptions<'sparse'> {
   mincore?: boolean;
 }
 
-export type RunProgramOptions<N extends ProgramName> = N extends 'sparse' ? SparseProgramOptions : CommonProgramOptions<N>;
+/** The ptrace program: a tracee maps `bytes` read-only and private; the program writes every page with `method`. */
+export interface PtraceProgramOptions extends CommonProgramOptions<'ptrace'> {
+  /** A multiple of the page size. */
+  bytes: number;
+  /** The file the tracee maps (at least `bytes` long); absent: an anonymous mapping. */
+  file?: string;
+  /** Through /proc/<pid>/mem, PTRACE_POKEDATA, or no write at all (a control). */
+  method: 'mem' | 'poke' | 'none';
+}
+
+export type RunProgramOptions<N extends ProgramName> = N extends 'sparse'
+  ? SparseProgramOptions
+  : N extends 'ptrace'
+    ? PtraceProgramOptions
+    : CommonProgramOptions<N>;
 
 export interface ProgramPause<N extends ProgramName> {
   point: PausePoint<N>;
@@ -101,7 +117,12 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 /** How often a pausing program's state is polled until the kernel shows it stopped. */
 const STOP_POLL_MS = 1;
 
-const EXECUTABLES: Record<ProgramName, string> = { settings: 'ocl-settings', sparse: 'ocl-sparse', rlimit: 'ocl-rlimit' };
+const EXECUTABLES: Record<ProgramName, string> = {
+  settings: 'ocl-settings',
+  sparse: 'ocl-sparse',
+  rlimit: 'ocl-rlimit',
+  ptrace: 'ocl-ptrace',
+};
 
 function isProgramName(name: unknown): name is ProgramName {
   return typeof name === 'string' && Object.hasOwn(EXECUTABLES, name);
@@ -133,9 +154,20 @@ export function programPath(name: ProgramName): string {
   );
 }
 
+function ptraceArgs(options: PtraceProgramOptions): string[] {
+  const bytes = positiveInteger(options.bytes, 'bytes');
+  if (bytes % 4096 !== 0) throw new RangeError(`bytes must be a multiple of 4096, got ${bytes}`);
+  if (!['mem', 'poke', 'none'].includes(options.method))
+    throw new TypeError(`method must be 'mem', 'poke' or 'none', got ${JSON.stringify(options.method)}`);
+  if (options.file !== undefined && (typeof options.file !== 'string' || options.file === ''))
+    throw new TypeError('file must be a non-empty path');
+  return ['--bytes', String(bytes), ...(options.file === undefined ? ['--anon'] : ['--file', options.file]), '--method', options.method];
+}
+
 function programArgs(name: ProgramName, options: SparseProgramOptions): string[] {
   const args: string[] = [];
   if (options.onPause !== undefined && programPausePoints[name].length > 0) args.push('--pause');
+  if (name === 'ptrace') return [...args, ...ptraceArgs(options as unknown as PtraceProgramOptions)];
   if (name !== 'sparse') {
     if (options.bytes !== undefined || options.mincore !== undefined)
       throw argTypeError(`bytes and mincore are options of the sparse program, not ${name}`);

@@ -247,7 +247,7 @@ function requested(cur: SettingsSnapshot, change: SettingsChange): SettingsSnaps
 }
 
 /** The default headroom: max(2 GiB, 10% of MemTotal). */
-function defaultMarginBytes(memTotalBytes: number): number {
+export function defaultMarginBytes(memTotalBytes: number): number {
   return Math.max(2 * 1024 ** 3, Math.ceil(memTotalBytes / 10));
 }
 

@@ -50,6 +50,8 @@ export interface Requirements {
   memoryCgroup?: boolean;
   /** Runs only in these modes (others are skipped, saying so). */
   modes?: readonly OvercommitMode[];
+  /** A program it runs: its name (listed), and (where the experiment is loaded to run) why it is missing here, the skip's sentence, or undefined. */
+  program?: { name: string; missing?(): string | undefined };
 }
 
 /** A rule's judgement of one claim on the evidence: null when the evidence cannot decide. */

@@ -1,0 +1,18 @@
+/**
+ * ptrace-pages: 001's To Do, "Account ptrace pages (this is hard)". A tracer's writes into its
+ * tracee's private read-only mappings (a file's, and anonymous ones), through /proc/<pid>/mem
+ * and PTRACE_POKEDATA: the private pages they make, the mapping's VmFlags, and Committed_AS.
+ * Whether those pages can take a mode-2 system past CommitLimit is left to a throwaway VM: it
+ * would take the machine's whole commit headroom.
+ */
+import { defineExperiment } from '../model.js';
+import type { PtracePagesEvidence } from './evidence.js';
+import { measurePtracePages } from './measure.js';
+import { ptracePagesRules } from './rules.js';
+
+export { ptracePagesRules } from './rules.js';
+
+export const ptracePages = defineExperiment<PtracePagesEvidence>({
+  ...ptracePagesRules,
+  measure: measurePtracePages,
+});

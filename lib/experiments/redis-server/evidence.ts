@@ -1,0 +1,48 @@
+/** What one run of the real redis-server recorded (JSON evidence; the keys are a public contract). */
+import type { Measured, OvercommitMode } from '../model.js';
+
+export interface RedisServerEvidence extends Measured {
+  mode: OvercommitMode;
+  /** 'shared': a dataset small next to free RAM; 'disposable': the FAQ's own, larger than what stays free (a throwaway VM). */
+  scenario: 'shared' | 'disposable';
+  redisServer: string;
+  /** INFO server's redis_version. */
+  redisVersion: string;
+  /** Who the server ran as, and its memory cgroup (null: none, with cgroupNote saying why). */
+  runAs: string;
+  cgroupLimitBytes: number | null;
+  cgroupNote: string | null;
+  pageSize: number;
+  /** The dataset: `keys` string values of `valueBytes` each, SET from the client (pages really written). */
+  keys: number;
+  valueBytes: number;
+  datasetBytes: number;
+  /** INFO memory's used_memory and used_memory_rss after filling. */
+  usedMemoryBytes: number | null;
+  rssBytes: number | null;
+  /** MemAvailable just before BGSAVE. */
+  memAvailableBytes: number;
+  /** The start-up warning "Memory overcommit must be enabled!" (or the older wording) in the log. */
+  overcommitWarning: boolean;
+  warningLines: string[];
+  /** BGSAVE: the command's reply and INFO persistence's rdb_last_bgsave_status after it. */
+  bgsave: 'ok' | 'err';
+  bgsaveReply: string;
+  /** The log's lines about the background saves and their fork. */
+  bgsaveLog: string[];
+  /** rdb_last_cow_size of the save during which `overwrittenBytes` were rewritten (null: not measured). */
+  cowBytes: number | null;
+  /** rdb_last_cow_size of a save with nothing written meanwhile: the child's own dirty pages. */
+  cowBaselineBytes: number | null;
+  overwrittenKeys: number;
+  overwrittenBytes: number;
+  /** rdb-key-save-delay (µs per key) that kept the save running while the test wrote; null: not settable. */
+  saveDelayUs: number | null;
+  /** rdb_bgsave_in_progress once the writes were done: the child was still there to share the pages. */
+  savingAfterWrites: boolean | null;
+  /** Mode 2: CommitLimit and Committed_AS just before BGSAVE, the server's accounted ('ac') bytes, and whether the guard narrowed the limit. */
+  commitLimitBytes: number | null;
+  committedAsBytes: number | null;
+  committedAsAfterBytes: number | null;
+  serverAccountedBytes: number | null;
+}

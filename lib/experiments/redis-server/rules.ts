@@ -1,0 +1,159 @@
+/**
+ * 000's claims judged on what the real redis-server did. Pure: only the evidence is read (its
+ * own page size included), so a saved run re-judges anywhere. Every numeric comparison is in
+ * the `compare` section below.
+ */
+import { gib, mib } from '../../units.js';
+import { classifyChange } from '../../verdict/decide.js';
+import { toleranceFromRange } from '../../verdict/tolerance.js';
+import { type ClaimRule, defineRules } from '../../verdict/types.js';
+import { DOC_000 } from '../documents.js';
+import type { RedisServerEvidence as E } from './evidence.js';
+
+// --- every numeric comparison of the rules ---
+
+/** Mode 0: was the server's memory more than the free RAM at the fork (the FAQ's premise)? */
+function datasetOverFree(e: E): boolean {
+  return (e.rssBytes ?? e.datasetBytes) > e.memAvailableBytes;
+}
+
+/**
+ * Copy-on-write: the copied bytes less the child's own (the save with nothing written) against
+ * the pages written and the whole dataset. The tolerance: the child's own pages once more, an
+ * eighth of the written bytes (values that share a page with unwritten ones), Node's jitter.
+ */
+function cowClass(e: E, cow: number, baseline: number) {
+  return classifyChange(
+    { changeBytes: cow - baseline, toleranceBytes: toleranceFromRange(baseline, e.overwrittenBytes / 8) },
+    [
+      { label: 'the pages written', bytes: e.overwrittenBytes },
+      { label: 'every page of the dataset', bytes: e.usedMemoryBytes ?? e.datasetBytes },
+    ],
+    { noise: 'the child dirtied pages of its own', value: 'copy-on-write duplicated (less the child’s own)' },
+  );
+}
+
+/** Mode 2: does a copy of the server's accounted memory fit under CommitLimit? null: too close to tell. */
+function copyFits(e: E): { fits: boolean | null; reason?: string } {
+  const [limit, committed, accounted] = [e.commitLimitBytes!, e.committedAsBytes!, e.serverAccountedBytes!];
+  const margin = Math.abs(limit - committed - accounted);
+  const noise = toleranceFromRange(Math.abs((e.committedAsAfterBytes ?? committed) - committed));
+  if (margin <= noise)
+    return { fits: null, reason: `a copy would land within ${mib(margin)} of CommitLimit, inside the ${mib(noise)} Committed_AS moved by` };
+  return { fits: committed + accounted <= limit };
+}
+
+// --- the rules ---
+
+const forkRefused = (e: E): boolean => e.bgsave === 'err' && e.bgsaveLog.some((l) => /Can't save in background: fork/.test(l));
+const enomem = (e: E): boolean => e.bgsave === 'err' && e.bgsaveLog.some((l) => /Cannot allocate memory/.test(l));
+
+function server(e: E): string {
+  const cg = e.cgroupLimitBytes === null ? `no memory cgroup (${e.cgroupNote})` : `in a ${mib(e.cgroupLimitBytes)} memory cgroup`;
+  return `redis-server ${e.redisVersion} (as ${e.runAs}, ${cg}) holding ${e.keys} keys of ${e.valueBytes} bytes (used_memory ${mib(e.usedMemoryBytes ?? 0)}, RSS ${mib(e.rssBytes ?? 0)})`;
+}
+
+function save(e: E): string {
+  const log =
+    e.bgsaveLog.length === 0
+      ? 'nothing in its log'
+      : `its log: ${e.bgsaveLog.map((l) => `"${l.replace(/^\d+:[A-Z] \d+ \w+ \d+ [\d:.]+ [*#.-] /, '')}"`).join(', ')}`;
+  return `BGSAVE ${e.bgsave} (reply "${e.bgsaveReply}"; ${log})`;
+}
+
+const unsaved = (e: E): string | undefined => (e.bgsaveLog.length === 0 && e.bgsaveReply === '' ? 'BGSAVE was not run' : undefined);
+
+const rules: ClaimRule<E>[] = [
+  {
+    claim: {
+      id: 'redis-overcommit-warning',
+      text: 'Setting overcommit_memory to 1 tells Linux to relax and perform the fork in a more optimistic allocation fashion, and this is indeed what you want for Redis (Redis itself warns at start when it is 0)',
+      source: DOC_000,
+      modes: [0, 1],
+    },
+    judge: (e) => ({ holds: e.overcommitWarning === (e.mode === 0) }),
+    observe: (e, v) =>
+      `${server(e)} started in mode ${e.mode} ${e.overcommitWarning ? `and warned: "${e.warningLines[0]!.replace(/^.*WARNING /, 'WARNING ')}"` : 'without an overcommit warning'}${
+        v.holds ? '' : e.mode === 0 ? ': it did not ask for overcommit_memory=1' : ': it warned although overcommit_memory is 1'
+      }.`,
+  },
+  {
+    claim: {
+      id: 'redis-bgsave-mode0-free-ram',
+      text: 'If the overcommit_memory setting is set to zero the fork will fail unless there is as much free RAM as required to really duplicate all the parent memory pages. If you have a Redis dataset of 3 GB and just 2 GB of free memory it will fail',
+      source: DOC_000,
+      modes: [0],
+    },
+    missing: (e) =>
+      unsaved(e) ??
+      (datasetOverFree(e)
+        ? undefined
+        : `the server's ${mib(e.rssBytes ?? e.datasetBytes)} was not more than MemAvailable (${gib(e.memAvailableBytes)}): the FAQ predicts nothing (its own case runs in a throwaway VM, \`overcommit-lab vm\`)`),
+    judge: (e) => ({ holds: forkRefused(e) }),
+    observe: (e, v) =>
+      `${server(e)}, MemAvailable ${gib(e.memAvailableBytes)} before the fork: ${save(e)}. ${v.holds ? 'The fork was refused, as the FAQ says' : 'The fork went through with less free RAM than the dataset'}.`,
+  },
+  {
+    claim: {
+      id: 'redis-bgsave-mode1',
+      text: 'Setting overcommit_memory to 1 tells Linux to relax and perform the fork in a more optimistic allocation fashion',
+      source: DOC_000,
+      modes: [1],
+    },
+    missing: unsaved,
+    judge: (e) => ({ holds: e.bgsave === 'ok' }),
+    observe: (e) => `${server(e)}: ${save(e)}.`,
+  },
+  {
+    claim: {
+      id: 'redis-bgsave-mode2-enomem',
+      text: '2 = le kernel checke systématiquement (mode 2: the kernel always checks; a BGSAVE whose fork would copy more than fits under CommitLimit fails)',
+      source: DOC_000,
+      modes: [2],
+    },
+    missing: (e) => {
+      const why = unsaved(e);
+      if (why !== undefined) return why;
+      if (e.commitLimitBytes === null || e.committedAsBytes === null) return 'CommitLimit was not read before BGSAVE';
+      if (e.serverAccountedBytes === null) return "the server's smaps show no VmFlags: its accounted memory is unknown";
+      return copyFits(e).reason;
+    },
+    judge: (e) => ({ holds: enomem(e) === !copyFits(e).fits }),
+    observe: (e, v) => {
+      const fits = copyFits(e).fits;
+      return `${server(e)}, its accounted ('ac') memory ${gib(e.serverAccountedBytes!)}; CommitLimit ${gib(e.commitLimitBytes!)}, Committed_AS ${gib(e.committedAsBytes!)} before the fork: a copy ${fits ? 'fits' : 'does not fit'}. ${save(e)}${
+        v.holds ? '' : fits ? ': refused though it fit' : ': the kernel let a copy through that passes CommitLimit'
+      }.`;
+    },
+  },
+  {
+    claim: {
+      id: 'redis-cow-written-pages',
+      text: 'A page will be duplicated only when it changes in the child or in the parent (avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus)',
+      source: DOC_000,
+      modes: [0, 1],
+    },
+    missing: (e) => {
+      if (e.bgsave !== 'ok' || e.cowBytes === null || e.cowBaselineBytes === null)
+        return 'no background save completed with its copy-on-write size';
+      if (e.savingAfterWrites !== true)
+        return `the save ended before the ${mib(e.overwrittenBytes)} of writes did: the pages were no longer shared`;
+      return undefined;
+    },
+    judge: (e) => {
+      const c = cowClass(e, e.cowBytes!, e.cowBaselineBytes!);
+      return c.match === null ? { holds: null, reason: c.reason! } : { holds: c.match.label === 'the pages written' };
+    },
+    observe: (e, v) =>
+      `${server(e)}: during a BGSAVE slowed to ${e.saveDelayUs} µs per key the test rewrote ${e.overwrittenKeys} keys (${mib(e.overwrittenBytes)}); rdb_last_cow_size ${mib(e.cowBytes!)}, ${mib(e.cowBaselineBytes!)} in a save with nothing written${
+        v.holds === null ? '' : v.holds ? ': only the written pages were duplicated' : ': far more than the written pages were duplicated'
+      }.`,
+  },
+];
+
+export const redisServerRules = defineRules<E>({
+  id: 'redis-server',
+  title: "The real redis-server: its overcommit warning, BGSAVE's fork and copy-on-write, in the mode in force",
+  requires: { program: { name: 'redis-server' } },
+  rules,
+});
