@@ -160,7 +160,7 @@ describe.skipIf(missing !== '')(`vm killed with SIGKILL${missing === '' ? '' : `
         // SIGKILL ran no cleanup: the directory is there until the next vm.
         expect(workDirs()).toHaveLength(1);
         const next = spawnSync(process.execPath, tcgVm('exit 0'), { encoding: 'utf8', timeout: SPAWN_MS });
-        expect(next.status).toBe(0);
+        expect(next.status, `the next vm: ${next.stderr}`).toBe(0);
         expect(workDirs()).toEqual([]);
       } finally {
         vm.kill('SIGKILL');
