@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitLimitClaims as C, type CommitLimitEvidence, commitLimit, measureCommitLimit } from '../lib/experiments/commit-limit/index.js';
+import {
+  commitLimitClaims as C,
+  type CommitLimitEvidence,
+  commitLimit,
+  measureCommitLimit,
+} from '../lib/experiments/commit-limit/index.js';
 import { judgeEvidence, rejudge } from '../lib/experiments/judge.js';
 import type { Finding, OvercommitMode, RunReport } from '../lib/experiments/model.js';
 import { commitLimitFormula } from '../lib/kernel/admission.js';
