@@ -6,77 +6,13 @@
  * exist, or a claim with no sentence in the document it cites, fails it. The sentences are kept
  * here so that `overcommit-lab list --coverage` works without the documents.
  */
+
+import { mappingKinds as KINDS } from '../experiments/accounting/evidence.js';
 import { DOC_000, DOC_001, DOC_002, DOC_003, DOC_004 } from '../experiments/documents.js';
-import type { LayoutOptions } from './sentences.js';
+import { block, type DocumentCoverage, m, x } from './coverage-entry.js';
 
-/** Why a sentence is not tested. */
-export type Exclusion =
-  /** A title, a table's header, a list's lead-in. */
-  | 'heading'
-  | 'link'
-  /** A question whose answer (the next sentences) is what is tested. */
-  | 'question'
-  /** Commands or a program listing that states nothing the listed claims do not. */
-  | 'code'
-  /** Introduces, names or frames what follows; states nothing the kernel could contradict. */
-  | 'framing'
-  | 'recommendation'
-  | 'opinion'
-  /** About the documentation, standards, applications or operators, not the kernel. */
-  | 'not about the kernel'
-  /** About the kernel, but no run can observe it (said with why). */
-  | 'not observable'
-  /** About the kernel and testable, but no claim measures it yet (said with what is missing). */
-  | 'not yet measured';
+export type { CoverageEntry, DocumentCoverage, Exclusion } from './coverage-entry.js';
 
-/** One sentence (or, with `through`, a run of sentences such as a program listing). */
-export interface CoverageEntry {
-  /** The sentence's exact text as the splitter gives it. */
-  text: string;
-  /** The last sentence of the run this entry covers, when it covers more than one. */
-  through?: string;
-  /** With `through`: how many sentences the run has (so totals need no document). */
-  sentences?: number;
-  /** The claims that test it, as 'experiment/claim'; absent when it is excused. */
-  claims?: readonly string[];
-  excused?: Exclusion;
-  /** Why, in a few words, when the kind of exclusion does not say it all. */
-  why?: string;
-}
-
-export interface DocumentCoverage {
-  /** The document's file name in shared/seeds. */
-  source: string;
-  /** How the splitter reads it. */
-  layout: LayoutOptions;
-  entries: readonly CoverageEntry[];
-}
-
-const m = (text: string, ...claims: string[]): CoverageEntry => ({ text, claims });
-const x = (excused: Exclusion, text: string, why?: string): CoverageEntry =>
-  why === undefined ? { text, excused } : { text, excused, why };
-const block = (
-  text: string,
-  through: string,
-  sentences: number,
-  entry: Omit<CoverageEntry, 'text' | 'through' | 'sentences'>,
-): CoverageEntry => ({
-  text,
-  through,
-  sentences,
-  ...entry,
-});
-
-/** The seven mapping kinds accounting measures, for the claims it states once per kind. */
-const KINDS = [
-  'file-private-rw',
-  'file-shared-rw',
-  'file-private-ro',
-  'anon-shared-rw',
-  'anon-shared-ro',
-  'anon-private-ro',
-  'anon-private-rw',
-];
 const NORESERVE = KINDS.map((k) => `accounting/noreserve-${k}`);
 const NORESERVE_IGNORED = KINDS.map((k) => `accounting/noreserve-ignored-${k}`);
 const TABLE = {
