@@ -80,7 +80,7 @@ const doc000: DocumentCoverage = {
       TABLE.m1no,
       'mode-matrix/mode1-99-times-virtual',
     ),
-    m('`2` = le kernel checke systématiquement', TABLE.m2no),
+    m('`2` = le kernel checke systématiquement', TABLE.m2no, 'redis-server/redis-bgsave-mode2-enomem'),
     x('heading', 'Par exemple :'),
     block('sudo su -', 'echo 1 > /proc/sys/vm/overcommit_memory', 2, {
       excused: 'code',
@@ -92,7 +92,11 @@ const doc000: DocumentCoverage = {
       'pour faire ça, redis forke le process, ce qui a pour effet de doubler la mémoire virtuelle nécessaire, mais pas nécessairement la mémoire physique :',
       COW.doubles,
     ),
-    m('avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus', COW.shares),
+    m(
+      'avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus',
+      COW.shares,
+      'redis-server/redis-cow-written-pages',
+    ),
     m(
       "si personne n'écrit sur la DB le temps que le fork finisse de pérenniser la DB sur disque, le copy-on-write fait que le fork n'aura pas nécessité de mémoire physique supplémentaire, yay \\o/",
       COW.shares,
@@ -122,15 +126,22 @@ const doc000: DocumentCoverage = {
       COW.shares,
       COW.doubles,
     ),
-    m('A page will be duplicated only when it changes in the child or in the parent.', COW.shares),
+    m('A page will be duplicated only when it changes in the child or in the parent.', COW.shares, 'redis-server/redis-cow-written-pages'),
     m(
       "Since in theory all the pages may change while the child process is saving, Linux can't tell in advance how much memory the child will take, so if the overcommit_memory setting is set to zero the fork will fail unless there is as much free RAM as required to really duplicate all the parent memory pages.",
       'redis-fork/mode0-fork-fails-without-free-ram',
+      'redis-server/redis-bgsave-mode0-free-ram',
     ),
-    m('If you have a Redis dataset of 3 GB and just 2 GB of free memory it will fail.', 'redis-fork/mode0-fork-fails-without-free-ram'),
+    m(
+      'If you have a Redis dataset of 3 GB and just 2 GB of free memory it will fail.',
+      'redis-fork/mode0-fork-fails-without-free-ram',
+      'redis-server/redis-bgsave-mode0-free-ram',
+    ),
     m(
       'Setting overcommit_memory to 1 tells Linux to relax and perform the fork in a more optimistic allocation fashion, and this is indeed what you want for Redis.',
       'redis-fork/mode1-fork-succeeds',
+      'redis-server/redis-bgsave-mode1',
+      'redis-server/redis-overcommit-warning',
     ),
   ],
 };
