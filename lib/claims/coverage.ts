@@ -6,77 +6,13 @@
  * exist, or a claim with no sentence in the document it cites, fails it. The sentences are kept
  * here so that `overcommit-lab list --coverage` works without the documents.
  */
+
+import { mappingKinds as KINDS } from '../experiments/accounting/evidence.js';
 import { DOC_000, DOC_001, DOC_002, DOC_003, DOC_004 } from '../experiments/documents.js';
-import type { LayoutOptions } from './sentences.js';
+import { block, type DocumentCoverage, m, x } from './coverage-entry.js';
 
-/** Why a sentence is not tested. */
-export type Exclusion =
-  /** A title, a table's header, a list's lead-in. */
-  | 'heading'
-  | 'link'
-  /** A question whose answer (the next sentences) is what is tested. */
-  | 'question'
-  /** Commands or a program listing that states nothing the listed claims do not. */
-  | 'code'
-  /** Introduces, names or frames what follows; states nothing the kernel could contradict. */
-  | 'framing'
-  | 'recommendation'
-  | 'opinion'
-  /** About the documentation, standards, applications or operators, not the kernel. */
-  | 'not about the kernel'
-  /** About the kernel, but no run can observe it (said with why). */
-  | 'not observable'
-  /** About the kernel and testable, but no claim measures it yet (said with what is missing). */
-  | 'not yet measured';
+export type { CoverageEntry, DocumentCoverage, Exclusion } from './coverage-entry.js';
 
-/** One sentence (or, with `through`, a run of sentences such as a program listing). */
-export interface CoverageEntry {
-  /** The sentence's exact text as the splitter gives it. */
-  text: string;
-  /** The last sentence of the run this entry covers, when it covers more than one. */
-  through?: string;
-  /** With `through`: how many sentences the run has (so totals need no document). */
-  sentences?: number;
-  /** The claims that test it, as 'experiment/claim'; absent when it is excused. */
-  claims?: readonly string[];
-  excused?: Exclusion;
-  /** Why, in a few words, when the kind of exclusion does not say it all. */
-  why?: string;
-}
-
-export interface DocumentCoverage {
-  /** The document's file name in shared/seeds. */
-  source: string;
-  /** How the splitter reads it. */
-  layout: LayoutOptions;
-  entries: readonly CoverageEntry[];
-}
-
-const m = (text: string, ...claims: string[]): CoverageEntry => ({ text, claims });
-const x = (excused: Exclusion, text: string, why?: string): CoverageEntry =>
-  why === undefined ? { text, excused } : { text, excused, why };
-const block = (
-  text: string,
-  through: string,
-  sentences: number,
-  entry: Omit<CoverageEntry, 'text' | 'through' | 'sentences'>,
-): CoverageEntry => ({
-  text,
-  through,
-  sentences,
-  ...entry,
-});
-
-/** The seven mapping kinds accounting measures, for the claims it states once per kind. */
-const KINDS = [
-  'file-private-rw',
-  'file-shared-rw',
-  'file-private-ro',
-  'anon-shared-rw',
-  'anon-shared-ro',
-  'anon-private-ro',
-  'anon-private-rw',
-];
 const NORESERVE = KINDS.map((k) => `accounting/noreserve-${k}`);
 const NORESERVE_IGNORED = KINDS.map((k) => `accounting/noreserve-ignored-${k}`);
 const TABLE = {
@@ -144,7 +80,7 @@ const doc000: DocumentCoverage = {
       TABLE.m1no,
       'mode-matrix/mode1-99-times-virtual',
     ),
-    m('`2` = le kernel checke systématiquement', TABLE.m2no),
+    m('`2` = le kernel checke systématiquement', TABLE.m2no, 'redis-server/redis-bgsave-mode2-enomem'),
     x('heading', 'Par exemple :'),
     block('sudo su -', 'echo 1 > /proc/sys/vm/overcommit_memory', 2, {
       excused: 'code',
@@ -156,7 +92,11 @@ const doc000: DocumentCoverage = {
       'pour faire ça, redis forke le process, ce qui a pour effet de doubler la mémoire virtuelle nécessaire, mais pas nécessairement la mémoire physique :',
       COW.doubles,
     ),
-    m('avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus', COW.shares),
+    m(
+      'avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus',
+      COW.shares,
+      'redis-server/redis-cow-written-pages',
+    ),
     m(
       "si personne n'écrit sur la DB le temps que le fork finisse de pérenniser la DB sur disque, le copy-on-write fait que le fork n'aura pas nécessité de mémoire physique supplémentaire, yay \\o/",
       COW.shares,
@@ -186,15 +126,22 @@ const doc000: DocumentCoverage = {
       COW.shares,
       COW.doubles,
     ),
-    m('A page will be duplicated only when it changes in the child or in the parent.', COW.shares),
+    m('A page will be duplicated only when it changes in the child or in the parent.', COW.shares, 'redis-server/redis-cow-written-pages'),
     m(
       "Since in theory all the pages may change while the child process is saving, Linux can't tell in advance how much memory the child will take, so if the overcommit_memory setting is set to zero the fork will fail unless there is as much free RAM as required to really duplicate all the parent memory pages.",
       'redis-fork/mode0-fork-fails-without-free-ram',
+      'redis-server/redis-bgsave-mode0-free-ram',
     ),
-    m('If you have a Redis dataset of 3 GB and just 2 GB of free memory it will fail.', 'redis-fork/mode0-fork-fails-without-free-ram'),
+    m(
+      'If you have a Redis dataset of 3 GB and just 2 GB of free memory it will fail.',
+      'redis-fork/mode0-fork-fails-without-free-ram',
+      'redis-server/redis-bgsave-mode0-free-ram',
+    ),
     m(
       'Setting overcommit_memory to 1 tells Linux to relax and perform the fork in a more optimistic allocation fashion, and this is indeed what you want for Redis.',
       'redis-fork/mode1-fork-succeeds',
+      'redis-server/redis-bgsave-mode1',
+      'redis-server/redis-overcommit-warning',
     ),
   ],
 };
