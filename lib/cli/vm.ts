@@ -1,9 +1,9 @@
 /** `overcommit-lab vm`: a command of this tool, run in a throwaway guest (lib/vm). */
 import { parseArgs } from 'node:util';
-import type { RunReport } from '../experiments/model.js';
 import { selectExperiments, toolName, UsageError } from '../experiments/runner.js';
 import { renderTerminal, shouldUseColor } from '../report/terminal.js';
 import { reportFormat, writeReport } from '../report/write.js';
+import type { RunReport } from '../verdict/types.js';
 import { parseVmArgs, VM_USAGE, type VmArgs, VmUsageError } from '../vm/args.js';
 import { runInVm, VmError } from '../vm/run.js';
 import { parseModes } from './options.js';

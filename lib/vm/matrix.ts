@@ -5,7 +5,7 @@
  */
 import { experiments } from '../experiments/index.js';
 import { rejudge } from '../experiments/judge.js';
-import type { Finding, RunReport } from '../experiments/model.js';
+import type { Finding, RunReport } from '../verdict/types.js';
 
 /** One guest of the matrix. */
 export interface MatrixEntry {

@@ -8,11 +8,11 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { VmInfo } from '../experiments/model.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { packageRoot } from '../native/binding.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { GiB, gib } from '../units.js';
+import type { VmInfo } from '../verdict/types.js';
 import {
   type Accel,
   type AccelRequest,
