@@ -200,6 +200,21 @@ async function runCell(cell, kernels) {
   return r.code === 0 ? { output } : { failure: `vitest exited with ${r.code}`, output };
 }
 
+/**
+ * scripts/kernels.sh's "<name> <path>" lines for `names`. When it fails, the kernels it printed
+ * before are still used, and each cell of the others fails, saying the kernel is not at hand:
+ * the shard still leaves a file for every cell.
+ */
+function fetchKernels(names) {
+  if (names.length === 0) return '';
+  try {
+    return execFileSync(join(root, 'scripts/kernels.sh'), names, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch (e) {
+    console.log(`kernels: scripts/kernels.sh ${names.join(' ')} failed (${e.message.split('\n')[0]})`);
+    return e.stdout ?? '';
+  }
+}
+
 /** Runs shard `shard` of `definition` into `out`: a cell file per cell, then the shard's manifest. Returns the names of the cells that failed. */
 async function runShard(definition, shard) {
   const cells = shards.shardCells(definition, shard);
@@ -209,13 +224,11 @@ async function runShard(definition, shard) {
   if (definition.shards > 1) console.log(`shard ${shard}/${definition.shards}: ${cells.map((c) => c.id).join(', ') || 'no cells'}`);
   const names = [...new Set(cells.flatMap((c) => (c.kind === 'kernel' ? [c.name] : c.kind === 'tests' ? ['6.1'] : [])))];
   const kernels = new Map(
-    names.length === 0
-      ? []
-      : execFileSync(join(root, 'scripts/kernels.sh'), names, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-          .trim()
-          .split('\n')
-          .filter((l) => l !== '')
-          .map((l) => l.split(' ')),
+    fetchKernels(names)
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split(' ')),
   );
   if (cells.some((c) => c.kind === 'kernel'))
     for (const [id, why] of Object.entries(MATRIX_LEFT_OUT)) console.log(`guests: ${id} left out: ${why}`);

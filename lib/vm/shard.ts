@@ -278,7 +278,10 @@ export function mergeShards(dirs: readonly string[], matrix: readonly MatrixEntr
   // One matrix: every file from the same commit and the same definition.
   for (const [what, key] of [
     ['commits', (s: ShardStamp) => s.commit],
-    ['matrix definitions', (s: ShardStamp) => `${s.definition} (${s.shards} shards, only ${s.only?.join(',') ?? 'all'})`],
+    [
+      'matrix definitions',
+      (s: ShardStamp) => `${s.definition} (${s.shards} shard${s.shards === 1 ? '' : 's'}, only ${s.only?.join(',') ?? 'all'})`,
+    ],
   ] as const) {
     const groups = groupBy(all, key);
     if (groups.size > 1)
