@@ -266,7 +266,9 @@ async function merge(dirs, { lines }) {
   const { definition } = merged;
   mkdirSync(out, { recursive: true });
   const failed = [];
-  console.log(`\nmerged ${definition.cells.length} cells of ${definition.shards} shard(s), commit ${merged.commit}:`);
+  console.log(
+    `\nmerged ${definition.cells.length} cells of ${definition.shards} shard${definition.shards === 1 ? '' : 's'}, commit ${merged.commit}:`,
+  );
   for (const m of merged.cells) {
     const timing = `shard ${m.shard}/${definition.shards}, ${Math.round(m.record.seconds)} s, estimated ${m.cell.seconds} s`;
     if (m.problems.length > 0) failed.push(describe(m.cell));

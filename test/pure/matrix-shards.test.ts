@@ -4,19 +4,14 @@
  * N shards giving the table one run gives, and every way a merge can be wrong refused loudly.
  * The runs are a captured `run --mode all` (test/fixtures), cut into one run per cell.
  */
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kernelsMatrix, renderKernelsMarkdown } from '../../lib/report/kernels.js';
 import type { RunReport } from '../../lib/verdict/types.js';
 import { MATRIX, type MatrixEntry } from '../../lib/vm/matrix.js';
 import {
-  type CellRecord,
-  cellExperiments,
   clearShardFiles,
-  type MatrixCell,
   type MatrixDefinition,
   MergeError,
   matrixDefinition,
@@ -25,64 +20,11 @@ import {
   shardCells,
   shardStamp,
   writeCellRecord,
-  writeShardManifest,
 } from '../../lib/vm/shard.js';
+import { COMMIT, shardFixture } from './matrix-fixture.js';
 
-const root = join(import.meta.dirname, '../..');
-const captured = JSON.parse(gunzipSync(readFileSync(join(root, 'test/fixtures/run-mode-all-6.18.json.gz'))).toString('utf8')) as RunReport;
-const work = mkdtempSync(join(tmpdir(), 'overcommit-lab-shards-'));
-afterAll(() => rmSync(work, { recursive: true, force: true }));
-let dirCount = 0;
-const newDir = () => {
-  const d = join(work, `d${dirCount++}`);
-  mkdirSync(d);
-  return d;
-};
-const COMMIT = '0123456789abcdef0123456789abcdef01234567';
-
-/**
- * The run a cell would have made: the captured runs of its experiments, under a kernel of its own
- * name; on the 5.10 row mode 1 is left out, so that the columns differ.
- */
-function reportFor(cell: MatrixCell): RunReport {
-  const experiments = cellExperiments(cell);
-  const keep = (r: RunReport['runs'][number]) =>
-    experiments.includes(r.experiment) && (cell.kind !== 'host' || r.mode === 0) && !(cell.name === '5.10' && r.mode === 1);
-  const vm =
-    cell.kind === 'kernel'
-      ? {
-          kernelSource: `/kernels/${cell.name}`,
-          kernel: `${cell.name}.0-test`,
-          memoryBytes: 4 * 2 ** 30,
-          cpus: 2,
-          swap: cell.entry.swap,
-          cgroup: cell.entry.cgroup,
-          accel: 'tcg' as const,
-          bootMs: 3000,
-        }
-      : undefined;
-  return {
-    ...captured,
-    system: { ...captured.system, kernel: `${cell.name}.0-test`, ...(vm === undefined ? {} : { vm }) },
-    runs: captured.runs.filter(keep),
-  };
-}
-
-/** Writes what the N shards of `d` would leave, one directory per shard; `change` may alter a record before it is written. */
-function writeShards(d: MatrixDefinition, change: (r: CellRecord) => CellRecord = (r) => r): string[] {
-  return Array.from({ length: d.shards }, (_, i) => {
-    const shard = i + 1;
-    const dir = newDir();
-    const stamp = shardStamp(d, shard, COMMIT);
-    const cells = shardCells(d, shard);
-    for (const cell of cells) {
-      const result = cell.kind === 'tests' ? { output: ' Test Files  40 passed (40)' } : { report: reportFor(cell) };
-      writeCellRecord(dir, change({ ...stamp, cell: cell.id, seconds: cell.seconds, estimatedSeconds: cell.seconds, ...result }));
-    }
-    writeShardManifest(dir, { ...stamp, cells: cells.map((c) => c.id), seconds: 0 });
-    return dir;
-  });
-}
+const { newDir, writeShards, cleanup } = shardFixture();
+afterAll(cleanup);
 
 const tableOf = (reports: RunReport[]) => renderKernelsMarkdown(kernelsMatrix(reports));
 
