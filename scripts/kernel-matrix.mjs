@@ -135,6 +135,15 @@ function describe(cell) {
   return `the tests in a 6.1 guest (cgroup v2, zram): all but ${cell.excluded.length} files${part}`;
 }
 
+/** A cell's `run --json` output as its report, or as its failure when it is not JSON. */
+function parsedRun(stdout) {
+  try {
+    return { report: JSON.parse(stdout) };
+  } catch (e) {
+    return { failure: `its output is not JSON (${e.message})` };
+  }
+}
+
 /** Runs one cell; what it leaves (shard.ts's CellRecord, less the stamp). */
 async function runCell(cell, kernels) {
   if (cell.kind === 'kernel') {
@@ -158,7 +167,7 @@ async function runCell(cell, kernels) {
     if (r.code !== 0) return { failure: `vm exited with ${r.code}` };
     // README's table (--readme) reads these.
     writeFileSync(join(out, `kernel-${e.kernel}.json`), r.stdout);
-    return { report: JSON.parse(r.stdout) };
+    return parsedRun(r.stdout);
   }
   if (cell.kind === 'host') {
     let viaVm = true;
@@ -176,7 +185,7 @@ async function runCell(cell, kernels) {
     const r = await run(args);
     if (r.code !== 0) return { failure: `${viaVm ? 'vm' : 'run'} exited with ${r.code}` };
     writeFileSync(join(out, 'kernel-host.json'), r.stdout);
-    return { report: JSON.parse(r.stdout) };
+    return parsedRun(r.stdout);
   }
   // The whole suite but GUEST_EXCLUDED_TESTS (or vitest's share of it), on the cgroup v2 + zram
   // guest (THP 'always'). CI=true: vitest writes plain lines, not a live summary redrawn over the
