@@ -3,8 +3,8 @@
  * kernels, each run checked: it completed, no experiment errored, and every finding's verdict
  * is one its own evidence supports.
  */
-import { experiments } from '../experiments/index.js';
 import { rejudge } from '../experiments/judge.js';
+import { ruleSets } from '../experiments/rules.js';
 import type { Finding, RunReport } from '../verdict/types.js';
 
 /** One guest of the matrix. */
@@ -17,6 +17,8 @@ export interface MatrixEntry {
   experiments: readonly string[];
   /** Extra words for the guest's run (e.g. --mode 0,2). */
   runArgs: readonly string[];
+  /** The row's measured wall time, in seconds, for balancing shards; default: estimated (lib/vm/shard.ts). */
+  seconds?: number;
 }
 
 /** The experiments every kernel runs: the documents' mode-0 rule, the late OOM, the Redis fork and the zero page. */
@@ -106,7 +108,7 @@ export function checkRun(report: RunReport, expected: readonly string[]): string
     }
   }
   // Every verdict is judged again from the run's recorded evidence: it must agree.
-  for (const c of rejudge(report, experiments)) {
+  for (const c of rejudge(report, ruleSets)) {
     problems.push(`${c.experiment} (mode ${c.mode}) ${c.claim}: the run said ${String(c.recorded)}, its evidence says ${String(c.judged)}`);
   }
   return problems;
