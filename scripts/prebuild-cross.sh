@@ -2,17 +2,19 @@
 # Cross-compiles the addon and 004's three programs for linux-ARCH (glibc) into
 # prebuilds/linux-ARCH/ with Debian's cross toolchain for it:
 #   arm64  g++-aarch64-linux-gnu        (npm run prebuild:arm64; npm pack ships it)
+#   ppc64  g++-powerpc64le-linux-gnu    (npm run prebuild:ppc64; little-endian, Node's ppc64)
 # The build runs in a scratch copy of the sources, so build/ keeps this machine's own build
 # (node-gyp-build and runProgram prefer build/).
 #
-# Usage: scripts/prebuild-cross.sh arm64
+# Usage: scripts/prebuild-cross.sh arm64|ppc64
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 arch="${1:-}"
 # Per architecture: the toolchain's prefix, its Debian package, uname -m, and ELF e_machine.
 case "$arch" in
   arm64) prefix=aarch64-linux-gnu package=g++-aarch64-linux-gnu machine=aarch64 elf=183 ;;
-  *) echo "prebuild-cross: usage: scripts/prebuild-cross.sh arm64" >&2; exit 2 ;;
+  ppc64) prefix=powerpc64le-linux-gnu package=g++-powerpc64le-linux-gnu machine=ppc64le elf=21 ;;
+  *) echo "prebuild-cross: usage: scripts/prebuild-cross.sh arm64|ppc64" >&2; exit 2 ;;
 esac
 
 if [ "$(uname -m)" = "$machine" ]; then

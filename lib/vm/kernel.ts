@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { type ImageArch, imageArch, readHead } from './arch.js';
 
 export interface KernelSource {
-  /** The image qemu boots (a bzImage, an arm64 Image). */
+  /** The image qemu boots (a bzImage, an arm64 Image, a ppc64 vmlinux). */
   image: string;
   /** Its architecture, from its header. */
   arch: ImageArch;
@@ -66,7 +66,9 @@ function archOf(image: string, given: string): ImageArch {
   }
   const arch = imageArch(head);
   if (arch === undefined) {
-    throw new Error(`--kernel ${given}: not a Linux kernel image this tool boots (${image}: no x86 bzImage or arm64 Image header)`);
+    throw new Error(
+      `--kernel ${given}: not a Linux kernel image this tool boots (${image}: no x86 bzImage, arm64 Image or little-endian ppc64 vmlinux header)`,
+    );
   }
   return arch;
 }
@@ -87,17 +89,18 @@ export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
   if (!existsSync(path)) throw new Error(`--kernel ${given}: no such file or directory`);
   if (statSync(path).isDirectory()) {
     const boot = join(path, 'boot');
+    // ppc64el's packages ship an uncompressed vmlinux-<version>, the others a vmlinuz-<version>.
     const images = existsSync(boot)
       ? readdirSync(boot)
-          .filter((f) => f.startsWith('vmlinuz-'))
+          .filter((f) => /^vmlinu[xz]-/.test(f))
           .sort()
       : [];
     if (images.length === 0) {
-      throw new Error(`--kernel ${given}: the directory has no boot/vmlinuz-* (an unpacked kernel package has one)`);
+      throw new Error(`--kernel ${given}: the directory has no boot/vmlinuz-* or boot/vmlinux-* (an unpacked kernel package has one)`);
     }
     if (images.length > 1) throw new Error(`--kernel ${given}: the directory has several kernels (${images.join(', ')}); name one image`);
     const image = join(boot, images[0]!);
-    const version = images[0]!.replace(/^vmlinuz-/, '');
+    const version = images[0]!.replace(/^vmlinu[xz]-/, '');
     const modulesDir = modulesUnder(path, version);
     if (modulesDir === undefined) {
       throw new Error(

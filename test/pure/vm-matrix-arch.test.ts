@@ -9,12 +9,13 @@ import { ARCH_LEFT_OUT, archExperimentsUnaccounted, MATRIX, PAGE_EXPERIMENTS } f
 const ids = ruleSets.map((r) => r.id);
 const rows = MATRIX.filter((e) => e.arch !== undefined);
 
-describe("the kernel matrix's arm64 rows", () => {
-  it('run the experiments whose claims depend on pages, in the three modes, on 4 and 16 KiB pages', () => {
+describe("the kernel matrix's arm64 and ppc64el rows", () => {
+  it('run the experiments whose claims depend on pages, in the three modes, on 4, 16 and 64 KiB pages', () => {
     for (const id of PAGE_EXPERIMENTS) expect(ids).toContain(id);
     expect(rows.map((e) => [e.arch, e.pageSize])).toEqual([
       ['arm64', 4096],
       ['arm64', 16384],
+      ['ppc64', 65536],
     ]);
     for (const e of rows) {
       expect(e.experiments, e.kernel).toEqual(PAGE_EXPERIMENTS);
