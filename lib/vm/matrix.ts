@@ -84,7 +84,8 @@ export const MATRIX: readonly MatrixEntry[] = [
   { kernel: '6.1', cgroup: 'v2', swap: 'zram:1G', experiments: [], runArgs: ['--mode', 'all'] },
   { kernel: '6.12', cgroup: 'v2', swap: 'none', experiments: CORE_EXPERIMENTS, runArgs: ['--mode', 'all'] },
   // Debian 13 on arm64 (4 and 16 KiB pages) and ppc64el (64 KiB), under TCG: measured here at
-  // 217, 207 and 93 s (sharing the 2 cores with other guests), the three under 9 minutes.
+  // 144, 80 and 46 s by npm run test:kernels (4.5 minutes), 217, 207 and 93 s while other
+  // guests shared the 2 cores (under 9 minutes).
   {
     kernel: '6.12-arm64',
     arch: 'arm64',
