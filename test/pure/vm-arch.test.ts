@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { imageArch, MACHINES, readHead, userlandOf } from '../../lib/vm/arch.js';
-import { userlandSymlinks } from '../../lib/vm/initramfs.js';
+import { initScript, userlandSymlinks } from '../../lib/vm/initramfs.js';
 import { qemuArgs } from '../../lib/vm/qemu.js';
 import { checkHostTools } from '../../lib/vm/requirements.js';
 
@@ -146,6 +146,24 @@ describe("a foreign guest's userland", () => {
       { path: 'lib64', type: 'symlink', target: u.libDir },
       { path: 'bin', type: 'symlink', target: 'busybox' },
     ]);
+  });
+
+  it("hides the host's build/ from the guest: an overlay whiteout made before the overlay is mounted", () => {
+    const plan = {
+      modules: [],
+      shares: [],
+      packageDir: '/p',
+      outTag: 'out',
+      cgroup: 'v2' as const,
+      swap: { kind: 'none' as const },
+      command: { argv: ['node'] },
+    };
+    const lines = initScript({ ...plan, hidden: ['build'] }).split('\n');
+    const whiteout = lines.findIndex((l) => l.startsWith("mknod /overlay/upper/'build' c 0 0 "));
+    const overlay = lines.findIndex((l) => l.startsWith('mount -t overlay '));
+    expect(whiteout).toBeGreaterThan(lines.findIndex((l) => l.includes('mkdir /overlay/upper')));
+    expect(whiteout).toBeLessThan(overlay);
+    expect(initScript(plan)).not.toContain('mknod');
   });
 
   it('names each missing piece in one sentence, with what fetches or builds it', () => {
