@@ -6,24 +6,10 @@
 
 import { modeName as kernelModeName } from '../kernel/sysctl.js';
 import { verdictWord } from '../verdict/combine.js';
+import { formatBytes } from '../units.js';
 import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../verdict/types.js';
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
-
-/** 1536 -> '1.5 KiB'; keeps the sign, since deltas (Committed_AS, RSS) can be negative. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return String(bytes);
-  const sign = bytes < 0 ? '-' : '';
-  let value = Math.abs(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  // Trim trailing zeros so that exact sizes read as '1 GiB', not '1.00 GiB'.
-  return `${sign}${Number(value.toFixed(digits))} ${UNITS[unit]}`;
-}
+export { formatBytes };
 
 /** Counts with digit grouping (262144 -> '262,144'); fractions keep three significant digits. */
 export function formatCount(n: number): string {
@@ -77,7 +63,7 @@ const PRIMARY_KEYS = [
 ] as const;
 
 /** Numbers that say where a finding was made, not what was measured. */
-const NOT_MEASUREMENTS = new Set(['mode', 'pageSize', 'pid', 'uid', 'ratio', 'kbytes']);
+const NOT_MEASUREMENTS = new Set(['mode', 'pageSize', 'thpSizeBytes', 'pid', 'uid', 'ratio', 'kbytes']);
 
 export interface KeyNumber {
   key: string;
