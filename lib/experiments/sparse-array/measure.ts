@@ -202,7 +202,8 @@ export async function measureSparseArray(
   mode: OvercommitMode,
   progress: (message: string) => void = () => {},
 ): Promise<SparseArrayEvidence> {
-  const base = { mode, pageSize, thpEnabled: readThpSettings().enabled };
+  const thp = readThpSettings();
+  const base = { mode, pageSize, thpEnabled: thp.enabled, thpSizeBytes: thp.sizeBytes };
   try {
     programPath('sparse');
   } catch (e) {
