@@ -5,11 +5,31 @@
  */
 
 import { modeName as kernelModeName } from '../kernel/sysctl.js';
-import { verdictWord } from '../verdict/combine.js';
 import { formatBytes } from '../units.js';
-import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../verdict/types.js';
+import { verdictWord } from '../verdict/combine.js';
+import { ASSUMED_THP_SIZE } from '../verdict/page-size.js';
+import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus, SystemInfo } from '../verdict/types.js';
 
 export { formatBytes };
+
+/** What a run's machine was, as the comparison and the claims × kernels table show it (older runs recorded less). */
+export interface MachineColumns {
+  /** uname's machine ('aarch64'); 'x86_64 (assumed)' for runs saved before it was recorded (they ran on x86-64). */
+  arch: string;
+  pageSize: string;
+  /** '2 MiB', 'none' without THP, '2 MiB (assumed)' for older runs. */
+  thpSize: string;
+}
+
+export function machineColumns(s: SystemInfo): MachineColumns {
+  return {
+    arch: s.machine ?? s.arch ?? 'x86_64 (assumed)',
+    pageSize: formatBytes(s.pageSize),
+    thpSize: s.thpSize === undefined ? `${formatBytes(ASSUMED_THP_SIZE)} (assumed)` : s.thpSize === null ? 'none' : formatBytes(s.thpSize),
+  };
+}
+
+export const MACHINE_HEADS = ['Architecture', 'Page size', 'THP size'] as const;
 
 /** Counts with digit grouping (262144 -> '262,144'); fractions keep three significant digits. */
 export function formatCount(n: number): string {
