@@ -59,7 +59,11 @@ export function pagesOfEvidence(pages: number, e: { pageSize?: number }): string
  * document reasons in 4096-byte pages, so its "Touched N pages" counts writes, and on larger
  * pages each page takes several of them.
  */
-export function strideOnPages(bytes: number, strideBytes: number, pageSize: number): { writes: number; pages: number; writesPerPage: number } {
+export function strideOnPages(
+  bytes: number,
+  strideBytes: number,
+  pageSize: number,
+): { writes: number; pages: number; writesPerPage: number } {
   const writes = Math.ceil(bytes / strideBytes);
   const pages = Math.ceil(bytes / pageSize);
   return { writes, pages, writesPerPage: pageSize / strideBytes };

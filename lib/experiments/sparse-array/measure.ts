@@ -118,7 +118,8 @@ export async function runSparseProgram(
   const p = placement as TouchPlacement | null;
   return {
     bytes,
-    pages: bytes / pageSize,
+    // The kernel maps whole pages: on pages larger than the program's 4096-byte stride, a size may end inside one.
+    pages: Math.ceil(bytes / pageSize),
     args: result.args,
     pid: result.pid,
     lines: result.stdout,
