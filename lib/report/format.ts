@@ -7,25 +7,30 @@
 import { modeName as kernelModeName } from '../kernel/sysctl.js';
 import { formatBytes } from '../units.js';
 import { verdictWord } from '../verdict/combine.js';
-import { ASSUMED_THP_SIZE } from '../verdict/page-size.js';
+import { assumedThpSize } from '../verdict/page-size.js';
 import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus, SystemInfo } from '../verdict/types.js';
 
 export { formatBytes };
 
 /** What a run's machine was, as the comparison and the claims × kernels table show it (older runs recorded less). */
 export interface MachineColumns {
-  /** uname's machine ('aarch64'); 'x86_64 (assumed)' for runs saved before it was recorded (they ran on x86-64). */
+  /** uname's machine ('aarch64'); for runs saved before it was recorded, 'x86_64 (assumed)' on 4 KiB pages (they ran on x86-64). */
   arch: string;
   pageSize: string;
-  /** '2 MiB', 'none' without THP, '2 MiB (assumed)' for older runs. */
+  /** '2 MiB', 'none' without THP, '2 MiB (assumed)' for older runs (the PMD's reach on their pages). */
   thpSize: string;
 }
 
 export function machineColumns(s: SystemInfo): MachineColumns {
   return {
-    arch: s.machine ?? s.arch ?? 'x86_64 (assumed)',
+    arch: s.machine ?? s.arch ?? (s.pageSize === 4096 ? 'x86_64 (assumed)' : 'not recorded'),
     pageSize: formatBytes(s.pageSize),
-    thpSize: s.thpSize === undefined ? `${formatBytes(ASSUMED_THP_SIZE)} (assumed)` : s.thpSize === null ? 'none' : formatBytes(s.thpSize),
+    thpSize:
+      s.thpSize === undefined
+        ? `${formatBytes(assumedThpSize(s.pageSize))} (assumed)`
+        : s.thpSize === null
+          ? 'none'
+          : formatBytes(s.thpSize),
   };
 }
 

@@ -2,16 +2,23 @@
  * The page size a rule reasons with: the one the evidence was measured with, never the judging
  * machine's (a run from an arm64 guest with 64 KiB pages is judged on an x86 laptop). The same
  * for the transparent huge page's size, which follows the page (2 MiB on 4 KiB pages, 32 MiB on
- * arm64's 16 KiB, 512 MiB on its 64 KiB; ppc64's depends on its MMU), so it is read, not derived.
+ * arm64's 16 KiB, 512 MiB on its 64 KiB; ppc64's depends on its MMU), so it is read, and derived
+ * only for a run that did not record it.
  * Nothing here, and no rule, may import the addon's live `pageSize`.
  */
-import { formatBytes, MiB } from '../units.js';
+import { formatBytes } from '../units.js';
 
 /** Runs saved before the page size was recorded came from x86 machines, whose pages are 4 KiB. */
 export const ASSUMED_PAGE_SIZE = 4096;
 
-/** Runs saved before the THP size was recorded came from x86-64 machines, whose huge pages are 2 MiB. */
-export const ASSUMED_THP_SIZE = 2 * MiB;
+/**
+ * The THP size assumed for a run that recorded none: one page-table page of entries (pageSize / 8)
+ * times the page, the PMD's reach on x86-64 and arm64 (2 MiB on 4 KiB pages; older runs were
+ * x86-64's, with 4 KiB pages).
+ */
+export function assumedThpSize(pageSize: number): number {
+  return (pageSize / 8) * pageSize;
+}
 
 /** The evidence's page size, or ASSUMED_PAGE_SIZE when it records none. */
 export function evidencePageSize(e: { pageSize?: number }): number {
@@ -27,21 +34,29 @@ export function pageSizeNote(e: { pageSize?: number }): string | null {
 
 /** Evidence that may record the THP size: a number, null (no THP on that kernel), or absent (an older run). */
 export interface ThpSized {
+  pageSize?: number;
   thpSizeBytes?: number | null;
 }
 
-const THP_ASSUMED = '(assumed: the run recorded no THP size)';
+const THP_ASSUMED = "(assumed: the run recorded no THP size; the PMD's reach on its pages)";
+
+/** The evidence's THP size (null: no THP on that kernel), or the one assumed for an older run. */
+function thpSizeOf(e: ThpSized): { bytes: number | null; assumed: boolean } {
+  return e.thpSizeBytes === undefined
+    ? { bytes: assumedThpSize(evidencePageSize(e)), assumed: true }
+    : { bytes: e.thpSizeBytes, assumed: false };
+}
 
 /** '32 MiB', 'none' (no THP on that kernel), or '2 MiB (assumed: ...)' for a run that recorded nothing. */
 export function thpSizeText(e: ThpSized): string {
-  if (e.thpSizeBytes === undefined) return `${formatBytes(ASSUMED_THP_SIZE)} ${THP_ASSUMED}`;
-  return e.thpSizeBytes === null ? 'none' : formatBytes(e.thpSizeBytes);
+  const t = thpSizeOf(e);
+  return t.bytes === null ? 'none' : `${formatBytes(t.bytes)}${t.assumed ? ` ${THP_ASSUMED}` : ''}`;
 }
 
 /** 'a 32 MiB page' in words (the size assumed, or unknown, said as such). */
 export function thpSizeWords(e: ThpSized): string {
-  if (e.thpSizeBytes === undefined) return `a ${formatBytes(ASSUMED_THP_SIZE)} page ${THP_ASSUMED}`;
-  return e.thpSizeBytes === null ? 'a huge page' : `a ${formatBytes(e.thpSizeBytes)} page`;
+  const t = thpSizeOf(e);
+  return t.bytes === null ? 'a huge page' : `a ${formatBytes(t.bytes)} page${t.assumed ? ` ${THP_ASSUMED}` : ''}`;
 }
 
 /** '4096 pages of 16 KiB': a page count with the size of the pages counted. */

@@ -125,7 +125,7 @@ describe('sparse-array on 4, 16 and 64 KiB pages', () => {
     expect(judge(sparseArrayRules, odd).get('only-touched-pages-use-memory')!.observed).toContain('faults of a huge page do not explain');
     const { thpSizeBytes: _, ...old } = odd;
     expect(judge(sparseArrayRules, old as SparseArrayEvidence).get('only-touched-pages-use-memory')!.observed).toContain(
-      'a 2 MiB page (assumed: the run recorded no THP size)',
+      "a 32 MiB page (assumed: the run recorded no THP size; the PMD's reach on its pages)",
     );
   });
 
@@ -256,5 +256,12 @@ describe('compare and the claims × kernels table show each run’s architecture
       ['THP size', '2 MiB (assumed)', '32 MiB', 'none'],
     ]);
     expect(renderKernelsMarkdown(m)).toContain('| Page size | 4 KiB | 16 KiB | 64 KiB |');
+    // A run from a 16 KiB machine that recorded no architecture or THP size: nothing x86 assumed of it.
+    const { arch: _a, machine: _m, thpSize: _t, ...bare } = arm;
+    expect(kernelsMatrix([{ ...a, system: bare }]).environment.slice(0, 3)).toEqual([
+      ['Architecture', 'not recorded'],
+      ['Page size', '16 KiB'],
+      ['THP size', '32 MiB (assumed)'],
+    ]);
   });
 });
