@@ -64,11 +64,6 @@ export function pagesOf(pages: number, pageSize: number): string {
   return `${pages} page${pages === 1 ? '' : 's'} of ${formatBytes(pageSize)}`;
 }
 
-/** pagesOf() with the evidence's page size, saying when it was assumed. */
-export function pagesOfEvidence(pages: number, e: { pageSize?: number }): string {
-  return `${pagesOf(pages, evidencePageSize(e))}${e.pageSize === undefined ? ' (assumed)' : ''}`;
-}
-
 /**
  * What 004's one-write-per-`strideBytes` loop over `bytes` means on pages of `pageSize`: the
  * document reasons in 4096-byte pages, so its "Touched N pages" counts writes, and on larger
@@ -82,4 +77,14 @@ export function strideOnPages(
   const writes = Math.ceil(bytes / strideBytes);
   const pages = Math.ceil(bytes / pageSize);
   return { writes, pages, writesPerPage: pageSize / strideBytes };
+}
+
+/**
+ * The loop in words: "262144 writes (one per 4096 bytes), 65536 pages of 16 KiB: 4 writes to each
+ * page". `writes` is what the program printed as its 'Touched N pages', when it did.
+ */
+export function strideWords(bytes: number, strideBytes: number, pageSize: number, writes: number | null = null): string {
+  const s = strideOnPages(bytes, strideBytes, pageSize);
+  const perPage = s.writesPerPage === 1 ? 'one write per page' : `${s.writesPerPage} writes to each page`;
+  return `${writes ?? s.writes} writes (one per ${strideBytes} bytes), ${pagesOf(s.pages, pageSize)}: ${perPage}`;
 }

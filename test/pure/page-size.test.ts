@@ -166,8 +166,12 @@ describe('zero-pages on 4, 16 and 64 KiB pages', () => {
     });
   }
 
-  it('an older run without a page size: 4 KiB assumed, and said', () => {
-    expect(judge(zeroPagesRules, zeroOn(undefined, undefined)).get(CLAIM)!.observed).toContain('16384 pages of 4 KiB (assumed)');
+  it('a run that recorded no page size: the page is the region over the pages read (a real 16 KiB guest run had none)', () => {
+    expect(judge(zeroPagesRules, zeroOn(undefined, undefined)).get(CLAIM)!.observed).toContain('each of the 16384 pages of 4 KiB of');
+    const { pageSize: _, ...guest } = zeroOn(16384, undefined, 64 * MiB);
+    const f = judge(zeroPagesRules, guest).get(CLAIM)!;
+    expect(f.observed).toContain('each of the 4096 pages of 16 KiB of');
+    expect(f.observed).toContain("huge page 32 MiB (assumed: the run recorded no THP size; the PMD's reach on its pages))");
   });
 });
 
@@ -263,5 +267,32 @@ describe('compare and the claims × kernels table show each run’s architecture
       ['Page size', '16 KiB'],
       ['THP size', '32 MiB (assumed)'],
     ]);
+  });
+});
+
+describe("a real arm64 guest with 16 KiB pages (Debian 13's 6.12 arm64-16k under qemu, mode 0), judged on this 4 KiB machine", () => {
+  const dir = 'evidence/6.12-arm64-16k';
+  const evidence = <E>(id: string): E => read<Record<string, E>>(`${dir}/${id}.json`)['0']!;
+
+  it('its evidence carries 16 KiB pages; the program is not sparse, its finding naming the 16 KiB page', () => {
+    const e = evidence<SparseArrayEvidence>('sparse-array');
+    expect(e.pageSize).toBe(16384);
+    const f = judge(sparseArrayRules, e);
+    expect(f.get('program-is-sparse')!.holds).toBe(false);
+    expect(f.get('program-is-sparse')!.observed).toContain(
+      "on this machine's 16 KiB pages that is 16384 writes (one per 4096 bytes), 4096 pages of 16 KiB: 4 writes to each page",
+    );
+    expect(f.get('memory-taken-on-first-touch')!.holds).toBe(true);
+    // THP 'always' there: the one-page-in-64 writes (one per MiB) made all of the region resident.
+    expect(f.get('only-touched-pages-use-memory')!.observed).toContain('a fault may map a 32 MiB page');
+  });
+
+  it('the zero page mapped, counted in 16 KiB pages; nothing in accounting refuted', () => {
+    const z = judge(zeroPagesRules, evidence<ZeroPagesEvidence>('zero-pages')).get('sparse-virtual-memory-is-zero-pages')!;
+    expect(z.holds).toBe(true);
+    expect(z.observed).toContain('each of the 4096 pages of 16 KiB of a 64.0 MiB');
+    const a = evidence<AccountingEvidence>('accounting');
+    expect(a.pageSize).toBe(16384);
+    expect([...judge(accountingRules, a).values()].filter((f) => f.holds === false).map((f) => f.claim)).toEqual([]);
   });
 });

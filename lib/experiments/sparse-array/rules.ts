@@ -1,6 +1,6 @@
 import { formatBytes, mib } from '../../units.js';
 import { classifyChange } from '../../verdict/decide.js';
-import { pagesOf, strideOnPages, thpSizeWords } from '../../verdict/page-size.js';
+import { pagesOf, strideWords, thpSizeWords } from '../../verdict/page-size.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001, DOC_004 } from '../documents.js';
 import type { Claim, ClaimRule, Evidence, Verdict } from '../model.js';
@@ -167,17 +167,6 @@ function thpWords(e: SparseArrayEvidence, differs: boolean): string {
     : ` Transparent hugepages are '${e.thpEnabled ?? 'absent'}' here, so faults of ${thpSizeWords(e)} do not explain the difference.`;
 }
 
-/**
- * The program's loop on the measured page size: "262144 writes, 65536 pages of 16 KiB". 004
- * writes one int per 4096 bytes and calls each write a page; on larger pages a page takes several.
- */
-function programWrites(e: SparseArrayEvidence, t: SparseProgramRun): string {
-  const s = strideOnPages(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize);
-  const written = t.printedTouchedPages ?? s.writes;
-  const perPage = s.writesPerPage === 1 ? 'one write per page' : `${s.writesPerPage} writes to each page`;
-  return `${written} writes (one per ${PROGRAM_STRIDE_BYTES} bytes), ${pagesOf(t.pages, e.pageSize)}: ${perPage}`;
-}
-
 /** 'all resident' or 'N resident'. */
 const residentWords = (resident: number, of: number): string => (resident === of ? 'all resident' : `${resident} resident`);
 
@@ -295,7 +284,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
       const v = variantOf(e);
       const whole = t.touched.residentPages === t.pages ? ', every page of the mapping' : '';
       return (
-        `004's program on its ${mib(t.bytes)} array: ${programWrites(e, t)}; its mincore counts ${residentWords(t.touched.residentPages!, t.pages)}${whole} (${mib(t.touched.residentPages! * e.pageSize)}). ` +
+        `004's program on its ${mib(t.bytes)} array: ${strideWords(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize, t.printedTouchedPages)}; its mincore counts ${residentWords(t.touched.residentPages!, t.pages)}${whole} (${mib(t.touched.residentPages! * e.pageSize)}). ` +
         `One page in ${SPARSE_PAGE_INTERVAL}: ${v.touchedPages} written, ${v.residentPages} resident of ${pagesOf(v.mappedPages, e.pageSize)} (${mib(v.residentPages * e.pageSize)}).` +
         thpWords(e, t.touched.residentPages !== t.pages || v.residentPages !== v.touchedPages)
       );
@@ -314,7 +303,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
       const v = variantOf(e);
       const fraction = (n: number, of: number) => `${((n / of) * 100).toFixed(1)}%`;
       return (
-        `The program printed '${t.lines[1] ?? ''}' (its 'pages' are ${PROGRAM_STRIDE_BYTES}-byte strides): on this machine's ${formatBytes(e.pageSize)} pages that is ${programWrites(e, t)}, ` +
+        `The program printed '${t.lines[1] ?? ''}' (its 'pages' are ${PROGRAM_STRIDE_BYTES}-byte strides): on this machine's ${formatBytes(e.pageSize)} pages that is ${strideWords(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize, t.printedTouchedPages)}, ` +
         `so every page of the array is written, and ${t.touched.residentPages} of its ${pagesOf(t.pages, e.pageSize)} ` +
         `(${fraction(t.touched.residentPages!, t.pages)}) became resident${t.touched.residentPages === t.pages ? ', as for a dense array' : ''}. ` +
         `Writing one page in ${SPARSE_PAGE_INTERVAL} instead (one write per ${formatBytes(v.strideBytes)}) leaves ${v.residentPages} of ${v.mappedPages} resident (${fraction(v.residentPages, v.mappedPages)}); ` +
