@@ -92,7 +92,7 @@ describe('sparse-array on 4, 16 and 64 KiB pages', () => {
       const pages = TOUCH_BYTES / m.pageSize;
       const perPage = m.pageSize === 4096 ? 'one write per page' : `${m.pageSize / 4096} writes to each page`;
       const loop = `16384 writes (one per 4096 bytes), ${pages} pages of ${m.page}: ${perPage}`;
-      expect(f.get('program-is-sparse')!.observed).toContain(`on this machine's ${m.page} pages that is ${loop}`);
+      expect(f.get('program-is-sparse')!.observed).toContain(`on the ${m.page} pages of the machine measured that is ${loop}`);
       expect(f.get('program-is-sparse')!.observed).toContain(`${pages} of its ${pages} pages of ${m.page} (100.0%) became resident`);
       expect(f.get('only-touched-pages-use-memory')!.observed).toContain(`${loop}; its mincore counts all resident`);
       expect(f.get('only-touched-pages-use-memory')!.observed).toContain(`${pages / 64} resident of ${pages} pages of ${m.page}`);
@@ -280,7 +280,7 @@ describe("a real arm64 guest with 16 KiB pages (Debian 13's 6.12 arm64-16k under
     const f = judge(sparseArrayRules, e);
     expect(f.get('program-is-sparse')!.holds).toBe(false);
     expect(f.get('program-is-sparse')!.observed).toContain(
-      "on this machine's 16 KiB pages that is 16384 writes (one per 4096 bytes), 4096 pages of 16 KiB: 4 writes to each page",
+      'on the 16 KiB pages of the machine measured that is 16384 writes (one per 4096 bytes), 4096 pages of 16 KiB: 4 writes to each page',
     );
     expect(f.get('memory-taken-on-first-touch')!.holds).toBe(true);
     // THP 'always' there: the one-page-in-64 writes (one per MiB) made all of the region resident.

@@ -303,7 +303,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
       const v = variantOf(e);
       const fraction = (n: number, of: number) => `${((n / of) * 100).toFixed(1)}%`;
       return (
-        `The program printed '${t.lines[1] ?? ''}' (its 'pages' are ${PROGRAM_STRIDE_BYTES}-byte strides): on this machine's ${formatBytes(e.pageSize)} pages that is ${strideWords(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize, t.printedTouchedPages)}, ` +
+        `The program printed '${t.lines[1] ?? ''}' (its 'pages' are ${PROGRAM_STRIDE_BYTES}-byte strides): on the ${formatBytes(e.pageSize)} pages of the machine measured that is ${strideWords(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize, t.printedTouchedPages)}, ` +
         `so every page of the array is written, and ${t.touched.residentPages} of its ${pagesOf(t.pages, e.pageSize)} ` +
         `(${fraction(t.touched.residentPages!, t.pages)}) became resident${t.touched.residentPages === t.pages ? ', as for a dense array' : ''}. ` +
         `Writing one page in ${SPARSE_PAGE_INTERVAL} instead (one write per ${formatBytes(v.strideBytes)}) leaves ${v.residentPages} of ${v.mappedPages} resident (${fraction(v.residentPages, v.mappedPages)}); ` +
