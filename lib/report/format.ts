@@ -17,20 +17,20 @@ export interface MachineColumns {
   /** uname's machine ('aarch64'); for runs saved before it was recorded, 'x86_64 (assumed)' on 4 KiB pages (they ran on x86-64). */
   arch: string;
   pageSize: string;
-  /** '2 MiB', 'none' without THP, '2 MiB (assumed)' for older runs (the PMD's reach on their pages). */
+  /** '2 MiB', 'none' without THP; for runs that did not record it '2 MiB (assumed)' on 4 KiB pages, else 'not recorded'. */
   thpSize: string;
+}
+
+function assumedThp(pageSize: number): string {
+  const size = assumedThpSize(pageSize);
+  return size === null ? 'not recorded' : `${formatBytes(size)} (assumed)`;
 }
 
 export function machineColumns(s: SystemInfo): MachineColumns {
   return {
     arch: s.machine ?? s.arch ?? (s.pageSize === 4096 ? 'x86_64 (assumed)' : 'not recorded'),
     pageSize: formatBytes(s.pageSize),
-    thpSize:
-      s.thpSize === undefined
-        ? `${formatBytes(assumedThpSize(s.pageSize))} (assumed)`
-        : s.thpSize === null
-          ? 'none'
-          : formatBytes(s.thpSize),
+    thpSize: s.thpSize === undefined ? assumedThp(s.pageSize) : s.thpSize === null ? 'none' : formatBytes(s.thpSize),
   };
 }
 

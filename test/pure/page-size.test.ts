@@ -125,7 +125,7 @@ describe('sparse-array on 4, 16 and 64 KiB pages', () => {
     expect(judge(sparseArrayRules, odd).get('only-touched-pages-use-memory')!.observed).toContain('faults of a huge page do not explain');
     const { thpSizeBytes: _, ...old } = odd;
     expect(judge(sparseArrayRules, old as SparseArrayEvidence).get('only-touched-pages-use-memory')!.observed).toContain(
-      "a 32 MiB page (assumed: the run recorded no THP size; the PMD's reach on its pages)",
+      'a huge page of a size the run did not record',
     );
   });
 
@@ -171,7 +171,7 @@ describe('zero-pages on 4, 16 and 64 KiB pages', () => {
     const { pageSize: _, ...guest } = zeroOn(16384, undefined, 64 * MiB);
     const f = judge(zeroPagesRules, guest).get(CLAIM)!;
     expect(f.observed).toContain('each of the 4096 pages of 16 KiB of');
-    expect(f.observed).toContain("huge page 32 MiB (assumed: the run recorded no THP size; the PMD's reach on its pages))");
+    expect(f.observed).toContain('huge page of a size the run did not record)');
   });
 });
 
@@ -265,7 +265,7 @@ describe('compare and the claims × kernels table show each run’s architecture
     expect(kernelsMatrix([{ ...a, system: bare }]).environment.slice(0, 3)).toEqual([
       ['Architecture', 'not recorded'],
       ['Page size', '16 KiB'],
-      ['THP size', '32 MiB (assumed)'],
+      ['THP size', 'not recorded'],
     ]);
   });
 });
@@ -283,8 +283,9 @@ describe("a real arm64 guest with 16 KiB pages (Debian 13's 6.12 arm64-16k under
       'on the 16 KiB pages of the machine measured that is 16384 writes (one per 4096 bytes), 4096 pages of 16 KiB: 4 writes to each page',
     );
     expect(f.get('memory-taken-on-first-touch')!.holds).toBe(true);
-    // THP 'always' there: the one-page-in-64 writes (one per MiB) made all of the region resident.
-    expect(f.get('only-touched-pages-use-memory')!.observed).toContain('a fault may map a 32 MiB page');
+    // THP 'always' there: the one-page-in-64 writes (one per MiB) made all of the region resident;
+    // that run recorded no THP size, and on 16 KiB pages none is assumed.
+    expect(f.get('only-touched-pages-use-memory')!.observed).toContain('a fault may map a huge page of a size the run did not record');
   });
 
   it('the zero page mapped, counted in 16 KiB pages; nothing in accounting refuted', () => {
@@ -293,6 +294,31 @@ describe("a real arm64 guest with 16 KiB pages (Debian 13's 6.12 arm64-16k under
     expect(z.observed).toContain('each of the 4096 pages of 16 KiB of a 64.0 MiB');
     const a = evidence<AccountingEvidence>('accounting');
     expect(a.pageSize).toBe(16384);
+    expect([...judge(accountingRules, a).values()].filter((f) => f.holds === false).map((f) => f.claim)).toEqual([]);
+  });
+});
+
+describe("a real ppc64el guest with 64 KiB pages (Debian 13's 6.12 powerpc64le-64k under qemu, mode 0), judged on this 4 KiB machine", () => {
+  const evidence = <E>(id: string): E => read<Record<string, E>>(`evidence/6.12-ppc64el-64k/${id}.json`)['0']!;
+
+  it('not sparse, 16 writes to each 64 KiB page; the zero page mapped; nothing in accounting refuted', () => {
+    const e = evidence<SparseArrayEvidence>('sparse-array');
+    expect(e.pageSize).toBe(65536);
+    const f = judge(sparseArrayRules, e);
+    expect(f.get('program-is-sparse')!.holds).toBe(false);
+    expect(f.get('program-is-sparse')!.observed).toContain(
+      '16384 writes (one per 4096 bytes), 1024 pages of 64 KiB: 16 writes to each page',
+    );
+    // THP 'always', 2 MiB huge pages there (ppc64's radix MMU): 16 writes one per 4 MiB left 512 pages (16 x 2 MiB) resident.
+    // A 512 MiB page (arm64's 64 KiB) would have made all 1024 resident: no size is assumed for a run that recorded none.
+    expect(f.get('only-touched-pages-use-memory')!.holds).toBe(false);
+    expect(f.get('only-touched-pages-use-memory')!.observed).toContain('16 written, 512 resident of 1024 pages of 64 KiB');
+    expect(f.get('only-touched-pages-use-memory')!.observed).not.toContain('512 MiB');
+    const z = judge(zeroPagesRules, evidence<ZeroPagesEvidence>('zero-pages')).get('sparse-virtual-memory-is-zero-pages')!;
+    expect(z.holds).toBe(true);
+    expect(z.observed).toContain('each of the 1024 pages of 64 KiB of a 64.0 MiB');
+    const a = evidence<AccountingEvidence>('accounting');
+    expect(a.pageSize).toBe(65536);
     expect([...judge(accountingRules, a).values()].filter((f) => f.holds === false).map((f) => f.claim)).toEqual([]);
   });
 });
