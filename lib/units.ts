@@ -4,6 +4,23 @@ export const KiB = 1024;
 export const MiB = 1024 * KiB;
 export const GiB = 1024 * MiB;
 
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+
+/** 1536 -> '1.5 KiB'; keeps the sign, since deltas (Committed_AS, RSS) can be negative. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes)) return String(bytes);
+  const sign = bytes < 0 ? '-' : '';
+  let value = Math.abs(bytes);
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  // Trim trailing zeros so that exact sizes read as '1 GiB', not '1.00 GiB'.
+  return `${sign}${Number(value.toFixed(digits))} ${UNITS[unit]}`;
+}
+
 /** '12.5 MiB': one decimal, enough to tell a page-sized difference from none at MiB scale. */
 export function mib(bytes: number): string {
   return `${(bytes / MiB).toFixed(1)} MiB`;

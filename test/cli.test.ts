@@ -168,7 +168,17 @@ describe('command line', () => {
     const report = JSON.parse(r.stdout) as RunReport;
     expect(Object.keys(report).sort()).toEqual(['runs', 'settings', 'system', 'tool']);
     expect(report.tool.name).toBe('overcommit-lab');
-    expect(Object.keys(report.system).sort()).toEqual(['cpus', 'kernel', 'memTotalBytes', 'pageSize', 'root', 'swapTotalBytes']);
+    expect(Object.keys(report.system).sort()).toEqual([
+      'arch',
+      'cpus',
+      'kernel',
+      'machine',
+      'memTotalBytes',
+      'pageSize',
+      'root',
+      'swapTotalBytes',
+      'thpSize',
+    ]);
     expect(Object.keys(report.settings).sort()).toEqual(
       ['commitLimitBytes', 'committedAsBytes', 'overcommitKbytes', 'overcommitMemory', 'overcommitRatio'].sort(),
     );

@@ -19,7 +19,7 @@ describe('commitLimitFormula', () => {
   const m = parseMeminfo(fixture);
 
   it('ratio: (totalram - hugetlb) * ratio / 100 + swap, in whole pages', () => {
-    const r = commitLimitFormula(m, { ratio: 50, kbytes: 0 });
+    const r = commitLimitFormula(m, { ratio: 50, kbytes: 0 }, 4096);
     // 24684096 kB = 6171024 pages; * 50 / 100 = 3085512 pages.
     expect(r.bytes).toBe(3085512 * 4096);
     expect(r.bytes).toBe(m.commitLimit);
@@ -29,7 +29,7 @@ describe('commitLimitFormula', () => {
 
   it('rounds down in pages like the kernel', () => {
     // 6171024 * 33 / 100 = 2036437.92 -> 2036437 pages.
-    expect(commitLimitFormula(m, { ratio: 33, kbytes: 0 }).bytes).toBe(2036437 * 4096);
+    expect(commitLimitFormula(m, { ratio: 33, kbytes: 0 }, 4096).bytes).toBe(2036437 * 4096);
   });
 
   it('subtracts hugetlb pages and adds swap pages', () => {
@@ -37,11 +37,11 @@ describe('commitLimitFormula', () => {
       fixture.replace(/^Hugetlb:.*$/m, 'Hugetlb:         1048576 kB').replace(/^SwapTotal:.*$/m, 'SwapTotal:       4194304 kB'),
     );
     // (6171024 - 262144) * 50 / 100 + 1048576 = 2954440 + 1048576 pages.
-    expect(commitLimitFormula(withHuge, { ratio: 50, kbytes: 0 }).bytes).toBe((2954440 + 1048576) * 4096);
+    expect(commitLimitFormula(withHuge, { ratio: 50, kbytes: 0 }, 4096).bytes).toBe((2954440 + 1048576) * 4096);
   });
 
   it('kbytes overrides ratio: kbytes >> (PAGE_SHIFT - 10)', () => {
-    const r = commitLimitFormula(m, { ratio: 50, kbytes: 1000003 });
+    const r = commitLimitFormula(m, { ratio: 50, kbytes: 1000003 }, 4096);
     expect(r.bytes).toBe(250000 * 4096);
     expect(r.formula).toContain('overcommit_kbytes 1000003');
   });

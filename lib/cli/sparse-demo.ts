@@ -4,13 +4,15 @@
  * experiment: it judges nothing (the sparse-array experiment runs the same program, smaller).
  */
 
-import type { SparseProgramRun } from '../experiments/sparse-array/evidence.js';
+import { PROGRAM_STRIDE_BYTES, type SparseProgramRun } from '../experiments/sparse-array/evidence.js';
 import { PROGRAM_BYTES, runSparseProgram } from '../experiments/sparse-array/measure.js';
 import { readMeminfo } from '../kernel/meminfo.js';
 import { readThpSettings } from '../kernel/thp.js';
+import { pageSize } from '../native/mapping.js';
 import { formatBytes, formatEvidenceValue } from '../report/format.js';
 import { withTouchConfinement } from '../safety/touch-confinement.js';
 import { mib } from '../units.js';
+import { strideWords } from '../verdict/page-size.js';
 import type { EvidenceValue } from '../verdict/types.js';
 
 /**
@@ -25,7 +27,10 @@ export interface SparseDemoResult {
   run: SparseProgramRun;
   swapTotalBytes: number;
   swapFreeBytes: number;
+  /** This machine's page (the program's mincore counts these) and huge page (null without THP). */
+  pageSize: number;
   thpEnabled: string | null;
+  thpSizeBytes: number | null;
 }
 
 export interface SparseDemoOptions {
@@ -43,12 +48,15 @@ export async function runSparseDemo(options: SparseDemoOptions = {}): Promise<Sp
   options.progress?.(`demo sparse: 004's program writing every page of ${mib(PROGRAM_BYTES)}`);
   const r = await withTouchConfinement(PROGRAM_BYTES, (enter) => runSparseProgram(PROGRAM_BYTES, enter, DEMO_TIMEOUT_MS));
   if ('skipped' in r) throw new SparseDemoSkipped(`demo sparse skipped: ${r.skipped}`);
+  const thp = readThpSettings();
   return {
     programOutput: r.value.lines,
     run: r.value,
     swapTotalBytes: mem.swapTotal,
     swapFreeBytes: mem.swapFree,
-    thpEnabled: readThpSettings().enabled,
+    pageSize,
+    thpEnabled: thp.enabled,
+    thpSizeBytes: thp.sizeBytes,
   };
 }
 
@@ -93,6 +101,10 @@ export function renderSparseDemo(result: SparseDemoResult): string {
       `   (Committed_AS across the mmap; noise ±${formatBytes(r.committedMmap.toleranceBytes)})`,
     );
   row('swapFreeBytes', result.swapFreeBytes);
-  lines.push(`  transparent hugepages: ${result.thpEnabled ?? 'absent'}`);
+  // 004 counts a write per 4096 bytes as a page: what its loop was on this machine's pages.
+  lines.push(`  the loop: ${strideWords(r.bytes, PROGRAM_STRIDE_BYTES, result.pageSize, r.printedTouchedPages)}`);
+  lines.push(
+    `  transparent hugepages: ${result.thpEnabled ?? 'absent'}${result.thpSizeBytes === null ? '' : ` (${formatBytes(result.thpSizeBytes)} pages)`}`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -36,7 +36,7 @@ export interface CommitLimitResult {
 export function commitLimitFormula(
   m: Pick<Meminfo, 'memTotal' | 'swapTotal' | 'hugetlb'>,
   s: { ratio: number; kbytes: number },
-  pageSize = 4096,
+  pageSize: number,
 ): CommitLimitResult {
   const pageKb = pageSize / 1024;
   const swapPages = bytesToPages(m.swapTotal, pageSize);

@@ -12,6 +12,11 @@ export interface ThpSettings {
   enabled: string | null;
   /** `use_zero_page` (1: read faults may map the huge zero page); null where absent. */
   useZeroPage: number | null;
+  /**
+   * `hpage_pmd_size`: the bytes one transparent huge page maps, which follow the base page
+   * (2 MiB on 4 KiB pages, 32 MiB on arm64's 16 KiB, 512 MiB on arm64's 64 KiB); null where absent.
+   */
+  sizeBytes: number | null;
 }
 
 /** The bracketed choice of a sysfs multiple-choice file: 'always [madvise] never' → 'madvise'. */
@@ -22,5 +27,16 @@ function parseBracketed(text: string): string | null {
 export function readThpSettings(): ThpSettings {
   const enabled = readOptional(`${THP}/enabled`);
   const zero = readOptional(`${THP}/use_zero_page`);
-  return { enabled: enabled === null ? null : parseBracketed(enabled), useZeroPage: zero === null ? null : Number(zero.trim()) };
+  return {
+    enabled: enabled === null ? null : parseBracketed(enabled),
+    useZeroPage: zero === null ? null : Number(zero.trim()),
+    sizeBytes: readThpSize(),
+  };
+}
+
+/** The transparent huge page's size in bytes (hpage_pmd_size); null where THP is absent. */
+export function readThpSize(): number | null {
+  const size = readOptional(`${THP}/hpage_pmd_size`);
+  const n = size === null ? Number.NaN : Number(size.trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : null;
 }

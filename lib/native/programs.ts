@@ -15,6 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readStat } from '../kernel/stat.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { packageRoot } from './binding.js';
+import { pageSize } from './mapping.js';
 import { argRangeError, argTypeError, optionalBoolean, optionalFunction, optionsObject, positiveInteger } from './validate.js';
 
 export type ProgramName = 'settings' | 'sparse' | 'rlimit' | 'ptrace';
@@ -54,7 +55,11 @@ export interface CommonProgramOptions<N extends ProgramName> {
 }
 
 export interface SparseProgramOptions extends CommonProgramOptions<'sparse'> {
-  /** The array's size in bytes instead of 004's 1 GiB: a multiple of 4096, at least 8192. */
+  /**
+   * The array's size in bytes instead of 004's 1 GiB: a multiple of 4096 (the program's stride,
+   * the document's page), at least 8192. On larger pages the kernel maps whole pages (rounded up)
+   * and the program still writes one int per 4096 bytes: several writes to each page.
+   */
   bytes?: number;
   /** The program prints its own mincore(2) count of the mapping at each pause point (`mincore` in the result). */
   mincore?: boolean;
@@ -156,7 +161,8 @@ export function programPath(name: ProgramName): string {
 
 function ptraceArgs(options: PtraceProgramOptions): string[] {
   const bytes = positiveInteger(options.bytes, 'bytes');
-  if (bytes % 4096 !== 0) throw new RangeError(`bytes must be a multiple of 4096, got ${bytes}`);
+  // The program writes one word per page of this machine and refuses a partial page.
+  if (bytes % pageSize !== 0) throw argRangeError(`bytes must be a multiple of the page size (${pageSize}), got ${bytes}`);
   if (!['mem', 'poke', 'none'].includes(options.method))
     throw new TypeError(`method must be 'mem', 'poke' or 'none', got ${JSON.stringify(options.method)}`);
   if (options.file !== undefined && (typeof options.file !== 'string' || options.file === ''))

@@ -9,6 +9,9 @@ import {
   formatKeyNumber,
   type KeyNumber,
   keyNumber,
+  MACHINE_HEADS,
+  type MachineColumns,
+  machineColumns,
   type Verdict,
   verdictGlyph,
   verdictOf,
@@ -66,9 +69,15 @@ export interface EnvironmentChange {
   b: string;
 }
 
+/** One side's run: its tool, kernel and machine (architecture, page size, THP size). */
+export interface ComparedRun extends MachineColumns {
+  tool: string;
+  kernel: string;
+}
+
 export interface Comparison {
-  a: { tool: string; kernel: string };
-  b: { tool: string; kernel: string };
+  a: ComparedRun;
+  b: ComparedRun;
   tolerance: typeof TOLERANCE;
   environment: EnvironmentChange[];
   statusChanges: StatusChange[];
@@ -89,8 +98,8 @@ const runKey = (r: ExperimentRun): string => `${r.experiment}\u0000${r.mode}`;
 
 export function compareReports(a: RunReport, b: RunReport): Comparison {
   const c: Comparison = {
-    a: { tool: `${a.tool.name} ${a.tool.version}`, kernel: a.system.kernel },
-    b: { tool: `${b.tool.name} ${b.tool.version}`, kernel: b.system.kernel },
+    a: comparedRun(a),
+    b: comparedRun(b),
     tolerance: TOLERANCE,
     environment: environmentChanges(a, b),
     statusChanges: [],
@@ -109,6 +118,10 @@ export function compareReports(a: RunReport, b: RunReport): Comparison {
     c.oneSided.push({ experiment: rb.experiment, mode: rb.mode, status: rb.status, side: 'b' });
   }
   return c;
+}
+
+function comparedRun(r: RunReport): ComparedRun {
+  return { tool: `${r.tool.name} ${r.tool.version}`, kernel: r.system.kernel, ...machineColumns(r.system) };
 }
 
 function compareRuns(ra: ExperimentRun, rb: ExperimentRun, c: Comparison): void {
@@ -149,6 +162,9 @@ function side(holds: boolean | null, number: KeyNumber | undefined): Side {
   return number === undefined ? { verdict: verdictOf(holds) } : { verdict: verdictOf(holds), number };
 }
 
+/** System fields in bytes whose names do not say so. */
+const SIZE_FIELDS = new Set(['pageSize', 'thpSize']);
+
 function environmentChanges(a: RunReport, b: RunReport): EnvironmentChange[] {
   const fields = (r: RunReport): [string, string | number | boolean][] => [
     ['tool.version', r.tool.version],
@@ -169,7 +185,8 @@ function environmentChanges(a: RunReport, b: RunReport): EnvironmentChange[] {
     if (vb === undefined || va === vb) continue;
     if (typeof va === 'number' && typeof vb === 'number' && numbersEqual(field, va, vb)) continue;
     const key = field.split('.').at(-1) ?? field;
-    const show = (v: string | number | boolean): string => (typeof v === 'number' ? formatEvidenceValue(key, v) : String(v));
+    const show = (v: string | number | boolean | null): string =>
+      v === null ? 'none' : typeof v === 'number' ? formatEvidenceValue(SIZE_FIELDS.has(key) ? `${key}Bytes` : key, v) : String(v);
     changes.push({ field, a: show(va), b: show(vb) });
   }
   return changes;
@@ -186,6 +203,15 @@ function changedRows(c: Comparison): string[][] {
     [f.verdictChanged ? 'verdict' : '', f.numberChanged ? (f.a.number?.key ?? 'number') : ''].filter(Boolean).join(', '),
   ]);
 }
+
+/** The two runs, one row each: what ran where (the page and huge page sizes that every page count is in). */
+const RUNS_HEAD = ['', 'Tool', 'Kernel', ...MACHINE_HEADS];
+
+function runsRows(c: Comparison): string[][] {
+  return (['a', 'b'] as const).map((k) => [k.toUpperCase(), c[k].tool, c[k].kernel, c[k].arch, c[k].pageSize, c[k].thpSize]);
+}
+
+const machineText = (r: ComparedRun): string => `${r.arch} · page ${r.pageSize} · THP ${r.thpSize}`;
 
 const CHANGED_HEAD = ['Experiment', 'Mode', 'Claim', 'A', 'B', 'What changed'];
 const STATUS_HEAD = ['Experiment', 'Mode', 'A', 'B', 'Reason'];
@@ -211,8 +237,8 @@ function summary(c: Comparison): string {
 export function renderComparisonTerminal(c: Comparison, opts: { color: boolean }): string {
   const paint = painter(opts.color);
   const lines = [
-    `${paint('bold', 'A')}: ${clean(c.a.tool)} · kernel ${clean(c.a.kernel)}`,
-    `${paint('bold', 'B')}: ${clean(c.b.tool)} · kernel ${clean(c.b.kernel)}`,
+    `${paint('bold', 'A')}: ${clean(c.a.tool)} · kernel ${clean(c.a.kernel)} · ${clean(machineText(c.a))}`,
+    `${paint('bold', 'B')}: ${clean(c.b.tool)} · kernel ${clean(c.b.kernel)} · ${clean(machineText(c.b))}`,
     summary(c),
   ];
   if (c.environment.length > 0) lines.push('', paint('bold', 'Environment'));
@@ -232,17 +258,7 @@ export function renderComparisonTerminal(c: Comparison, opts: { color: boolean }
 }
 
 export function renderComparisonMarkdown(c: Comparison): string {
-  const parts = [
-    '# Comparison of two runs',
-    markdownTable(
-      ['', 'Tool', 'Kernel'],
-      [
-        ['A', c.a.tool, c.a.kernel],
-        ['B', c.b.tool, c.b.kernel],
-      ],
-    ),
-    escapeMarkdown(summary(c)),
-  ];
+  const parts = ['# Comparison of two runs', markdownTable(RUNS_HEAD, runsRows(c)), escapeMarkdown(summary(c))];
   if (c.environment.length > 0) {
     parts.push(
       '## Environment and settings',
@@ -259,17 +275,7 @@ export function renderComparisonMarkdown(c: Comparison): string {
 }
 
 export function renderComparisonHtml(c: Comparison): string {
-  const body = [
-    '<h1>Comparison of two runs</h1>',
-    htmlTable(
-      ['', 'Tool', 'Kernel'],
-      [
-        ['A', c.a.tool, c.a.kernel],
-        ['B', c.b.tool, c.b.kernel],
-      ],
-    ),
-    `<p class="legend">${escapeHtml(summary(c))}</p>`,
-  ];
+  const body = ['<h1>Comparison of two runs</h1>', htmlTable(RUNS_HEAD, runsRows(c)), `<p class="legend">${escapeHtml(summary(c))}</p>`];
   if (c.environment.length > 0) {
     body.push(
       '<h2>Environment and settings</h2>',

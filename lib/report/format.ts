@@ -5,25 +5,36 @@
  */
 
 import { modeName as kernelModeName } from '../kernel/sysctl.js';
+import { formatBytes } from '../units.js';
 import { verdictWord } from '../verdict/combine.js';
-import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../verdict/types.js';
+import { assumedThpSize } from '../verdict/page-size.js';
+import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus, SystemInfo } from '../verdict/types.js';
 
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
+export { formatBytes };
 
-/** 1536 -> '1.5 KiB'; keeps the sign, since deltas (Committed_AS, RSS) can be negative. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return String(bytes);
-  const sign = bytes < 0 ? '-' : '';
-  let value = Math.abs(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
-  // Trim trailing zeros so that exact sizes read as '1 GiB', not '1.00 GiB'.
-  return `${sign}${Number(value.toFixed(digits))} ${UNITS[unit]}`;
+/** What a run's machine was, as the comparison and the claims × kernels table show it (older runs recorded less). */
+export interface MachineColumns {
+  /** uname's machine ('aarch64'); for runs saved before it was recorded, 'x86_64 (assumed)' on 4 KiB pages (they ran on x86-64). */
+  arch: string;
+  pageSize: string;
+  /** '2 MiB', 'none' without THP; for runs that did not record it '2 MiB (assumed)' on 4 KiB pages, else 'not recorded'. */
+  thpSize: string;
 }
+
+function assumedThp(pageSize: number): string {
+  const size = assumedThpSize(pageSize);
+  return size === null ? 'not recorded' : `${formatBytes(size)} (assumed)`;
+}
+
+export function machineColumns(s: SystemInfo): MachineColumns {
+  return {
+    arch: s.machine ?? s.arch ?? (s.pageSize === 4096 ? 'x86_64 (assumed)' : 'not recorded'),
+    pageSize: formatBytes(s.pageSize),
+    thpSize: s.thpSize === undefined ? assumedThp(s.pageSize) : s.thpSize === null ? 'none' : formatBytes(s.thpSize),
+  };
+}
+
+export const MACHINE_HEADS = ['Architecture', 'Page size', 'THP size'] as const;
 
 /** Counts with digit grouping (262144 -> '262,144'); fractions keep three significant digits. */
 export function formatCount(n: number): string {
@@ -77,7 +88,7 @@ const PRIMARY_KEYS = [
 ] as const;
 
 /** Numbers that say where a finding was made, not what was measured. */
-const NOT_MEASUREMENTS = new Set(['mode', 'pageSize', 'pid', 'uid', 'ratio', 'kbytes']);
+const NOT_MEASUREMENTS = new Set(['mode', 'pageSize', 'thpSizeBytes', 'pid', 'uid', 'ratio', 'kbytes']);
 
 export interface KeyNumber {
   key: string;

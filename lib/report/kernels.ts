@@ -3,7 +3,7 @@
  * claim (experiment, mode and finding label), one column per run.
  */
 import type { RunReport } from '../verdict/types.js';
-import { formatBytes, formatKeyNumber, keyNumber, verdictGlyph, verdictOf, verdictOfRun } from './format.js';
+import { formatBytes, formatKeyNumber, keyNumber, MACHINE_HEADS, machineColumns, verdictGlyph, verdictOf, verdictOfRun } from './format.js';
 import { escapeHtml, htmlPage, htmlTable } from './html.js';
 import { escapeMarkdown, LEGEND, markdownTable } from './markdown.js';
 import { ALL_CLAIMS, labelFindings, type MatrixCell } from './matrix.js';
@@ -20,7 +20,7 @@ export interface KernelsRow {
 export interface KernelsMatrix {
   /** Column heads: the kernel, and where it ran. */
   columns: string[];
-  /** How each run's system was made: kernel, memory, swap, cgroup. */
+  /** How each run's system was made: architecture, page size, THP size, memory, swap, cgroup, CPUs. */
   environment: [string, ...string[]][];
   rows: KernelsRow[];
 }
@@ -59,7 +59,12 @@ export function kernelsMatrix(reports: readonly RunReport[]): KernelsMatrix {
       for (const row of targets) row.cells[i] ??= { verdict: verdictOfRun(run.status), number: '' };
     }
   });
+  const machines = reports.map((r) => machineColumns(r.system));
   const environment: [string, ...string[]][] = [
+    // The page and huge page sizes every page count of that column is in.
+    [MACHINE_HEADS[0], ...machines.map((m) => m.arch)],
+    [MACHINE_HEADS[1], ...machines.map((m) => m.pageSize)],
+    [MACHINE_HEADS[2], ...machines.map((m) => m.thpSize)],
     ['Memory', ...reports.map((r) => formatBytes(r.system.memTotalBytes))],
     [
       'Swap',

@@ -8,6 +8,7 @@ import {
   formatCount,
   formatDuration,
   formatEvidenceValue,
+  machineColumns,
   modeName,
   verdictGlyph,
   verdictOf,
@@ -37,13 +38,16 @@ export function markdownTable(head: readonly string[], rows: readonly (readonly 
 /** The environment as label/value pairs; HTML shows the same list. */
 export function environmentRows(report: RunReport): [string, string][] {
   const { tool, system: s, settings: t } = report;
+  const machine = machineColumns(s);
   return [
     ['Tool', `${tool.name} ${tool.version}`],
     ['Kernel', s.kernel],
+    ['Architecture', machine.arch],
     ['CPUs', formatCount(s.cpus)],
     ['Memory', formatBytes(s.memTotalBytes)],
     ['Swap', formatBytes(s.swapTotalBytes)],
-    ['Page size', formatBytes(s.pageSize)],
+    ['Page size', machine.pageSize],
+    ['THP size', machine.thpSize],
     ['Root', s.root ? 'yes' : 'no'],
     ...(s.vm === undefined
       ? []

@@ -9,6 +9,7 @@ import {
   formatDuration,
   formatKeyNumber,
   keyNumber,
+  machineColumns,
   modeName,
   truncate,
   type Verdict,
@@ -66,9 +67,10 @@ export function renderTerminal(report: RunReport, opts: TerminalOptions): string
 function header(report: RunReport, paint: Paint): string[] {
   const { tool, system: s, settings: t } = report;
   const who = s.root ? 'root' : 'not root';
+  const m = machineColumns(s);
   return [
-    `${paint('bold', clean(`${tool.name} ${tool.version}`))} · kernel ${clean(s.kernel)} · ${formatCount(s.cpus)} CPUs · ` +
-      `RAM ${formatBytes(s.memTotalBytes)} · swap ${formatBytes(s.swapTotalBytes)} · page ${formatBytes(s.pageSize)} · ${who}`,
+    `${paint('bold', clean(`${tool.name} ${tool.version}`))} · kernel ${clean(s.kernel)} · ${clean(m.arch)} · ${formatCount(s.cpus)} CPUs · ` +
+      `RAM ${formatBytes(s.memTotalBytes)} · swap ${formatBytes(s.swapTotalBytes)} · page ${m.pageSize} · THP ${m.thpSize} · ${who}`,
     `overcommit_memory ${modeName(t.overcommitMemory)} · ratio ${t.overcommitRatio} · kbytes ${formatCount(t.overcommitKbytes)} · ` +
       `CommitLimit ${formatBytes(t.commitLimitBytes)} · Committed_AS ${formatBytes(t.committedAsBytes)}`,
     ...(s.vm === undefined

@@ -123,7 +123,19 @@ export interface ExperimentRun {
 
 export interface SystemInfo {
   kernel: string;
+  /**
+   * Node's process.arch ('x64', 'arm64', 'ppc64') and uname's machine ('x86_64', 'aarch64',
+   * 'ppc64le'); absent from runs saved before they were recorded (those ran on x86-64).
+   */
+  arch?: string;
+  machine?: string;
+  /** The page size of the machine measured (sysconf(_SC_PAGESIZE)). */
   pageSize: number;
+  /**
+   * The transparent huge page's size (hpage_pmd_size): null where the kernel has no THP; absent
+   * from runs saved before it was recorded.
+   */
+  thpSize?: number | null;
   cpus: number;
   memTotalBytes: number;
   swapTotalBytes: number;

@@ -92,11 +92,14 @@ export interface SparseVariantEvidence {
 
 export interface SparseArrayEvidence extends Measured {
   mode: OvercommitMode;
+  /** The page size of the machine measured: every page count here is in these pages. */
   pageSize: number;
   swapTotalBytes: number;
   swapFreeBytes: number;
-  /** Transparent hugepages 'enabled' (a fault may map 2 MiB with 'always'); null without THP. */
+  /** Transparent hugepages 'enabled' (a fault may map a huge page with 'always'); null without THP. */
   thpEnabled: string | null;
+  /** The huge page's size (hpage_pmd_size); null without THP; absent from runs saved before it was recorded. */
+  thpSizeBytes?: number | null;
   /** 004's program with its 1 GiB array, ended after its mmap. */
   mapping: SparseProgramRun;
   /** The program run to its end on TOUCH_BYTES; null when touching was not safe here (touchSkipped). */

@@ -118,7 +118,8 @@ export async function runSparseProgram(
   const p = placement as TouchPlacement | null;
   return {
     bytes,
-    pages: bytes / pageSize,
+    // The kernel maps whole pages: on pages larger than the program's 4096-byte stride, a size may end inside one.
+    pages: Math.ceil(bytes / pageSize),
     args: result.args,
     pid: result.pid,
     lines: result.stdout,
@@ -202,7 +203,8 @@ export async function measureSparseArray(
   mode: OvercommitMode,
   progress: (message: string) => void = () => {},
 ): Promise<SparseArrayEvidence> {
-  const base = { mode, pageSize, thpEnabled: readThpSettings().enabled };
+  const thp = readThpSettings();
+  const base = { mode, pageSize, thpEnabled: thp.enabled, thpSizeBytes: thp.sizeBytes };
   try {
     programPath('sparse');
   } catch (e) {

@@ -1,5 +1,6 @@
-import { mib } from '../../units.js';
+import { formatBytes, mib } from '../../units.js';
 import { classifyChange } from '../../verdict/decide.js';
+import { pagesOf, strideWords, thpSizeWords } from '../../verdict/page-size.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001, DOC_004 } from '../documents.js';
 import type { Claim, ClaimRule, Evidence, Verdict } from '../model.js';
@@ -148,6 +149,9 @@ function findingEvidence(e: SparseArrayEvidence): Evidence {
     swapTotalBytes: e.swapTotalBytes,
     swapFreeBytes: e.swapFreeBytes,
     thpEnabled: e.thpEnabled,
+    // Where the page counts were made: the measured machine's page, and huge page where the run recorded it.
+    pageSize: e.pageSize,
+    ...(e.thpSizeBytes === undefined ? {} : { thpSizeBytes: e.thpSizeBytes }),
     sparseVariant: v === null ? null : variantEvidence(v),
     mappingRun: { ...e.mapping } as unknown as Evidence,
     touchRun: t === null ? null : ({ ...t } as unknown as Evidence),
@@ -155,13 +159,16 @@ function findingEvidence(e: SparseArrayEvidence): Evidence {
   };
 }
 
-/** With THP 'always' one fault may map a 2 MiB page: more resident than written. */
+/** With THP 'always' one fault may map a huge page (its size is the measured machine's): more resident than written. */
 function thpWords(e: SparseArrayEvidence, differs: boolean): string {
   if (!differs) return '';
   return e.thpEnabled === 'always'
-    ? " Transparent hugepages are 'always' here: a fault may map a 2 MiB page, making pages resident that were never written."
-    : ` Transparent hugepages are '${e.thpEnabled ?? 'absent'}' here, so 2 MiB faults do not explain the difference.`;
+    ? ` Transparent hugepages are 'always' here: a fault may map ${thpSizeWords(e)}, making pages resident that were never written.`
+    : ` Transparent hugepages are '${e.thpEnabled ?? 'absent'}' here, so faults of ${thpSizeWords(e)} do not explain the difference.`;
 }
+
+/** 'all resident' or 'N resident'. */
+const residentWords = (resident: number, of: number): string => (resident === of ? 'all resident' : `${resident} resident`);
 
 const c = sparseArrayClaims;
 
@@ -230,7 +237,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
             ? 'none before the writes, at least the written pages after them'
             : 'fewer pages resident than were written';
       return (
-        `004's program on ${mib(t.bytes)}: its mincore counted ${t.mapped.residentPages} pages resident after mmap and ${t.touched.residentPages} after writing ${t.printedTouchedPages} ` +
+        `004's program on ${mib(t.bytes)} (${pagesOf(t.pages, e.pageSize)}): its mincore counted ${t.mapped.residentPages} pages resident after mmap and ${t.touched.residentPages} after writing ${t.printedTouchedPages} ` +
         `(the mapping's Rss ${mib(t.mapped.vmaRssBytes)} -> ${mib(t.touched.vmaRssBytes)}, the program's RSS ${mib(t.mapped.rssBytes)} -> ${mib(t.touched.rssBytes)}): ${words(t.mapped.residentPages!, t.touched.residentPages!, t.pages)}; ` +
         `one page in ${SPARSE_PAGE_INTERVAL}: ${v.residentPagesBeforeTouch} resident after mmap, ${v.residentPages} after writing ${v.touchedPages}: ${words(v.residentPagesBeforeTouch, v.residentPages, v.touchedPages)}. ` +
         `Mode ${e.mode}; ${e.swapTotalBytes === 0 ? 'no swap on this machine, so what a written page takes is RAM' : 'swap present'}.`
@@ -277,8 +284,8 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
       const v = variantOf(e);
       const whole = t.touched.residentPages === t.pages ? ', every page of the mapping' : '';
       return (
-        `004's program wrote ${t.printedTouchedPages} times one per 4096 bytes, touching all ${t.pages} pages of its ${mib(t.bytes)} array, and its mincore counts ${t.touched.residentPages} resident${whole} (${mib(t.touched.residentPages! * e.pageSize)}). ` +
-        `One page in ${SPARSE_PAGE_INTERVAL}: ${v.touchedPages} written, ${v.residentPages} resident of ${v.mappedPages} (${mib(v.residentPages * e.pageSize)}).` +
+        `004's program on its ${mib(t.bytes)} array: ${strideWords(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize, t.printedTouchedPages)}; its mincore counts ${residentWords(t.touched.residentPages!, t.pages)}${whole} (${mib(t.touched.residentPages! * e.pageSize)}). ` +
+        `One page in ${SPARSE_PAGE_INTERVAL}: ${v.touchedPages} written, ${v.residentPages} resident of ${pagesOf(v.mappedPages, e.pageSize)} (${mib(v.residentPages * e.pageSize)}).` +
         thpWords(e, t.touched.residentPages !== t.pages || v.residentPages !== v.touchedPages)
       );
     },
@@ -296,9 +303,10 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
       const v = variantOf(e);
       const fraction = (n: number, of: number) => `${((n / of) * 100).toFixed(1)}%`;
       return (
-        `The program printed '${t.lines[1] ?? ''}': one write per 4096 bytes reaches every ${e.pageSize}-byte page, and ${t.touched.residentPages} of its ${t.pages} pages ` +
+        `The program printed '${t.lines[1] ?? ''}' (its 'pages' are ${PROGRAM_STRIDE_BYTES}-byte strides): on the ${formatBytes(e.pageSize)} pages of the machine measured that is ${strideWords(t.bytes, PROGRAM_STRIDE_BYTES, e.pageSize, t.printedTouchedPages)}, ` +
+        `so every page of the array is written, and ${t.touched.residentPages} of its ${pagesOf(t.pages, e.pageSize)} ` +
         `(${fraction(t.touched.residentPages!, t.pages)}) became resident${t.touched.residentPages === t.pages ? ', as for a dense array' : ''}. ` +
-        `Writing one page in ${SPARSE_PAGE_INTERVAL} instead leaves ${v.residentPages} of ${v.mappedPages} resident (${fraction(v.residentPages, v.mappedPages)}); ` +
+        `Writing one page in ${SPARSE_PAGE_INTERVAL} instead (one write per ${formatBytes(v.strideBytes)}) leaves ${v.residentPages} of ${v.mappedPages} resident (${fraction(v.residentPages, v.mappedPages)}); ` +
         `the program's loop took ${t.touchMs?.toFixed(0) ?? '?'} ms on ${mib(t.bytes)}, the one-in-${SPARSE_PAGE_INTERVAL} writes ${v.touchMs.toFixed(0)} ms.`
       );
     },

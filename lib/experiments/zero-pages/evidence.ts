@@ -5,7 +5,10 @@ export const REGION_BYTES = 64 * 1024 * 1024;
 
 export interface ZeroPagesEvidence extends Measured {
   mappedBytes: number;
+  /** The pages read, one int each: pages of `pageSize`. */
   readPages: number;
+  /** The page size of the machine measured (absent from runs saved before it was recorded). */
+  pageSize?: number;
   /** Every int read was 0. */
   allZero: boolean;
   /**
@@ -24,6 +27,8 @@ export interface ZeroPagesEvidence extends Measured {
   /** THP `enabled` and `use_zero_page`: what a read fault may map. */
   thpEnabled: string | null;
   thpUseZeroPage: number | null;
+  /** The huge page's size (hpage_pmd_size); null without THP; absent from runs saved before it was recorded. */
+  thpSizeBytes?: number | null;
   /** Where the reads happened. */
   confinement: string;
 }

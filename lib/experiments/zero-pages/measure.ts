@@ -33,6 +33,7 @@ function readRegion(confinement: string): ZeroPagesEvidence {
     return {
       mappedBytes: REGION_BYTES,
       readPages: REGION_BYTES / pageSize,
+      pageSize,
       allZero: nonZero === 0,
       vmaRssDeltaBytes: (v1.Rss ?? 0) - (v0.Rss ?? 0),
       vmaAnonymousDeltaBytes: (v1.Anonymous ?? 0) - (v0.Anonymous ?? 0),
@@ -44,6 +45,7 @@ function readRegion(confinement: string): ZeroPagesEvidence {
       readMs,
       thpEnabled: thp.enabled,
       thpUseZeroPage: thp.useZeroPage,
+      thpSizeBytes: thp.sizeBytes,
       confinement,
     };
   } finally {

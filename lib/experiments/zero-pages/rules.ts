@@ -1,5 +1,6 @@
 import { mib } from '../../units.js';
 import { type ChangeHypothesis, type ChangeWording, classifyChange, verdictOf } from '../../verdict/decide.js';
+import { pagesOf, thpSizeText } from '../../verdict/page-size.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001 } from '../documents.js';
 import type { ZeroPagesEvidence } from './evidence.js';
@@ -12,6 +13,9 @@ const GROWTH_WORDING: ChangeWording = {
   noise: 'a huge page or a merged neighbour may move the Anonymous memory',
   value: 'the reads added Anonymous memory of',
 };
+
+/** The measured page: recorded, or (runs saved before it was) the region over the pages read, one per page. */
+const pageSizeOf = (e: ZeroPagesEvidence): number => e.pageSize ?? e.mappedBytes / e.readPages;
 
 /** The growth the verdict reads: the mapping's own Anonymous memory, exact per VMA. */
 const grewBy = (e: ZeroPagesEvidence): number => Math.max(e.vmaAnonymousDeltaBytes, 0);
@@ -44,10 +48,10 @@ export const zeroPagesRules = defineRules<ZeroPagesEvidence>({
               ? `mincore counts all ${e.residentPages} pages resident while smaps gives them no Anonymous memory: they are backed by a zero page, not memory of their own`
               : `mincore counts ${e.residentPages} of ${e.readPages} pages resident, and smaps gives them no Anonymous memory of their own`
             : v.holds === false
-              ? `the kernel gave the region ${mib(grown)} of memory of its own for pages that were only read (THP ${e.thpEnabled ?? 'absent'}, use_zero_page ${e.thpUseZeroPage ?? 'absent'})`
+              ? `the kernel gave the region ${mib(grown)} of memory of its own for pages that were only read (THP ${e.thpEnabled ?? 'absent'}, use_zero_page ${e.thpUseZeroPage ?? 'absent'}, huge page ${thpSizeText({ pageSize: pageSizeOf(e), thpSizeBytes: e.thpSizeBytes })})`
               : 'the growth is between the two outcomes';
         return (
-          `Reading one int in each of the ${e.readPages} pages of a ${mib(e.mappedBytes)} MAP_NORESERVE mapping took ${e.readMs.toFixed(0)} ms and read ${e.allZero ? 'only zeros' : 'non-zero values'}; ` +
+          `Reading one int in each of the ${pagesOf(e.readPages, pageSizeOf(e))} of a ${mib(e.mappedBytes)} MAP_NORESERVE mapping took ${e.readMs.toFixed(0)} ms and read ${e.allZero ? 'only zeros' : 'non-zero values'}; ` +
           `it added ${e.vmaAnonymousDeltaBytes} B of Anonymous and ${e.vmaRssDeltaBytes} B of Rss to the mapping's VMA (smaps), and moved the process's RSS by ${mib(e.rssDeltaBytes)}: ${cost}. ` +
           `Read in ${e.confinement}.`
         );
