@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type CopyOnWriteEvidence, copyOnWrite, measureCopyOnWrite } from '../lib/experiments/copy-on-write/index.js';
 import { judgeEvidence } from '../lib/experiments/judge.js';
 import { pageSize } from '../lib/native/mapping.js';
-import { MiB } from '../lib/units.js';
+import { MiB, OWN_JITTER_BYTES } from '../lib/units.js';
 
 const captured = JSON.parse(
   readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/copy-on-write.json'), 'utf8'),
@@ -56,7 +56,7 @@ describe('copy-on-write on this kernel', () => {
     // room and a page of step results) and Node's threads' own maps around the fork.
     expect(e.resultReadBytes).toBe(64 * 1024 * 2 + 3 * 4 * MiB);
     expect(e.childVmSizeBytes).toBeLessThanOrEqual(
-      Math.max(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) + e.resultReadBytes + pageSize + e.vmSizeToleranceBytes,
+      Math.max(e.parentCopyableBeforeBytes, e.parentCopyableAfterBytes) + e.resultReadBytes + pageSize + OWN_JITTER_BYTES,
     );
     expect(e.exitCode).toBe(0);
     expect(JSON.parse(JSON.stringify(e))).toEqual(e);

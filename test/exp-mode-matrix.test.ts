@@ -9,6 +9,7 @@ import {
   type ModeMatrixEvidence,
   measureModeMatrix,
   mode0Predictions,
+  mode0Tolerance,
   modeMatrix,
   type RootTrial,
 } from '../lib/experiments/mode-matrix/index.js';
@@ -91,7 +92,6 @@ function mode0Evidence(rs: Mode0Reading[], largest: number, trials: RootTrial[],
     mode0: {
       readings: rs,
       ...p,
-      toleranceBytes: tol,
       obvious: { sizeBytes: ramSwap + PAGE, accepted: obviousAccepted, code: obviousAccepted ? null : 'ENOMEM' },
       pair: { sizeBytes: largest - 2 * tol, firstAccepted: true, firstCode: null, secondAccepted: true, secondCode: null },
       q3: { sizeBytes: largest + 2 * tol, withoutNoreserve: 'ENOMEM', withNoreserve: 'accepted' },
@@ -362,9 +362,8 @@ function checkEvidence(e: ModeMatrixEvidence, mode: OvercommitMode): void {
     expect(z.freeEstimate).toEqual(p.freeEstimate);
     expect(z.ramSwap).toEqual(p.ramSwap);
     expect(z.readings).toHaveLength(6);
-    expect(z.toleranceBytes).toBeGreaterThanOrEqual(Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes));
     // The scenarios are built on what the probe found, twice the tolerance away from it.
-    const margin = Math.ceil((2 * z.toleranceBytes) / e.pageSize) * e.pageSize;
+    const margin = Math.ceil((2 * mode0Tolerance(z, e.pageSize)) / e.pageSize) * e.pageSize;
     expect(z.q3.sizeBytes).toBe(e.no.largestBytes + margin);
     expect(z.pair.sizeBytes).toBe(Math.max(e.pageSize, e.no.largestBytes - margin));
     expect(z.obvious.sizeBytes).toBe(z.ramSwap.medianBytes + e.pageSize);

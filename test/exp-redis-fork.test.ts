@@ -93,7 +93,7 @@ describe('redis-fork rules', () => {
     const close = structuredClone(captured['2']!);
     close.attempt.committedAs = close.attempt.commitLimit! - close.attempt.regionBytes - 1024;
     expect(judge(close).holds).toBeNull();
-    expect(judge(close).reason).toMatch(/within .* of CommitLimit/);
+    expect(judge(close).reason).toMatch(/within the tolerance of a copy of the region/);
     const fits = structuredClone(captured['2']!);
     fits.attempt.committedAs = fits.attempt.commitLimit! - 2 * fits.attempt.regionBytes;
     expect(judge(fits).holds).toBe(false);

@@ -6,14 +6,7 @@ import type { ChildStepResult } from '../../native/child.js';
 import { isSystemCallError } from '../../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../../native/mapping.js';
 import { KiB } from '../../units.js';
-import {
-  type CopyOnWriteEvidence,
-  PARTIAL_STRIDE_PAGES,
-  REGION_BYTES,
-  type RegionPages,
-  SMAPS_MAX_BYTES,
-  VM_SIZE_TOLERANCE_BYTES,
-} from './evidence.js';
+import { type CopyOnWriteEvidence, PARTIAL_STRIDE_PAGES, REGION_BYTES, type RegionPages, SMAPS_MAX_BYTES } from './evidence.js';
 
 /** This process's VmSize, and how much of it fork does not copy (VMAs marked 'dc': Node has hundreds of MiB of them). */
 function forkableSize(): { vmSize: number; dontCopy: number } {
@@ -78,7 +71,6 @@ export async function measureCopyOnWrite(): Promise<CopyOnWriteEvidence> {
       parentCopyableBeforeBytes: parentBefore.vmSize - parentBefore.dontCopy,
       parentCopyableAfterBytes: parentAfter.vmSize - parentAfter.dontCopy,
       childVmSizeBytes: status.status === 'ok' ? parseStatus(status.data ?? '').vmSize : null,
-      vmSizeToleranceBytes: VM_SIZE_TOLERANCE_BYTES,
       committedBeforeForkBytes,
       committedInChildBytes: meminfo.status === 'ok' ? parseMeminfo(meminfo.data ?? '').committedAs : null,
       exitCode: run.result.exitCode,
