@@ -4,8 +4,8 @@
  * always say the same thing about the same finding.
  */
 
-import { modeName as kernelModeName } from '../kernel/sysctl.js';
 import { verdictWord } from '../verdict/combine.js';
+import { modeName as kernelModeName } from '../verdict/modes.js';
 import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus } from '../verdict/types.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'] as const;
