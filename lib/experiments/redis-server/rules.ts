@@ -73,7 +73,7 @@ const rules: ClaimRule<E>[] = [
     },
     judge: (e) => ({ holds: e.overcommitWarning === (e.mode === 0) }),
     observe: (e, v) =>
-      `${server(e)} started in mode ${e.mode} ${e.overcommitWarning ? `and warned: "${e.warningLines[0]!.replace(/^.*WARNING /, 'WARNING ')}"` : 'without an overcommit warning'}${
+      `${server(e)} started in mode ${e.mode} ${e.overcommitWarning ? `and warned: "${(e.warningLines[0] ?? '(no line kept)').replace(/^.*WARNING /, 'WARNING ')}"` : 'without an overcommit warning'}${
         v.holds ? '' : e.mode === 0 ? ': it did not ask for overcommit_memory=1' : ': it warned although overcommit_memory is 1'
       }.`,
   },
