@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { onPath } from './helpers.js';
+import { onPath } from '../helpers.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 
 // The cross toolchain builds the prebuild and brings the aarch64 glibc qemu runs against; .ci/run
 // installs both with the emulator.

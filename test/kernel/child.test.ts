@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { getrlimit, mmap, pageSize, runChild, setrlimit } from '../lib/index.js';
-import { parseMeminfo } from '../lib/kernel/meminfo.js';
-import { parseSmaps } from '../lib/kernel/smaps.js';
+import { getrlimit, mmap, pageSize, runChild, setrlimit } from '../../lib/index.js';
+import { parseMeminfo } from '../../lib/kernel/meminfo.js';
+import { parseSmaps } from '../../lib/kernel/smaps.js';
 
 const MiB = 1 << 20;
 

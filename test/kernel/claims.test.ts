@@ -1,10 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { experiments } from '../lib/experiments/index.js';
+import { experiments } from '../../lib/experiments/index.js';
 
 // The source documents live beside the repository (../shared/seeds) in development and CI.
-const seeds = join(import.meta.dirname, '..', '..', 'shared', 'seeds');
+const seeds = join(import.meta.dirname, '..', '..', '..', 'shared', 'seeds');
 const haveSeeds = existsSync(seeds);
 
 describe('experiments and their claims', () => {

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiments/model.js';
-import { formatBytes } from '../lib/report/format.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { currentMode, nobodyCannotRead, onPath } from './helpers.js';
+import type { RunReport } from '../../lib/experiments/model.js';
+import { formatBytes } from '../../lib/report/format.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { currentMode, nobodyCannotRead, onPath } from '../helpers.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-cli-'));
 afterAll(() => rmSync(dir, { recursive: true }));
 

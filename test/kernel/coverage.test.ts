@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { coverage, type DocumentCoverage } from '../lib/claims/coverage.js';
-import { type CoverageTotals, checkClaims, checkDocument, coverageTotals } from '../lib/claims/inventory.js';
-import { documentLines, splitSentences } from '../lib/claims/sentences.js';
-import { experiments } from '../lib/experiments/index.js';
+import { coverage, type DocumentCoverage } from '../../lib/claims/coverage.js';
+import { type CoverageTotals, checkClaims, checkDocument, coverageTotals } from '../../lib/claims/inventory.js';
+import { documentLines, splitSentences } from '../../lib/claims/sentences.js';
+import { experiments } from '../../lib/experiments/index.js';
 
 // The documents live beside the repository (../shared/seeds) in development and CI; a git
 // worktree may sit deeper, so the nearest shared/seeds above the repository is the one.
@@ -131,7 +131,7 @@ describe('the coverage inventory', () => {
 
   it('list --coverage prints it, and --json gives the entries and the totals', () => {
     const cli = (...args: string[]) =>
-      spawnSync(process.execPath, [join(import.meta.dirname, '..', 'dist', 'cli', 'main.js'), 'list', '--coverage', ...args], {
+      spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js'), 'list', '--coverage', ...args], {
         encoding: 'utf8',
       });
     const totals = coverageTotals(coverage);

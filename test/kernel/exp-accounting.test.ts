@@ -13,16 +13,16 @@ import {
   measureAccounting,
   mprotectSteps,
   type StackEvidence,
-} from '../lib/experiments/accounting/index.js';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
-import { pageSize } from '../lib/native/mapping.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { GiB, MiB } from '../lib/units.js';
-import { classifyChange } from '../lib/verdict/decide.js';
-import { changeFromDeltas } from '../lib/verdict/tolerance.js';
-import { currentMode, seededRandom, underLoad } from './helpers.js';
+} from '../../lib/experiments/accounting/index.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { Finding, OvercommitMode } from '../../lib/experiments/model.js';
+import { pageSize } from '../../lib/native/mapping.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
+import { GiB, MiB } from '../../lib/units.js';
+import { classifyChange } from '../../lib/verdict/decide.js';
+import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
+import { currentMode, seededRandom, underLoad } from '../helpers.js';
 
 const guard = guardAvailability();
 const guardSkip = guard.available ? '' : ` (skipped: ${guard.reason})`;
@@ -218,7 +218,7 @@ describe('accounting rules', () => {
 
 describe('accounting rules on evidence captured here (6.18, a busy machine)', () => {
   const captured = JSON.parse(
-    readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/accounting.json'), 'utf8'),
+    readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/accounting.json'), 'utf8'),
   ) as AccountingEvidence;
 
   it('give the verdicts that evidence supports', () => {

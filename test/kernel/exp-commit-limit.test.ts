@@ -6,21 +6,21 @@ import {
   type CommitLimitEvidence,
   commitLimit,
   measureCommitLimit,
-} from '../lib/experiments/commit-limit/index.js';
-import { judgeEvidence, rejudge } from '../lib/experiments/judge.js';
-import type { Finding, OvercommitMode, RunReport } from '../lib/experiments/model.js';
-import { commitLimitFormula } from '../lib/kernel/admission.js';
-import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { currentMode } from './helpers.js';
+} from '../../lib/experiments/commit-limit/index.js';
+import { judgeEvidence, rejudge } from '../../lib/experiments/judge.js';
+import type { Finding, OvercommitMode, RunReport } from '../../lib/experiments/model.js';
+import { commitLimitFormula } from '../../lib/kernel/admission.js';
+import { readOvercommitSettings } from '../../lib/kernel/sysctl.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
+import { currentMode } from '../helpers.js';
 
 const avail = guardAvailability();
 const why = avail.available ? '' : ` (skipped: ${avail.reason})`;
 
 /** Evidence captured on this project's 6.18 VM (24 GiB, no swap), in mode 0. */
 const captured = JSON.parse(
-  readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/commit-limit.json'), 'utf8'),
+  readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/commit-limit.json'), 'utf8'),
 ) as CommitLimitEvidence;
 
 function judge(e: CommitLimitEvidence): Map<string, Finding> {

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CopyOnWriteEvidence, copyOnWrite, measureCopyOnWrite } from '../lib/experiments/copy-on-write/index.js';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import { pageSize } from '../lib/native/mapping.js';
-import { MiB, OWN_JITTER_BYTES } from '../lib/units.js';
+import { type CopyOnWriteEvidence, copyOnWrite, measureCopyOnWrite } from '../../lib/experiments/copy-on-write/index.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import { pageSize } from '../../lib/native/mapping.js';
+import { MiB, OWN_JITTER_BYTES } from '../../lib/units.js';
 
 const captured = JSON.parse(
-  readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/copy-on-write.json'), 'utf8'),
+  readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/copy-on-write.json'), 'utf8'),
 ) as CopyOnWriteEvidence;
 
 const verdicts = (e: CopyOnWriteEvidence) => judgeEvidence(copyOnWrite, e, 0).map((f) => f.holds);

@@ -6,20 +6,20 @@ import {
   forkInheritance,
   forkInheritanceClaims,
   measureForkInheritance,
-} from '../lib/experiments/fork-inheritance/index.js';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { GiB, MiB } from '../lib/units.js';
-import { classifyChange } from '../lib/verdict/decide.js';
-import { changeFromDeltas } from '../lib/verdict/tolerance.js';
-import { currentMode, seededRandom, underLoad } from './helpers.js';
+} from '../../lib/experiments/fork-inheritance/index.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
+import { GiB, MiB } from '../../lib/units.js';
+import { classifyChange } from '../../lib/verdict/decide.js';
+import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
+import { currentMode, seededRandom, underLoad } from '../helpers.js';
 
 const guard = guardAvailability();
 const guardSkip = guard.available ? '' : ` (skipped: ${guard.reason})`;
 
 const captured = JSON.parse(
-  readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/fork-inheritance.json'), 'utf8'),
+  readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/fork-inheritance.json'), 'utf8'),
 ) as ForkInheritanceEvidence;
 
 const judge = (e: ForkInheritanceEvidence) => new Map(judgeEvidence(forkInheritance, e, e.mode).map((f) => [f.claim, f]));

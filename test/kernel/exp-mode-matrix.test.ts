@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeEvidence, rejudge } from '../lib/experiments/judge.js';
+import { judgeEvidence, rejudge } from '../../lib/experiments/judge.js';
 import {
   modeMatrixClaims as C,
   type MatrixCell,
@@ -12,13 +12,13 @@ import {
   mode0Tolerance,
   modeMatrix,
   type RootTrial,
-} from '../lib/experiments/mode-matrix/index.js';
-import type { Finding, OvercommitMode, RunReport } from '../lib/experiments/model.js';
-import { type FreeEstimateInputs, freeMemoryRule, ramSwapRule, strictRule } from '../lib/kernel/admission.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { GiB, KiB, MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+} from '../../lib/experiments/mode-matrix/index.js';
+import type { Finding, OvercommitMode, RunReport } from '../../lib/experiments/model.js';
+import { type FreeEstimateInputs, freeMemoryRule, ramSwapRule, strictRule } from '../../lib/kernel/admission.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
+import { GiB, KiB, MiB } from '../../lib/units.js';
+import { currentMode } from '../helpers.js';
 
 const PAGE = 4096;
 const avail = guardAvailability();
@@ -238,7 +238,7 @@ describe('mode-matrix rules that cannot or must not decide', () => {
 
 // ---- evidence captured on this project's 6.18 VM (24 GiB, no swap, root) ----
 
-const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/mode-matrix.json'), 'utf8')) as Record<
+const captured = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/mode-matrix.json'), 'utf8')) as Record<
   string,
   ModeMatrixEvidence
 >;
@@ -301,7 +301,7 @@ describe('mode-matrix rules on evidence captured from 6.18', () => {
 // ---- evidence captured in qemu guests (4 GiB, 2 cpus, no swap, root) on Linux 5.1.15 and Debian's 6.1 ----
 
 const guest = (kernel: string) =>
-  JSON.parse(readFileSync(join(import.meta.dirname, `fixtures/evidence/${kernel}/mode-matrix.json`), 'utf8')) as Record<
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', `fixtures/evidence/${kernel}/mode-matrix.json`), 'utf8')) as Record<
     string,
     ModeMatrixEvidence
   >;

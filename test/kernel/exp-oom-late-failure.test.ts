@@ -2,16 +2,16 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import { type OomLateFailureEvidence, oomLateFailure, runLateKill, runRlimitAsPath } from '../lib/experiments/oom-late-failure/index.js';
-import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { pageSize } from '../lib/native/mapping.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
-import { MiB } from '../lib/units.js';
-import { canSwitchModes, currentMode, isRoot, nobodyCannotRead } from './helpers.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import { type OomLateFailureEvidence, oomLateFailure, runLateKill, runRlimitAsPath } from '../../lib/experiments/oom-late-failure/index.js';
+import { findMemoryCgroup } from '../../lib/kernel/cgroup.js';
+import { pageSize } from '../../lib/native/mapping.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { memoryCgroupAvailability } from '../../lib/safety/memory-cgroup.js';
+import { MiB } from '../../lib/units.js';
+import { canSwitchModes, currentMode, isRoot, nobodyCannotRead } from '../helpers.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 const cgroup = findMemoryCgroup();
 const cgroups = memoryCgroupAvailability();
 const usable = cgroups.available;
@@ -25,7 +25,7 @@ function ourGroups(): string[] {
 
 /** Evidence measured on this project's 6.18 VM (cgroup v1, mode 0). */
 const captured = (
-  JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/oom-late-failure.json'), 'utf8')) as Record<
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/oom-late-failure.json'), 'utf8')) as Record<
     string,
     OomLateFailureEvidence
   >

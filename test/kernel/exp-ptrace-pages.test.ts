@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { PtraceCase, PtracePagesEvidence, PtraceTrial } from '../lib/experiments/ptrace-pages/evidence.js';
-import { ptracePages } from '../lib/experiments/ptrace-pages/index.js';
-import { MAPPED_BYTES, measurePtracePages } from '../lib/experiments/ptrace-pages/measure.js';
-import { MiB } from '../lib/units.js';
-import { changeFromDeltas } from '../lib/verdict/tolerance.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { PtraceCase, PtracePagesEvidence, PtraceTrial } from '../../lib/experiments/ptrace-pages/evidence.js';
+import { ptracePages } from '../../lib/experiments/ptrace-pages/index.js';
+import { MAPPED_BYTES, measurePtracePages } from '../../lib/experiments/ptrace-pages/measure.js';
+import { MiB } from '../../lib/units.js';
+import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
 
 const PAGE = 4096;
 const BYTES = 64 * MiB;

@@ -1,19 +1,19 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { OvercommitMode } from '../lib/experiments/model.js';
-import { type ForkAttempt, type RedisForkEvidence, redisFork } from '../lib/experiments/redis-fork/index.js';
-import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { pageSize } from '../lib/native/mapping.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { memoryCgroupAvailability } from '../lib/safety/memory-cgroup.js';
-import { guardAvailability, withMode } from '../lib/safety/settings-guard.js';
-import { GiB, MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { OvercommitMode } from '../../lib/experiments/model.js';
+import { type ForkAttempt, type RedisForkEvidence, redisFork } from '../../lib/experiments/redis-fork/index.js';
+import { findMemoryCgroup } from '../../lib/kernel/cgroup.js';
+import { pageSize } from '../../lib/native/mapping.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { memoryCgroupAvailability } from '../../lib/safety/memory-cgroup.js';
+import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
+import { GiB, MiB } from '../../lib/units.js';
+import { currentMode } from '../helpers.js';
 
 /** Evidence measured on this project's 6.18 VM (24 GiB, no swap), in modes 0, 1 and 2. */
-const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/redis-fork.json'), 'utf8')) as Record<
+const captured = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/redis-fork.json'), 'utf8')) as Record<
   string,
   RedisForkEvidence
 >;

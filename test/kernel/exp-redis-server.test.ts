@@ -3,18 +3,18 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { OvercommitMode } from '../lib/experiments/model.js';
-import { type RedisServerEvidence, redisServer } from '../lib/experiments/redis-server/index.js';
-import { findRedisServer, REDIS_SERVER_ENV, setRedisServerPath, startRedisServer, sweepStaleRedis } from '../lib/redis/server.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { sweepStaleCgroups } from '../lib/safety/memory-cgroup.js';
-import { MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { OvercommitMode } from '../../lib/experiments/model.js';
+import { type RedisServerEvidence, redisServer } from '../../lib/experiments/redis-server/index.js';
+import { findRedisServer, REDIS_SERVER_ENV, setRedisServerPath, startRedisServer, sweepStaleRedis } from '../../lib/redis/server.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { sweepStaleCgroups } from '../../lib/safety/memory-cgroup.js';
+import { MiB } from '../../lib/units.js';
+import { currentMode } from '../helpers.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 /** `run redis-server --mode all --json` on this project's 6.18 VM with Debian 12's redis-server 7.0.15. */
-const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/redis-server/run-all-6.18.json'), 'utf8')) as {
+const captured = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures/redis-server/run-all-6.18.json'), 'utf8')) as {
   runs: { mode: OvercommitMode; evidence: RedisServerEvidence; findings: { claim: string; holds: boolean | null }[] }[];
 };
 const at = (mode: OvercommitMode): RedisServerEvidence => captured.runs.find((r) => r.mode === mode)!.evidence;

@@ -1,16 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { Finding } from '../lib/experiments/model.js';
-import { measureRlimitAs, type RlimitAsEvidence, rlimitAs, rlimitAsClaims } from '../lib/experiments/rlimit-as/index.js';
-import { parseLimits } from '../lib/kernel/limits.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { Finding } from '../../lib/experiments/model.js';
+import { measureRlimitAs, type RlimitAsEvidence, rlimitAs, rlimitAsClaims } from '../../lib/experiments/rlimit-as/index.js';
+import { parseLimits } from '../../lib/kernel/limits.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { MiB } from '../../lib/units.js';
+import { currentMode } from '../helpers.js';
 
 /** Measured on this host (6.18, mode 0): the program as its own process, the child with a relative limit. */
-const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/rlimit-as.json'), 'utf8')) as RlimitAsEvidence;
+const captured = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/rlimit-as.json'), 'utf8'),
+) as RlimitAsEvidence;
 
 const judge = (e: RlimitAsEvidence): Map<string, Finding> => new Map(judgeEvidence(rlimitAs, e, e.mode).map((f) => [f.claim, f]));
 

@@ -1,21 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { Finding } from '../lib/experiments/model.js';
-import { measureSettings, readSettings, type SettingsEvidence, settings, settingsClaims } from '../lib/experiments/settings/index.js';
-import { normalizeSysctlKey, parseCmdlineSysctls, parseSysctlConf } from '../lib/kernel/sysctl-config.js';
-import { pageSize } from '../lib/native/mapping.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { guardAvailability, withOvercommitSettings } from '../lib/safety/settings-guard.js';
-import { KiB, MiB } from '../lib/units.js';
-import { changeFromDeltas } from '../lib/verdict/tolerance.js';
-import { currentMode } from './helpers.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { Finding } from '../../lib/experiments/model.js';
+import { measureSettings, readSettings, type SettingsEvidence, settings, settingsClaims } from '../../lib/experiments/settings/index.js';
+import { normalizeSysctlKey, parseCmdlineSysctls, parseSysctlConf } from '../../lib/kernel/sysctl-config.js';
+import { pageSize } from '../../lib/native/mapping.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { guardAvailability, withOvercommitSettings } from '../../lib/safety/settings-guard.js';
+import { KiB, MiB } from '../../lib/units.js';
+import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
+import { currentMode } from '../helpers.js';
 
 const guard = guardAvailability();
 
 /** Measured on this host (6.18, mode 0, ratio 50 from no configuration file). */
-const captured = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/settings.json'), 'utf8')) as SettingsEvidence;
+const captured = JSON.parse(
+  readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/settings.json'), 'utf8'),
+) as SettingsEvidence;
 
 const judge = (e: SettingsEvidence): Map<string, Finding> => new Map(judgeEvidence(settings, e, e.runnerMode).map((f) => [f.claim, f]));
 const verdict = (e: SettingsEvidence, id: string) => judge(e).get(id)!;

@@ -1,23 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { Finding, OvercommitMode } from '../lib/experiments/model.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { Finding, OvercommitMode } from '../../lib/experiments/model.js';
 import {
   measureSparseArray,
   type SparseArrayEvidence,
   type SparseProgramRun,
   sparseArray,
   sparseArrayClaims,
-} from '../lib/experiments/sparse-array/index.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { GiB, MiB } from '../lib/units.js';
-import { changeFromDeltas } from '../lib/verdict/tolerance.js';
-import { currentMode } from './helpers.js';
+} from '../../lib/experiments/sparse-array/index.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { GiB, MiB } from '../../lib/units.js';
+import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
+import { currentMode } from '../helpers.js';
 
 /** Evidence measured on this host (6.18, mode 0, no swap, THP madvise) while other processes churned Committed_AS. */
 const captured = JSON.parse(
-  readFileSync(join(import.meta.dirname, 'fixtures/evidence/6.18/sparse-array.json'), 'utf8'),
+  readFileSync(join(import.meta.dirname, '..', 'fixtures/evidence/6.18/sparse-array.json'), 'utf8'),
 ) as SparseArrayEvidence;
 
 /** The same run on a quiet machine: the noise of Committed_AS a few MiB. */

@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import { measureZeroPages, type ZeroPagesEvidence, zeroPages } from '../lib/experiments/zero-pages/index.js';
-import { pageSize } from '../lib/native/mapping.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { MiB } from '../lib/units.js';
-import { currentMode } from './helpers.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import { measureZeroPages, type ZeroPagesEvidence, zeroPages } from '../../lib/experiments/zero-pages/index.js';
+import { pageSize } from '../../lib/native/mapping.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { MiB } from '../../lib/units.js';
+import { currentMode } from '../helpers.js';
 
 const REGION = 128 * MiB;
 const PAGES = REGION / 4096;

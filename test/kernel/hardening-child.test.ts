@@ -31,10 +31,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isRoot } from './helpers.js';
+import { isRoot } from '../helpers.js';
 
-const fixture = join(import.meta.dirname, 'fixtures', 'child-misuse.mjs');
-const root = join(import.meta.dirname, '..');
+const fixture = join(import.meta.dirname, '..', 'fixtures', 'child-misuse.mjs');
+const root = join(import.meta.dirname, '..', '..');
 const MiB = 1 << 20;
 
 interface Run {

@@ -16,8 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const root = join(import.meta.dirname, '..');
-const fixtures = join(import.meta.dirname, 'fixtures');
+const root = join(import.meta.dirname, '..', '..');
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
 
 function runCase(name: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Record<string, unknown> {
   const r = spawnSync(process.execPath, ['--expose-gc', ...nodeArgs, join(fixtures, 'hardening2.mjs'), name], {

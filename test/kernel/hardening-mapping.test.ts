@@ -31,10 +31,10 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withSettingsLock } from '../lib/safety/lock.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
 
-const root = join(import.meta.dirname, '..');
-const fixture = join(import.meta.dirname, 'fixtures', 'misuse-mapping.mjs');
+const root = join(import.meta.dirname, '..', '..');
+const fixture = join(import.meta.dirname, '..', 'fixtures', 'misuse-mapping.mjs');
 
 type Outcome = Record<string, unknown> & { skipped?: string };
 

@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { experiments } from '../lib/experiments/index.js';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { Evidence, EvidenceValue, Measured, OvercommitMode, RunReport } from '../lib/experiments/model.js';
+import { experiments } from '../../lib/experiments/index.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { Evidence, EvidenceValue, Measured, OvercommitMode, RunReport } from '../../lib/experiments/model.js';
 
-const fixtures = join(import.meta.dirname, 'fixtures');
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const read = <T>(path: string): T => JSON.parse(readFileSync(join(fixtures, path), 'utf8')) as T;
 
 /**

@@ -7,13 +7,13 @@ import {
   ramSwapRule,
   strictBatchPages,
   strictRule,
-} from '../lib/kernel/admission.js';
-import { parseMeminfo, readMeminfo } from '../lib/kernel/meminfo.js';
-import { readOvercommitSettings } from '../lib/kernel/sysctl.js';
-import { parseZoneinfo, totalReservePages } from '../lib/kernel/zoneinfo.js';
+} from '../../lib/kernel/admission.js';
+import { parseMeminfo, readMeminfo } from '../../lib/kernel/meminfo.js';
+import { readOvercommitSettings } from '../../lib/kernel/sysctl.js';
+import { parseZoneinfo, totalReservePages } from '../../lib/kernel/zoneinfo.js';
 
-const fixture = readFileSync(new URL('./fixtures/proc-meminfo.txt', import.meta.url), 'utf8');
-const zones = parseZoneinfo(readFileSync(new URL('./fixtures/proc-zoneinfo.txt', import.meta.url), 'utf8'));
+const fixture = readFileSync(new URL('../fixtures/proc-meminfo.txt', import.meta.url), 'utf8');
+const zones = parseZoneinfo(readFileSync(new URL('../fixtures/proc-zoneinfo.txt', import.meta.url), 'utf8'));
 
 describe('commitLimitFormula', () => {
   const m = parseMeminfo(fixture);

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type CgroupFs, findMemoryCgroup, parseProcCgroup } from '../lib/kernel/cgroup.js';
+import { type CgroupFs, findMemoryCgroup, parseProcCgroup } from '../../lib/kernel/cgroup.js';
 
-const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
 /** A fake machine: fixed mountinfo and /proc/self/cgroup, files by path, writable dirs. */
 function fakeFs(mountinfo: string, procCgroup: string, files: Record<string, string>, writable: string[]): CgroupFs {

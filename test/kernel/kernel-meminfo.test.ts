@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseMeminfo, readMeminfo, sampleCommitted } from '../lib/kernel/meminfo.js';
+import { parseMeminfo, readMeminfo, sampleCommitted } from '../../lib/kernel/meminfo.js';
 
-const fixture = readFileSync(new URL('./fixtures/proc-meminfo.txt', import.meta.url), 'utf8');
+const fixture = readFileSync(new URL('../fixtures/proc-meminfo.txt', import.meta.url), 'utf8');
 
 describe('parseMeminfo (captured sample)', () => {
   const m = parseMeminfo(fixture);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { mountContaining, parseMountinfo, readMountinfo } from '../lib/kernel/mountinfo.js';
+import { mountContaining, parseMountinfo, readMountinfo } from '../../lib/kernel/mountinfo.js';
 
-const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 
 describe('parseMountinfo', () => {
   it('reads the captured mountinfo of this machine', () => {

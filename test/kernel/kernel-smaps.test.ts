@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { accountedBytesIn, findVma, largestGrowth, parseSmaps, readMaps, readVmas, readVmFlags, type Vma } from '../lib/kernel/smaps.js';
+import { accountedBytesIn, findVma, largestGrowth, parseSmaps, readMaps, readVmas, readVmFlags, type Vma } from '../../lib/kernel/smaps.js';
 
-const fixture = readFileSync(new URL('./fixtures/proc-smaps.txt', import.meta.url), 'utf8');
+const fixture = readFileSync(new URL('../fixtures/proc-smaps.txt', import.meta.url), 'utf8');
 
 describe('parseSmaps (captured sample)', () => {
   const vmas = parseSmaps(fixture);

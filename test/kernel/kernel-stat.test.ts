@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseStat, readStat } from '../lib/kernel/stat.js';
+import { parseStat, readStat } from '../../lib/kernel/stat.js';
 
 describe('/proc/<pid>/stat', () => {
   it('parses a command name with spaces and parentheses', () => {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { capEffHasSysAdmin, hasCapSysAdmin, parseStatus, readStatus } from '../lib/kernel/status.js';
+import { capEffHasSysAdmin, hasCapSysAdmin, parseStatus, readStatus } from '../../lib/kernel/status.js';
 
-const fixture = readFileSync(new URL('./fixtures/proc-status.txt', import.meta.url), 'utf8');
+const fixture = readFileSync(new URL('../fixtures/proc-status.txt', import.meta.url), 'utf8');
 
 describe('parseStatus (captured sample)', () => {
   const s = parseStatus(fixture);

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { OvercommitMode } from '../lib/experiments/model.js';
-import { readMountinfo } from '../lib/kernel/mountinfo.js';
-import { hasCapSysAdmin } from '../lib/kernel/status.js';
+import type { OvercommitMode } from '../../lib/experiments/model.js';
+import { readMountinfo } from '../../lib/kernel/mountinfo.js';
+import { hasCapSysAdmin } from '../../lib/kernel/status.js';
 import {
   modeDescription,
   modeName,
@@ -10,7 +10,7 @@ import {
   readMmapMinAddr,
   readOvercommitSettings,
   sysctlWritability,
-} from '../lib/kernel/sysctl.js';
+} from '../../lib/kernel/sysctl.js';
 
 const vm = (name: string): number => Number(readFileSync(`/proc/sys/vm/${name}`, 'utf8'));
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { hasCapSysAdmin } from '../lib/kernel/status.js';
-import { systemInfo } from '../lib/kernel/system.js';
+import { hasCapSysAdmin } from '../../lib/kernel/status.js';
+import { systemInfo } from '../../lib/kernel/system.js';
 
 const kb = (field: string): number =>
   Number(readFileSync('/proc/meminfo', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm'))![1]) * 1024;

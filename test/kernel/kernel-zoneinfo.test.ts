@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseZoneinfo, readZoneinfo, totalReservePages } from '../lib/kernel/zoneinfo.js';
+import { parseZoneinfo, readZoneinfo, totalReservePages } from '../../lib/kernel/zoneinfo.js';
 
-const fixture = readFileSync(new URL('./fixtures/proc-zoneinfo.txt', import.meta.url), 'utf8');
+const fixture = readFileSync(new URL('../fixtures/proc-zoneinfo.txt', import.meta.url), 'utf8');
 
 describe('parseZoneinfo (captured sample)', () => {
   const zones = parseZoneinfo(fixture);

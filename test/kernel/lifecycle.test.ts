@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const fixtures = join(import.meta.dirname, 'fixtures');
-const root = join(import.meta.dirname, '..');
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
+const root = join(import.meta.dirname, '..', '..');
 
 function node(args: string[]): string {
   return execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireSettingsLock, withSettingsLock } from '../lib/safety/lock.js';
+import { acquireSettingsLock, withSettingsLock } from '../../lib/safety/lock.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-lock-'));
 const path = join(dir, 'lock');
@@ -13,7 +13,7 @@ afterAll(() => rmSync(dir, { recursive: true }));
 
 /** Another process holding the lock, until stopped. */
 async function holder(mode: 'shared' | 'exclusive'): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/lock-holder.mjs'), path, mode], {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'fixtures/lock-holder.mjs'), path, mode], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   await once(child.stdout!, 'data');
@@ -58,7 +58,7 @@ describe('settings lock', () => {
     // Back to shared: another process may share it, not take it.
     const other = await holder('shared');
     await other.stop();
-    const excluded = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/lock-holder.mjs'), path, 'exclusive'], {
+    const excluded = spawn(process.execPath, [join(import.meta.dirname, '..', 'fixtures/lock-holder.mjs'), path, 'exclusive'], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let took = false;

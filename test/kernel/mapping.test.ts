@@ -2,12 +2,12 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isSystemCallError, type Mapping, maxBufferLength, memfdCreate, mmap, pageSize } from '../lib/index.js';
-import { readMeminfo } from '../lib/kernel/meminfo.js';
-import { findVma, readVmas } from '../lib/kernel/smaps.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../lib/safety/memory-cgroup.js';
-import { currentMode } from './helpers.js';
+import { isSystemCallError, type Mapping, maxBufferLength, memfdCreate, mmap, pageSize } from '../../lib/index.js';
+import { readMeminfo } from '../../lib/kernel/meminfo.js';
+import { findVma, readVmas } from '../../lib/kernel/smaps.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { memoryCgroupAvailability, withProcessInMemoryCgroup } from '../../lib/safety/memory-cgroup.js';
+import { currentMode } from '../helpers.js';
 
 const MiB = 1 << 20;
 const GiB = 1 << 30;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { readCommittedAs, readMeminfo } from '../lib/kernel/meminfo.js';
-import { committedFromReads, measureCommittedSteps } from '../lib/measure/committed.js';
-import { GiB } from '../lib/units.js';
-import { classifyCharge, judgeCharge } from '../lib/verdict/decide.js';
-import { changeFromDeltas } from '../lib/verdict/tolerance.js';
+import { readCommittedAs, readMeminfo } from '../../lib/kernel/meminfo.js';
+import { committedFromReads, measureCommittedSteps } from '../../lib/measure/committed.js';
+import { GiB } from '../../lib/units.js';
+import { classifyCharge, judgeCharge } from '../../lib/verdict/decide.js';
+import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
 
 const charged = { label: 'charged', bytes: GiB };
 const none = { label: 'not charged', bytes: 0 };

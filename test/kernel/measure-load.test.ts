@@ -8,11 +8,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { readStatus } from '../lib/kernel/status.js';
-import { resolveLoadOptions, startLoad } from '../lib/measure/load.js';
-import { MiB } from '../lib/units.js';
+import { readStatus } from '../../lib/kernel/status.js';
+import { resolveLoadOptions, startLoad } from '../../lib/measure/load.js';
+import { MiB } from '../../lib/units.js';
 
-const fixture = join(import.meta.dirname, 'fixtures/load-parent.mjs');
+const fixture = join(import.meta.dirname, '..', 'fixtures/load-parent.mjs');
 // Small sizes: the test checks the tool, and the machine is shared.
 const options = { minBytes: 16 * MiB, maxBytes: 32 * MiB, holdMs: 20, pauseMs: 20 };
 

@@ -3,17 +3,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { findMemoryCgroup } from '../lib/kernel/cgroup.js';
-import { runChild } from '../lib/native/child.js';
+import { findMemoryCgroup } from '../../lib/kernel/cgroup.js';
+import { runChild } from '../../lib/native/child.js';
 import {
   createMemoryCgroup,
   memoryCgroupAvailability,
   sweepStaleCgroups,
   withMemoryCgroup,
   withProcessInMemoryCgroup,
-} from '../lib/safety/memory-cgroup.js';
+} from '../../lib/safety/memory-cgroup.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 const cgroup = findMemoryCgroup();
 const { available: usable, reason: skipReason } = memoryCgroupAvailability();
 

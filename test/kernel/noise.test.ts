@@ -5,10 +5,10 @@
  * Nothing here depends on what the kernel does: only on the tool giving the same answer.
  */
 import { describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiments/model.js';
-import { runExperiments } from '../lib/experiments/runner.js';
-import { startLoad } from '../lib/measure/load.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
+import type { RunReport } from '../../lib/experiments/model.js';
+import { runExperiments } from '../../lib/experiments/runner.js';
+import { startLoad } from '../../lib/measure/load.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
 
 /** The experiments whose verdicts read Committed_AS or memory counters other processes move. */
 const SENSITIVE = ['settings', 'sparse-array', 'zero-pages', 'fork-inheritance', 'copy-on-write', 'accounting', 'redis-fork'];

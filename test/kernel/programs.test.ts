@@ -2,9 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findVma, readVmas } from '../lib/kernel/smaps.js';
-import { readStat } from '../lib/kernel/stat.js';
-import { pageSize } from '../lib/native/mapping.js';
+import { findVma, readVmas } from '../../lib/kernel/smaps.js';
+import { readStat } from '../../lib/kernel/stat.js';
+import { pageSize } from '../../lib/native/mapping.js';
 import {
   type ProgramName,
   parseRlimitOutput,
@@ -13,10 +13,10 @@ import {
   programPath,
   programPausePoints,
   runProgram,
-} from '../lib/native/programs.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
-import { memoryCgroupAvailability, withMemoryCgroup } from '../lib/safety/memory-cgroup.js';
-import { GiB, MiB } from '../lib/units.js';
+} from '../../lib/native/programs.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
+import { memoryCgroupAvailability, withMemoryCgroup } from '../../lib/safety/memory-cgroup.js';
+import { GiB, MiB } from '../../lib/units.js';
 
 const NAMES: ProgramName[] = ['settings', 'sparse', 'rlimit'];
 /** A small array for the sparse program outside a memory cgroup. */
@@ -186,7 +186,7 @@ describe('sparse program', () => {
   });
 
   it('a program stopped at a pause point dies with the process that ran it, even by SIGKILL', async () => {
-    const holder = spawn(process.execPath, [join(import.meta.dirname, 'fixtures/program-paused.mjs')], {
+    const holder = spawn(process.execPath, [join(import.meta.dirname, '..', 'fixtures/program-paused.mjs')], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const pid = await new Promise<number>((resolve, reject) => {

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const root = join(import.meta.dirname, '..');
-const fixtures = join(import.meta.dirname, 'fixtures');
+const root = join(import.meta.dirname, '..', '..');
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const runs = Number(process.env.OCL_FUZZ_RUNS ?? 40);
 const seed = process.env.OCL_FUZZ_SEED === undefined ? Date.now() % 2 ** 31 : Number(process.env.OCL_FUZZ_SEED);
 const dir = mkdtempSync(join(tmpdir(), 'ocl-fuzz-'));

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejudgeReport } from '../lib/experiments/judge.js';
-import { ruleSets } from '../lib/experiments/rules.js';
-import type { RunReport } from '../lib/verdict/types.js';
+import { rejudgeReport } from '../../lib/experiments/judge.js';
+import { ruleSets } from '../../lib/experiments/rules.js';
+import type { RunReport } from '../../lib/verdict/types.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-rejudge-'));
 const copy = join(dir, 'package');
 const runFile = join(dir, 'run.json');

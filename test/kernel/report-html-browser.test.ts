@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiments/model.js';
-import { renderHtml } from '../lib/report/html.js';
+import type { RunReport } from '../../lib/experiments/model.js';
+import { renderHtml } from '../../lib/report/html.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const missing = !existsSync(CHROMIUM);
@@ -68,7 +68,7 @@ describe('HTML report in headless Chromium', () => {
   });
 
   it.skipIf(missing)(`renders every chart with marks and logs nothing to the console${NOTE}`, async () => {
-    const fixture = new URL('./fixtures/report-run-a.json', import.meta.url);
+    const fixture = new URL('../fixtures/report-run-a.json', import.meta.url);
     const report = JSON.parse(await readFile(fixture, 'utf8')) as RunReport;
     const file = join(dir, 'report.html');
     await writeFile(file, await renderHtml(report));

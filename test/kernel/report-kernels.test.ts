@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { RunReport, VmInfo } from '../lib/experiments/model.js';
-import { compareReports } from '../lib/report/compare.js';
-import { kernelsMatrix, renderKernelsHtml, renderKernelsMarkdown, renderKernelsTerminal } from '../lib/report/kernels.js';
-import { renderMarkdown } from '../lib/report/markdown.js';
-import { checkRun } from '../lib/vm/matrix.js';
+import type { RunReport, VmInfo } from '../../lib/experiments/model.js';
+import { compareReports } from '../../lib/report/compare.js';
+import { kernelsMatrix, renderKernelsHtml, renderKernelsMarkdown, renderKernelsTerminal } from '../../lib/report/kernels.js';
+import { renderMarkdown } from '../../lib/report/markdown.js';
+import { checkRun } from '../../lib/vm/matrix.js';
 
-const load = (name: string): RunReport => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
+const load = (name: string): RunReport => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
 const vm = (kernel: string, cgroup: 'v1' | 'v2'): VmInfo => ({
   kernelSource: `/k/${kernel}`,
   kernel,

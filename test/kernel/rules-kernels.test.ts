@@ -7,11 +7,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { experiments } from '../lib/experiments/index.js';
-import { judgeEvidence } from '../lib/experiments/judge.js';
-import type { Finding, Measured, OvercommitMode } from '../lib/experiments/model.js';
+import { experiments } from '../../lib/experiments/index.js';
+import { judgeEvidence } from '../../lib/experiments/judge.js';
+import type { Finding, Measured, OvercommitMode } from '../../lib/experiments/model.js';
 
-const dir = join(import.meta.dirname, 'fixtures/evidence');
+const dir = join(import.meta.dirname, '..', 'fixtures/evidence');
 const kernels = readdirSync(dir);
 
 function findings(kernel: string, id: string, mode: OvercommitMode): Finding[] | undefined {

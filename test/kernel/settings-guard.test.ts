@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { readMeminfo } from '../lib/kernel/meminfo.js';
-import { type OvercommitSettings, readOvercommitSettings, sysctlWritability } from '../lib/kernel/sysctl.js';
-import { withSettingsLock } from '../lib/safety/lock.js';
+import { readMeminfo } from '../../lib/kernel/meminfo.js';
+import { type OvercommitSettings, readOvercommitSettings, sysctlWritability } from '../../lib/kernel/sysctl.js';
+import { withSettingsLock } from '../../lib/safety/lock.js';
 import {
   type GuardWindow,
   guardAvailability,
@@ -15,7 +15,7 @@ import {
   type SettingsSnapshot,
   withMode,
   withOvercommitSettings,
-} from '../lib/safety/settings-guard.js';
+} from '../../lib/safety/settings-guard.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fixture = join(root, 'test/fixtures/guard-window.mjs');

@@ -5,8 +5,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { accelRequest, chooseAccel, defaultTimeoutMs, type KvmDevice, kvmTrial, openKvmDevice } from '../lib/vm/accel.js';
-import { makeWorkDir, QEMU_PID_FILE, sweepStaleWorkDirs } from '../lib/vm/work.js';
+import { accelRequest, chooseAccel, defaultTimeoutMs, type KvmDevice, kvmTrial, openKvmDevice } from '../../lib/vm/accel.js';
+import { makeWorkDir, QEMU_PID_FILE, sweepStaleWorkDirs } from '../../lib/vm/work.js';
 
 const opens: KvmDevice = { opens: true };
 const enxio: KvmDevice = { opens: false, why: '/dev/kvm: ENXIO (no such device or address)' };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { planGuestRun } from '../lib/cli/vm.js';
-import { GiB, MiB, parseSize } from '../lib/units.js';
-import { parseVmArgs, VmUsageError } from '../lib/vm/args.js';
+import { planGuestRun } from '../../lib/cli/vm.js';
+import { GiB, MiB, parseSize } from '../../lib/units.js';
+import { parseVmArgs, VmUsageError } from '../../lib/vm/args.js';
 
 describe('parseVmArgs', () => {
   it('takes the defaults, and the guest command after --', () => {

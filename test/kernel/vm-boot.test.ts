@@ -5,9 +5,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openKvmDevice } from '../lib/vm/accel.js';
-import { checkHostTools } from '../lib/vm/requirements.js';
-import { runInVm } from '../lib/vm/run.js';
+import { openKvmDevice } from '../../lib/vm/accel.js';
+import { checkHostTools } from '../../lib/vm/requirements.js';
+import { runInVm } from '../../lib/vm/run.js';
 
 // Every boot here is bounded to a few minutes: a broken KVM costs at most 15 s (auto falls back
 // to TCG), a guest that shows no life is stopped after 2 minutes, and each command's --timeout
@@ -16,7 +16,7 @@ const BOOT_S = 180;
 const SPAWN_MS = (BOOT_S + 60) * 1000;
 const TEST_MS = SPAWN_MS + 20_000;
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 
 function sharedKernel(): string | undefined {
   let common = '';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { MiB } from '../lib/units.js';
-import { initramfsEntries, initScript, MARKER, moduleNeeds, resolveModules } from '../lib/vm/initramfs.js';
-import { qemuArgs } from '../lib/vm/qemu.js';
-import { guestShares } from '../lib/vm/run.js';
+import { MiB } from '../../lib/units.js';
+import { initramfsEntries, initScript, MARKER, moduleNeeds, resolveModules } from '../../lib/vm/initramfs.js';
+import { qemuArgs } from '../../lib/vm/qemu.js';
+import { guestShares } from '../../lib/vm/run.js';
 
 // A modules tree as Debian ships it: 9p needs netfs and 9pnet; 9pnet_virtio needs 9pnet and virtio_ring.
 const index = new Map([

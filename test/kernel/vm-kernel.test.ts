@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { imageVersion, resolveKernel } from '../lib/vm/kernel.js';
+import { imageVersion, resolveKernel } from '../../lib/vm/kernel.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'overcommit-lab-test-kernel-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

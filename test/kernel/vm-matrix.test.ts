@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ruleSets } from '../lib/experiments/rules.js';
-import { CORE_EXPERIMENTS, fullExperiments, GUEST_EXCLUDED_TESTS, MATRIX_LEFT_OUT } from '../lib/vm/matrix.js';
+import { ruleSets } from '../../lib/experiments/rules.js';
+import { CORE_EXPERIMENTS, fullExperiments, GUEST_EXCLUDED_TESTS, MATRIX_LEFT_OUT } from '../../lib/vm/matrix.js';
 
 const ids = ruleSets.map((r) => r.id);
 
@@ -18,6 +18,6 @@ describe('the kernel matrix’s choice of experiments and tests', () => {
   });
 
   it('leaves out of the guest’s suite only test files that exist', () => {
-    for (const file of Object.keys(GUEST_EXCLUDED_TESTS)) expect(existsSync(join(import.meta.dirname, '..', file)), file).toBe(true);
+    for (const file of Object.keys(GUEST_EXCLUDED_TESTS)) expect(existsSync(join(import.meta.dirname, '..', '..', file)), file).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkHostTools, findStaticBusybox, isStaticElf } from '../lib/vm/requirements.js';
+import { checkHostTools, findStaticBusybox, isStaticElf } from '../../lib/vm/requirements.js';
 
 const none = { which: () => undefined, staticBusybox: () => undefined };
 const all = { which: (n: string) => `/usr/bin/${n}`, staticBusybox: () => '/bin/busybox' };
@@ -48,6 +48,6 @@ describe('isStaticElf', () => {
   });
 
   it('is false for a file that is no ELF', () => {
-    expect(isStaticElf(new URL('../package.json', import.meta.url).pathname)).toBe(false);
+    expect(isStaticElf(new URL('../../package.json', import.meta.url).pathname)).toBe(false);
   });
 });

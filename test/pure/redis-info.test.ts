@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bgsaveLines, infoNumber, overcommitWarnings, parseInfo } from '../lib/redis/info.js';
+import { bgsaveLines, infoNumber, overcommitWarnings, parseInfo } from '../../lib/redis/info.js';
 
 /** Lines captured from Debian 12's redis-server 7.0.15 on this project's 6.18 VM. */
 const LOG = [
@@ -49,7 +49,7 @@ describe('redis-server output parsing (captured samples)', () => {
   });
 
   it('the captured run of all modes carries the lines these functions pick out', () => {
-    const run = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures/redis-server/run-all-6.18.json'), 'utf8')) as {
+    const run = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures/redis-server/run-all-6.18.json'), 'utf8')) as {
       runs: { mode: number; evidence: { bgsaveLog: string[] } }[];
     };
     for (const r of run.runs) expect(bgsaveLines(r.evidence.bgsaveLog.join('\n'))).toEqual(r.evidence.bgsaveLog);

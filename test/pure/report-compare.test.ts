@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiments/model.js';
+import type { RunReport } from '../../lib/experiments/model.js';
 import {
   compareReports,
   numbersEqual,
   renderComparisonHtml,
   renderComparisonMarkdown,
   renderComparisonTerminal,
-} from '../lib/report/compare.js';
+} from '../../lib/report/compare.js';
 
-const load = (name: string): RunReport => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
+const load = (name: string): RunReport => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
 const a = load('report-run-a.json');
 const b = load('report-run-b.json');
 const c = compareReports(a, b);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Finding } from '../lib/experiments/model.js';
-import { evidenceSummary, formatBytes, formatCount, keyNumber, variantLabel } from '../lib/report/format.js';
-import { shouldUseColor } from '../lib/report/terminal.js';
+import type { Finding } from '../../lib/experiments/model.js';
+import { evidenceSummary, formatBytes, formatCount, keyNumber, variantLabel } from '../../lib/report/format.js';
+import { shouldUseColor } from '../../lib/report/terminal.js';
 
 const finding = (evidence: Finding['evidence']): Finding => ({ claim: 'c', text: 't', source: 's', holds: true, observed: 'o', evidence });
 

@@ -3,13 +3,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunReport } from '../lib/experiments/model.js';
-import { renderHtml } from '../lib/report/html.js';
-import { renderMarkdown } from '../lib/report/markdown.js';
-import { renderTerminal } from '../lib/report/terminal.js';
-import { writeReport } from '../lib/report/write.js';
+import type { RunReport } from '../../lib/experiments/model.js';
+import { renderHtml } from '../../lib/report/html.js';
+import { renderMarkdown } from '../../lib/report/markdown.js';
+import { renderTerminal } from '../../lib/report/terminal.js';
+import { writeReport } from '../../lib/report/write.js';
 
-const load = (name: string): RunReport => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
+const load = (name: string): RunReport => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as RunReport;
 const report = load('report-run-a.json');
 const SCRIPT = '<script>alert("x")</script>';
 
