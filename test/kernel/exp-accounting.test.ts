@@ -16,13 +16,14 @@ import {
 } from '../../lib/experiments/accounting/index.js';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
 import type { Finding, OvercommitMode } from '../../lib/experiments/model.js';
+import { seededRandom, underLoad } from '../../lib/measure/load-model.js';
 import { pageSize } from '../../lib/native/mapping.js';
 import { withSettingsLock } from '../../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
 import { GiB, MiB } from '../../lib/units.js';
 import { classifyChange } from '../../lib/verdict/decide.js';
 import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
-import { currentMode, seededRandom, underLoad } from '../helpers.js';
+import { currentMode } from '../helpers.js';
 
 const guard = guardAvailability();
 const guardSkip = guard.available ? '' : ` (skipped: ${guard.reason})`;

@@ -8,12 +8,13 @@ import {
   measureForkInheritance,
 } from '../../lib/experiments/fork-inheritance/index.js';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
+import { seededRandom, underLoad } from '../../lib/measure/load-model.js';
 import { withSettingsLock } from '../../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
 import { GiB, MiB } from '../../lib/units.js';
 import { classifyChange } from '../../lib/verdict/decide.js';
 import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
-import { currentMode, seededRandom, underLoad } from '../helpers.js';
+import { currentMode } from '../helpers.js';
 
 const guard = guardAvailability();
 const guardSkip = guard.available ? '' : ` (skipped: ${guard.reason})`;
