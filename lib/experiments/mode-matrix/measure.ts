@@ -1,12 +1,5 @@
 import { cpus } from 'node:os';
-import {
-  freeEstimateInputs,
-  freeMemoryRule,
-  type RulePrediction,
-  ramSwapRule,
-  type StrictInputs,
-  strictRule,
-} from '../../kernel/admission.js';
+import { freeEstimateInputs, ramSwapRule, type StrictInputs, strictRule } from '../../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../../kernel/meminfo.js';
 import { readMaps } from '../../kernel/smaps.js';
 import { hasCapSysAdmin, readStatus } from '../../kernel/status.js';
@@ -17,12 +10,11 @@ import { isSystemCallError } from '../../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../../native/mapping.js';
 import { type ProbeResult, probeLargestMapping } from '../../native/probe.js';
 import { bytesToPages, gib } from '../../units.js';
-import { median } from '../../verdict/stats.js';
-import { spreadOf, toleranceFromRange } from '../../verdict/tolerance.js';
+import { toleranceFromRange } from '../../verdict/tolerance.js';
 import type { OvercommitMode } from '../model.js';
-import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, PredictionSpread, RootEvidence, RootTrial } from './evidence.js';
+import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, RootEvidence, RootTrial } from './evidence.js';
 import { THREAD_ARENA_BYTES, UNPRIVILEGED_UID } from './evidence.js';
-import { mode0Tolerance } from './rules.js';
+import { mode0Predictions, mode0Tolerance } from './rules.js';
 
 /** The top of the default x86_64 user address space (47 bits): mmap without a hint stays below it. */
 const ADDRESS_SPACE_TOP = 2 ** 47;
@@ -64,11 +56,6 @@ function bracketedProbe(noreserve: boolean, lo: number, hi: number): Search {
   return { ...full, probes: full.probes + r.probes, lo: pageSize, hi: ADDRESS_SPACE_TOP };
 }
 
-function spread(predictions: readonly RulePrediction[]): PredictionSpread {
-  const bytes = predictions.map((p) => p.largestBytes);
-  return { bytes, medianBytes: median(bytes), spreadBytes: spreadOf(bytes), formula: predictions[0]?.formula ?? '' };
-}
-
 function readMode0(): Mode0Reading {
   const s = readOvercommitSettings();
   const m = readMeminfo();
@@ -77,17 +64,6 @@ function readMode0(): Mode0Reading {
     memTotalBytes: m.memTotal,
     swapTotalBytes: m.swapTotal,
     memAvailableBytes: m.memAvailable,
-  };
-}
-
-/** Recomputes both mode-0 predictions from recorded readings (also what the tests check). */
-export function mode0Predictions(
-  readings: readonly Mode0Reading[],
-  page: number,
-): { freeEstimate: PredictionSpread; ramSwap: PredictionSpread } {
-  return {
-    freeEstimate: spread(readings.map((r) => freeMemoryRule(r.free, page))),
-    ramSwap: spread(readings.map((r) => ramSwapRule(r.memTotalBytes, r.swapTotalBytes, page))),
   };
 }
 
