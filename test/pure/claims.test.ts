@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { experiments } from '../../lib/experiments/index.js';
+import { ruleSets as experiments } from '../../lib/experiments/rules.js';
 
 // The source documents live beside the repository (../shared/seeds) in development and CI.
 const seeds = join(import.meta.dirname, '..', '..', '..', 'shared', 'seeds');

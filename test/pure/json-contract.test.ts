@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { experiments } from '../../lib/experiments/index.js';
+import { ruleSets as experiments } from '../../lib/experiments/rules.js';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
 import type { Evidence, EvidenceValue, Measured, OvercommitMode, RunReport } from '../../lib/experiments/model.js';
 
