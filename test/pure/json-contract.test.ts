@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ruleSets as experiments } from '../../lib/experiments/rules.js';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
 import type { Evidence, EvidenceValue, Measured, OvercommitMode, RunReport } from '../../lib/experiments/model.js';
+import { ruleSets as experiments } from '../../lib/experiments/rules.js';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const read = <T>(path: string): T => JSON.parse(readFileSync(join(fixtures, path), 'utf8')) as T;

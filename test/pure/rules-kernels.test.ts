@@ -7,9 +7,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ruleSets as experiments } from '../../lib/experiments/rules.js';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
 import type { Finding, Measured, OvercommitMode } from '../../lib/experiments/model.js';
+import { ruleSets as experiments } from '../../lib/experiments/rules.js';
 
 const dir = join(import.meta.dirname, '..', 'fixtures/evidence');
 const kernels = readdirSync(dir);
