@@ -64,9 +64,10 @@ export function underLoad<T>(evidence: T, random: () => number, pAction = 0.4, p
         ),
       };
     }
-    if (o.mode === 2 && numbers(o.readingsBytes) && typeof o.largestBytes === 'number') {
-      const readingsBytes = o.readingsBytes.map((r) => r + mapping(random, pControl));
-      return { ...o, readingsBytes, largestBytes: o.largestBytes - mapping(random, pAction) };
+    if (o.mode === 2 && typeof o.largestBytes === 'number' && typeof o.predictedBytes === 'number') {
+      // Older saved cells have no readings, only the tolerance their measurement computed.
+      const readingsBytes = numbers(o.readingsBytes) ? { readingsBytes: o.readingsBytes.map((r) => r + mapping(random, pControl)) } : {};
+      return { ...o, ...readingsBytes, largestBytes: o.largestBytes - mapping(random, pAction) };
     }
     if (typeof o.committedAs === 'number' && typeof o.commitLimit === 'number') {
       const committedAs = o.committedAs + mapping(random, pControl);
