@@ -81,7 +81,7 @@ export async function measureCopyOnWrite(): Promise<CopyOnWriteEvidence> {
       .filter(([, v]) => v === null)
       .map(([k]) => `smaps ${k}`);
     if (evidence.childVmSizeBytes === null) missing.push('/proc/self/status');
-    if (!run.finished) evidence.problem = run.problem!;
+    if (!run.finished) evidence.problem = run.problem ?? 'the child did not finish';
     else if (missing.length > 0) {
       evidence.problem = `the child's reads did not show the region as one VMA: ${missing.join(', ')} (failed, truncated, merged with a neighbour, or no VMA at 0x${region.address.toString(16)})`;
     }

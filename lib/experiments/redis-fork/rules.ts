@@ -1,6 +1,6 @@
 import { gib, mib } from '../../units.js';
-import { type BoundClass, compareToBound } from '../../verdict/decide.js';
-import { toleranceFromReadings } from '../../verdict/tolerance.js';
+import type { BoundClass } from '../../verdict/decide.js';
+import { copyFits as fitsUnderLimit } from '../../verdict/fits.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_000, DOC_001 } from '../documents.js';
 import type { Evidence } from '../model.js';
@@ -23,17 +23,12 @@ function freeRange(a: ForkAttempt): [number, number] {
   return [Math.min(...values), Math.max(...values)];
 }
 
-/**
- * The region against the room CommitLimit left before the fork (CommitLimit - Committed_AS), with
- * what others moved Committed_AS by across the fork as the tolerance: 'above' when the room
- * exceeds the region (a copy fits), 'below' when it is short of it, undecided within the noise.
- */
+/** The region against the room CommitLimit left before the fork (verdict/fits.ts). */
 function copyFits(a: ForkAttempt): BoundClass {
   const committed = a.committedAs ?? 0;
-  return compareToBound(
-    { changeBytes: (a.commitLimit ?? 0) - committed, toleranceBytes: toleranceFromReadings([committed, a.committedAsAfter ?? committed]) },
+  return fitsUnderLimit(
+    { commitLimitBytes: a.commitLimit ?? 0, committedAsBytes: committed, committedAsAfterBytes: a.committedAsAfter },
     { label: 'a copy of the region', bytes: a.regionBytes },
-    { noise: 'others moved Committed_AS across the fork', value: 'CommitLimit - Committed_AS was' },
   );
 }
 
