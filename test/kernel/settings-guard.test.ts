@@ -17,7 +17,7 @@ import {
   withOvercommitSettings,
 } from '../../lib/safety/settings-guard.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fixture = join(root, 'test/fixtures/guard-window.mjs');
 const avail = guardAvailability();
 const noGuard = !avail.available;
