@@ -4,6 +4,7 @@
  */
 import { openSync, readFileSync, readSync } from 'node:fs';
 import { median } from '../verdict/stats.js';
+import { spreadOf } from '../verdict/tolerance.js';
 
 export interface Meminfo {
   /** Every field by its kernel name ('Committed_AS', 'Active(anon)'): kB fields in bytes,
@@ -82,20 +83,19 @@ export interface CommittedSample {
   min: number;
   max: number;
   median: number;
-  /** max - min: how much other processes moved the system-wide counter during the sampling. */
+  /** Their spread (spreadOf, the one definition of a sampling's noise): how much other processes moved the system-wide counter meanwhile. */
   spreadBytes: number;
 }
 
 /**
- * Reads Committed_AS `samples` times back to back. The value is an exact per-cpu sum at read
- * time, but it is system-wide: every other process's mmap/munmap moves it, so an experiment
- * comparing two readings must know this noise.
+ * Reads Committed_AS `samples` times back to back: the one sampler of the counter. The value is
+ * an exact per-cpu sum at read time, but it is system-wide: every other process's mmap/munmap
+ * moves it, so an experiment comparing two readings must know this noise.
  */
 export function sampleCommitted(samples = 5): CommittedSample {
-  if (!Number.isInteger(samples) || samples < 1) throw new Error(`sampleCommitted: samples must be a positive integer, got ${samples}`);
+  if (!Number.isInteger(samples) || samples < 1)
+    throw new RangeError(`sampleCommitted: samples must be a positive integer, got ${samples}`);
   const values: number[] = [];
-  for (let i = 0; i < samples; i++) values.push(readMeminfo().committedAs);
-  const min = Math.min(...values);
-  const max = Math.max(...values);
-  return { samples: values, min, max, median: median(values), spreadBytes: max - min };
+  for (let i = 0; i < samples; i++) values.push(readCommittedAs());
+  return { samples: values, min: Math.min(...values), max: Math.max(...values), median: median(values), spreadBytes: spreadOf(values) };
 }

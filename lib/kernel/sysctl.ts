@@ -3,6 +3,7 @@
  * this module only says whether a write could succeed.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
+import { parseOvercommitMode } from '../verdict/modes.js';
 import type { OvercommitMode } from '../verdict/types.js';
 import { mountContaining, readMountinfo } from './mountinfo.js';
 import { hasCapSysAdmin } from './status.js';
@@ -28,11 +29,6 @@ export function readMmapMinAddr(): number {
   return readVmInt('mmap_min_addr');
 }
 
-export function parseOvercommitMode(value: number): OvercommitMode {
-  if (value === 0 || value === 1 || value === 2) return value;
-  throw new Error(`vm.overcommit_memory is ${value}; the kernel only defines modes 0, 1 and 2`);
-}
-
 export function readOvercommitSettings(): OvercommitSettings {
   return {
     mode: parseOvercommitMode(readVmInt('overcommit_memory')),
@@ -43,24 +39,8 @@ export function readOvercommitSettings(): OvercommitSettings {
   };
 }
 
-export type OvercommitModeName = 'heuristic' | 'always' | 'never';
-
-const NAMES: Record<OvercommitMode, OvercommitModeName> = { 0: 'heuristic', 1: 'always', 2: 'never' };
-
-/** The wording of the settings program in document 004. */
-const DESCRIPTIONS: Record<OvercommitMode, string> = {
-  0: 'Heuristic (deny obvious overcommits)',
-  1: 'Always allow overcommits',
-  2: 'Strict (ratio-based accounting)',
-};
-
-export function modeName(mode: OvercommitMode): OvercommitModeName {
-  return NAMES[mode];
-}
-
-export function modeDescription(mode: OvercommitMode): string {
-  return DESCRIPTIONS[mode];
-}
+// The modes' names and wordings are pure (rules and reports use them): they live in the verdict layer.
+export { modeDescription, modeName, type OvercommitModeName, parseOvercommitMode } from '../verdict/modes.js';
 
 export interface SysctlWritability {
   writable: boolean;

@@ -10,7 +10,7 @@
  * The tolerance is built from the deltas in lib/verdict/tolerance.ts, and judged by the one rule
  * in lib/verdict/decide.ts: this module only reads the kernel.
  */
-import { parseMeminfo, readCommittedAs } from '../kernel/meminfo.js';
+import { parseMeminfo, sampleCommitted } from '../kernel/meminfo.js';
 import { median } from '../verdict/stats.js';
 import { type CommittedChange, changeFromDeltas } from '../verdict/tolerance.js';
 
@@ -23,11 +23,9 @@ export interface CommittedChangeOptions {
   onTrial?(beforeBytes: number, afterBytes: number): void;
 }
 
-/** Committed_AS now: the median of `reads` back-to-back readings. */
+/** Committed_AS now: the median of `reads` back-to-back readings (the one sampler, kernel/meminfo's sampleCommitted). */
 export function readCommitted(reads: number): number {
-  const values: number[] = [];
-  for (let i = 0; i < reads; i++) values.push(readCommittedAs());
-  return median(values);
+  return sampleCommitted(reads).median;
 }
 
 /** Committed_AS at one point from several /proc/meminfo texts read there (e.g. by a child): their median. */

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nonNegativeInteger, positiveInteger } from '../native/errors.js';
 import { onProcessEnd } from '../safety/process-end.js';
-import { MiB } from '../units.js';
+import { LOAD_DEFAULTS } from './load-model.js';
 
 export interface LoadOptions {
   /** Smallest mapping, in bytes; default 64 MiB. */
@@ -51,10 +51,10 @@ export type LoadMessage = { type: 'ready' } | { type: 'stop' } | { type: 'stoppe
 /** Defaults filled in and checked: sizes positive integers with min <= max, times >= 0. */
 export function resolveLoadOptions(options: LoadOptions = {}): ResolvedLoadOptions {
   const resolved = {
-    minBytes: positiveInteger(options.minBytes ?? 64 * MiB, 'minBytes'),
-    maxBytes: positiveInteger(options.maxBytes ?? 256 * MiB, 'maxBytes'),
-    holdMs: nonNegativeInteger(options.holdMs ?? 50, 'holdMs'),
-    pauseMs: nonNegativeInteger(options.pauseMs ?? 50, 'pauseMs'),
+    minBytes: positiveInteger(options.minBytes ?? LOAD_DEFAULTS.minBytes, 'minBytes'),
+    maxBytes: positiveInteger(options.maxBytes ?? LOAD_DEFAULTS.maxBytes, 'maxBytes'),
+    holdMs: nonNegativeInteger(options.holdMs ?? LOAD_DEFAULTS.holdMs, 'holdMs'),
+    pauseMs: nonNegativeInteger(options.pauseMs ?? LOAD_DEFAULTS.pauseMs, 'pauseMs'),
   };
   if (resolved.minBytes > resolved.maxBytes)
     throw new RangeError(`minBytes (${resolved.minBytes}) is larger than maxBytes (${resolved.maxBytes})`);

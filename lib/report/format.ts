@@ -4,9 +4,9 @@
  * always say the same thing about the same finding.
  */
 
-import { modeName as kernelModeName } from '../kernel/sysctl.js';
 import { formatBytes } from '../units.js';
 import { verdictWord } from '../verdict/combine.js';
+import { modeName as kernelModeName } from '../verdict/modes.js';
 import { assumedThpSize } from '../verdict/page-size.js';
 import type { EvidenceValue, ExperimentRun, Finding, OvercommitMode, RunStatus, SystemInfo } from '../verdict/types.js';
 

@@ -51,17 +51,13 @@ export function classifyChange(
   wording: ChangeWording = COMMITTED_WORDING,
 ): ChangeClass {
   const tol = change.toleranceBytes;
-  for (let i = 0; i < hypotheses.length; i++) {
-    for (let j = i + 1; j < hypotheses.length; j++) {
-      const [a, b] = [hypotheses[i], hypotheses[j]];
-      if (a === undefined || b === undefined) continue;
-      if (Math.abs(a.bytes - b.bytes) <= 2 * tol) {
-        return {
-          match: null,
-          reason: `${wording.noise} by up to ${mib(change.toleranceBytes)} in this run, too much to tell ${a.label} (${mib(a.bytes)}) from ${b.label} (${mib(b.bytes)})`,
-        };
-      }
-    }
+  const close = closePair(hypotheses, tol);
+  if (close !== null) {
+    const [a, b] = close;
+    return {
+      match: null,
+      reason: `${wording.noise} by up to ${mib(change.toleranceBytes)} in this run, too much to tell ${a.label} (${mib(a.bytes)}) from ${b.label} (${mib(b.bytes)})`,
+    };
   }
   const match = hypotheses.find((h) => Math.abs(change.changeBytes - h.bytes) <= tol) ?? null;
   if (match !== null) return { match };
@@ -134,4 +130,42 @@ export function judgeCharge(
   slackBytes: number,
 ): Verdict {
   return verdictOf(classifyCharge(change, accountedDeltaBytes, [expected, alternative], slackBytes), (m) => m === expected);
+}
+
+/** Where a measured quantity lies against a bound: decided only outside the tolerance on either side. */
+export type BoundClass = { side: 'above' | 'below'; reason?: undefined } | { side: null; reason: string };
+
+/**
+ * The quantity against a bound, with the undecided band: above when it exceeds the bound by more
+ * than its tolerance, below when it is short of it by more; within the tolerance the noise could
+ * put it on either side, so no side, with the numbers.
+ */
+export function compareToBound(value: Tolerated, bound: ChangeHypothesis, wording: ChangeWording = COMMITTED_WORDING): BoundClass {
+  const d = value.changeBytes - bound.bytes;
+  if (d > value.toleranceBytes) return { side: 'above' };
+  if (-d > value.toleranceBytes) return { side: 'below' };
+  return {
+    side: null,
+    reason: `${wording.value} ${mib(value.changeBytes)} (±${mib(value.toleranceBytes)}), within the tolerance of ${bound.label} (${mib(bound.bytes)}): ${wording.noise} by up to ${mib(value.toleranceBytes)} in this run, too much to tell which side of it`,
+  };
+}
+
+/** A verdict on "the quantity is above the bound" (compareToBound): holds, fails, or undecided with the numbers. */
+export function judgeAbove(value: Tolerated, bound: ChangeHypothesis, wording: ChangeWording = COMMITTED_WORDING): Verdict {
+  const b = compareToBound(value, bound, wording);
+  return b.side === null ? { holds: null, reason: b.reason } : { holds: b.side === 'above' };
+}
+
+/** The first two hypotheses within twice the tolerance of each other (which noise could confuse), or null. */
+function closePair(hypotheses: readonly ChangeHypothesis[], toleranceBytes: number): [ChangeHypothesis, ChangeHypothesis] | null {
+  for (const [i, a] of hypotheses.entries()) {
+    const b = hypotheses.slice(i + 1).find((h) => Math.abs(a.bytes - h.bytes) <= 2 * toleranceBytes);
+    if (b !== undefined) return [a, b];
+  }
+  return null;
+}
+
+/** Whether every pair of hypotheses is more than twice the tolerance apart: the rule can tell them apart on these numbers. */
+export function distinguishable(hypotheses: readonly ChangeHypothesis[], toleranceBytes: number): boolean {
+  return closePair(hypotheses, toleranceBytes) === null;
 }

@@ -125,23 +125,24 @@ export const MATRIX: readonly MatrixEntry[] = [
  */
 export const GUEST_EXCLUDED_TESTS: Readonly<Record<string, string>> = {
   // It boots qemu itself: a TCG guest inside a TCG guest, and the 5.1.15 image is not shared.
-  'test/vm-boot.test.ts': 'it boots qemu itself (emulation inside emulation)',
+  'test/kernel/vm-boot.test.ts': 'it boots qemu itself (emulation inside emulation)',
   'test/kernel/vm-arch-boot.test.ts': 'it boots an arm64 guest itself (emulation inside emulation)',
   // qemu-user running an arm64 Node, after a cross build: minutes on the host, far more under TCG.
-  'test/arm64-smoke.test.ts': 'it runs an arm64 Node under qemu-user (emulation inside emulation)',
+  'test/kernel/arm64-smoke.test.ts': 'it runs an arm64 Node under qemu-user (emulation inside emulation)',
   // Chromium (.ci/run installs it on the host) draws the report alike on any kernel; the guest
   // gets none of the host's /etc it reads, and under TCG it would cost minutes for nothing.
-  'test/report-html-browser.test.ts': 'headless Chromium draws the HTML report alike on every kernel (it runs on the host)',
+  'test/kernel/report-html-browser.test.ts': 'headless Chromium draws the HTML report alike on every kernel (it runs on the host)',
   // The real redis-server filling gigabytes key by key, in each mode: minutes under TCG.
-  'test/exp-redis-server.test.ts': 'the real redis-server fills gigabytes key by key (it runs on the host)',
+  'test/kernel/exp-redis-server.test.ts': 'the real redis-server fills gigabytes key by key (it runs on the host)',
   // A tracer writing 64 MiB a word at a time, four ways: a syscall per word under emulation.
-  'test/exp-ptrace-pages.test.ts': 'a tracer writes 64 MiB a word at a time (it runs on the host)',
+  'test/kernel/exp-ptrace-pages.test.ts': 'a tracer writes 64 MiB a word at a time (it runs on the host)',
   // Dozens of random call sequences, each in a fresh Node process: Node's start-up alone is
   // seconds under TCG. The same kernel-independent guarantees are checked on the host.
-  'test/property-api.test.ts': 'dozens of fresh Node processes, seconds each under TCG (it runs on the host)',
+  'test/kernel/property-api.test.ts': 'dozens of fresh Node processes, seconds each under TCG (it runs on the host)',
   // Workers terminated mid-call in a loop and tens of thousands of mappings: past the test's
   // two minutes under TCG; what it checks is the addon's, alike on every kernel.
-  'test/hardening-classes.test.ts': "loops of worker teardowns and mappings outlast its bounds under TCG (the addon's, run on the host)",
+  'test/kernel/hardening-classes.test.ts':
+    "loops of worker teardowns and mappings outlast its bounds under TCG (the addon's, run on the host)",
 };
 
 /** vitest's arguments for the guest's run: the whole suite minus GUEST_EXCLUDED_TESTS. */

@@ -124,6 +124,29 @@ function readingEvidence(r: ChargeReading): Evidence {
   };
 }
 
+/**
+ * The finding of a mapping written after its mmap (shmfs, the writable copies): the mmap's
+ * reading, the write's change, `extra`, and the steps ending with `last` (keys in this order).
+ */
+function writtenEvidence(
+  kind: string,
+  w: { sizeBytes: number; mmap: ChargeReading; touchedBytes: number; write: ChargeReading },
+  last: readonly [string, ChargeReading],
+  extra: Evidence = {},
+): Evidence {
+  return {
+    kind,
+    noreserve: false,
+    sizeBytes: w.sizeBytes,
+    ...readingEvidence(w.mmap),
+    touchedBytes: w.touchedBytes,
+    touchChargedBytes: w.write.change.changeBytes,
+    touchToleranceBytes: w.write.change.toleranceBytes,
+    ...extra,
+    steps: stepList([['mmap', w.mmap], ['write', w.write], last]),
+  };
+}
+
 const kindOf = (e: AccountingEvidence, kind: MappingKind, noreserve: boolean): KindEvidence =>
   e.kinds.find((k) => k.kind === kind && k.noreserve === noreserve)!;
 
@@ -263,21 +286,10 @@ const rules: ClaimRule<AccountingEvidence>[] = [
         : v.holds
           ? 'The written shmfs pages were charged to Committed_AS as they were allocated.'
           : 'The written shmfs pages were not charged to Committed_AS.'),
-    evidence: (e) => ({
-      kind: 'memfd-shared-rw',
-      noreserve: false,
-      sizeBytes: e.shmfs.sizeBytes,
-      ...readingEvidence(e.shmfs.mmap),
-      touchedBytes: e.shmfs.touchedBytes,
-      touchChargedBytes: e.shmfs.write.change.changeBytes,
-      touchToleranceBytes: e.shmfs.write.change.toleranceBytes,
-      releasedBytes: e.shmfs.release.change.changeBytes,
-      steps: stepList([
-        ['mmap', e.shmfs.mmap],
-        ['write', e.shmfs.write],
-        ['munmap and truncate', e.shmfs.release],
-      ]),
-    }),
+    evidence: (e) =>
+      writtenEvidence('memfd-shared-rw', e.shmfs, ['munmap and truncate', e.shmfs.release], {
+        releasedBytes: e.shmfs.release.change.changeBytes,
+      }),
   },
   {
     claim: C.writableCopies,
@@ -301,20 +313,7 @@ const rules: ClaimRule<AccountingEvidence>[] = [
             : 'The copies were accounted neither at mmap nor as they were made.')
       );
     },
-    evidence: (e) => ({
-      kind: 'file-private-rw',
-      noreserve: false,
-      sizeBytes: e.writableCopies.sizeBytes,
-      ...readingEvidence(e.writableCopies.mmap),
-      touchedBytes: e.writableCopies.touchedBytes,
-      touchChargedBytes: e.writableCopies.write.change.changeBytes,
-      touchToleranceBytes: e.writableCopies.write.change.toleranceBytes,
-      steps: stepList([
-        ['mmap', e.writableCopies.mmap],
-        ['write', e.writableCopies.write],
-        ['munmap', e.writableCopies.munmap],
-      ]),
-    }),
+    evidence: (e) => writtenEvidence('file-private-rw', e.writableCopies, ['munmap', e.writableCopies.munmap]),
   },
   {
     claim: C.mprotect,

@@ -8,11 +8,6 @@ import type { Measured } from '../model.js';
 export const REGION_BYTES = 4 * MiB;
 /** The child first writes one page in this many. */
 export const PARTIAL_STRIDE_PAGES = 4;
-/**
- * Node's threads map and unmap a little (a V8 page, an arena trim) around the fork, unseen by the
- * parent's reads before and after it: ~120 KiB was seen here.
- */
-export const VM_SIZE_TOLERANCE_BYTES = MiB;
 /** Room for the child's /proc/self/smaps (Node's is well under 1 MiB). */
 export const SMAPS_MAX_BYTES = 4 * MiB;
 
@@ -46,7 +41,8 @@ export interface CopyOnWriteEvidence extends Measured {
   resultReadBytes: number;
   /** The child's VmSize right after the fork (null if not read). */
   childVmSizeBytes: number | null;
-  vmSizeToleranceBytes: number;
+  /** Older saved evidence only: a fixed 1 MiB the measurement recorded (the rules now build the tolerance from the reads). */
+  vmSizeToleranceBytes?: number;
   /** Committed_AS: the parent's reading before the fork, the child's right after it (evidence only). */
   committedBeforeForkBytes: number;
   committedInChildBytes: number | null;

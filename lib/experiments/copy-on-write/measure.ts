@@ -6,14 +6,7 @@ import type { ChildStepResult } from '../../native/child.js';
 import { isSystemCallError } from '../../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../../native/mapping.js';
 import { KiB } from '../../units.js';
-import {
-  type CopyOnWriteEvidence,
-  PARTIAL_STRIDE_PAGES,
-  REGION_BYTES,
-  type RegionPages,
-  SMAPS_MAX_BYTES,
-  VM_SIZE_TOLERANCE_BYTES,
-} from './evidence.js';
+import { type CopyOnWriteEvidence, PARTIAL_STRIDE_PAGES, REGION_BYTES, type RegionPages, SMAPS_MAX_BYTES } from './evidence.js';
 
 /** This process's VmSize, and how much of it fork does not copy (VMAs marked 'dc': Node has hundreds of MiB of them). */
 function forkableSize(): { vmSize: number; dontCopy: number } {
@@ -78,7 +71,6 @@ export async function measureCopyOnWrite(): Promise<CopyOnWriteEvidence> {
       parentCopyableBeforeBytes: parentBefore.vmSize - parentBefore.dontCopy,
       parentCopyableAfterBytes: parentAfter.vmSize - parentAfter.dontCopy,
       childVmSizeBytes: status.status === 'ok' ? parseStatus(status.data ?? '').vmSize : null,
-      vmSizeToleranceBytes: VM_SIZE_TOLERANCE_BYTES,
       committedBeforeForkBytes,
       committedInChildBytes: meminfo.status === 'ok' ? parseMeminfo(meminfo.data ?? '').committedAs : null,
       exitCode: run.result.exitCode,
@@ -89,7 +81,7 @@ export async function measureCopyOnWrite(): Promise<CopyOnWriteEvidence> {
       .filter(([, v]) => v === null)
       .map(([k]) => `smaps ${k}`);
     if (evidence.childVmSizeBytes === null) missing.push('/proc/self/status');
-    if (!run.finished) evidence.problem = run.problem!;
+    if (!run.finished) evidence.problem = run.problem ?? 'the child did not finish';
     else if (missing.length > 0) {
       evidence.problem = `the child's reads did not show the region as one VMA: ${missing.join(', ')} (failed, truncated, merged with a neighbour, or no VMA at 0x${region.address.toString(16)})`;
     }

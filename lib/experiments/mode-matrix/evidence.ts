@@ -1,5 +1,12 @@
 import type { FreeEstimateInputs } from '../../kernel/admission.js';
+import { MiB } from '../../units.js';
 import type { Evidence, Measured, OvercommitMode } from '../model.js';
+
+/**
+ * What one thread may map between a reading of the free address space and the probe: glibc
+ * reserves 64 MiB of address space for each thread's malloc arena (HEAP_MAX_SIZE on 64-bit).
+ */
+export const THREAD_ARENA_BYTES = 64 * MiB;
 
 /** The uid/gid the unprivileged child switches to (nobody). */
 export const UNPRIVILEGED_UID = 65534;
@@ -10,8 +17,16 @@ export interface MatrixCell {
   noreserve: boolean;
   largestBytes: number;
   predictedBytes: number;
-  /** |largest - predicted| allowed by the rule's inputs (0: exact). */
-  toleranceBytes: number;
+  /**
+   * Readings of the prediction around the probe (the free gap, Committed_AS, RAM + swap's
+   * prediction): their spread is what moved it while it was measured. The rules build the cell's
+   * tolerance from them; older saved evidence has none, only the toleranceBytes it computed.
+   */
+  readingsBytes?: number[];
+  /** What the prediction cannot resolve on top of that noise (the strict rule's batch slack, a thread's arena). */
+  slackBytes?: number;
+  /** Older saved evidence only: the tolerance its measurement computed. */
+  toleranceBytes?: number;
   probes: number;
   refusedCode: string | null;
   /** The bounds of the search that found largestBytes: a result at either end is no threshold. */
@@ -47,8 +62,6 @@ export interface Mode0Evidence {
   readings: Mode0Reading[];
   freeEstimate: PredictionSpread;
   ramSwap: PredictionSpread;
-  /** The largest noise of either prediction, plus Node's own allocations and one page. */
-  toleranceBytes: number;
   /** A single request one page larger than RAM + swap: more than the machine could ever back. */
   obvious: { sizeBytes: number; accepted: boolean; code: string | null };
   /** Two mappings just below the largest accepted size (by twice the tolerance), the first held while the second is asked for. */

@@ -1,12 +1,5 @@
 import { cpus } from 'node:os';
-import {
-  freeEstimateInputs,
-  freeMemoryRule,
-  type RulePrediction,
-  ramSwapRule,
-  type StrictInputs,
-  strictRule,
-} from '../../kernel/admission.js';
+import { freeEstimateInputs, ramSwapRule, type StrictInputs, strictRule } from '../../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../../kernel/meminfo.js';
 import { readMaps } from '../../kernel/smaps.js';
 import { hasCapSysAdmin, readStatus } from '../../kernel/status.js';
@@ -16,11 +9,12 @@ import { runNamedChild } from '../../measure/child.js';
 import { isSystemCallError } from '../../native/errors.js';
 import { type Mapping, mmap, pageSize } from '../../native/mapping.js';
 import { type ProbeResult, probeLargestMapping } from '../../native/probe.js';
-import { bytesToPages, gib, MiB, OWN_JITTER_BYTES } from '../../units.js';
-import { median } from '../../verdict/stats.js';
+import { bytesToPages, gib } from '../../units.js';
+import { toleranceFromRange } from '../../verdict/tolerance.js';
 import type { OvercommitMode } from '../model.js';
-import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, PredictionSpread, RootEvidence, RootTrial } from './evidence.js';
-import { UNPRIVILEGED_UID } from './evidence.js';
+import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, RootEvidence, RootTrial } from './evidence.js';
+import { THREAD_ARENA_BYTES, UNPRIVILEGED_UID } from './evidence.js';
+import { mode0Predictions, mode0Tolerance } from './rules.js';
 
 /** The top of the default x86_64 user address space (47 bits): mmap without a hint stays below it. */
 const ADDRESS_SPACE_TOP = 2 ** 47;
@@ -62,11 +56,6 @@ function bracketedProbe(noreserve: boolean, lo: number, hi: number): Search {
   return { ...full, probes: full.probes + r.probes, lo: pageSize, hi: ADDRESS_SPACE_TOP };
 }
 
-function spread(predictions: readonly RulePrediction[]): PredictionSpread {
-  const bytes = predictions.map((p) => p.largestBytes);
-  return { bytes, medianBytes: median(bytes), spreadBytes: Math.max(...bytes) - Math.min(...bytes), formula: predictions[0]!.formula };
-}
-
 function readMode0(): Mode0Reading {
   const s = readOvercommitSettings();
   const m = readMeminfo();
@@ -78,25 +67,15 @@ function readMode0(): Mode0Reading {
   };
 }
 
-/** Recomputes both mode-0 predictions from recorded readings (also what the tests check). */
-export function mode0Predictions(
-  readings: readonly Mode0Reading[],
-  page: number,
-): { freeEstimate: PredictionSpread; ramSwap: PredictionSpread } {
-  return {
-    freeEstimate: spread(readings.map((r) => freeMemoryRule(r.free, page))),
-    ramSwap: spread(readings.map((r) => ramSwapRule(r.memTotalBytes, r.swapTotalBytes, page))),
-  };
-}
-
 /** Mode 0 without MAP_NORESERVE: the largest mapping, between readings of both rules' inputs. */
 function heuristicCell(): { cell: MatrixCell; readings: Mode0Reading[] } {
-  const readings: Mode0Reading[] = [];
-  for (let i = 0; i < MODE0_READINGS; i++) readings.push(readMode0());
+  const first = readMode0();
+  const readings = [first];
+  for (let i = 1; i < MODE0_READINGS; i++) readings.push(readMode0());
   const before = mode0Predictions(readings, pageSize);
   const lows = Math.min(before.freeEstimate.medianBytes, before.ramSwap.medianBytes);
   const highs = Math.max(before.freeEstimate.medianBytes, before.ramSwap.medianBytes);
-  const r = bracketedProbe(false, lows - 64 * MiB, highs + 64 * MiB);
+  const r = bracketedProbe(false, lows - THREAD_ARENA_BYTES, highs + THREAD_ARENA_BYTES);
   for (let i = 0; i < MODE0_READINGS; i++) readings.push(readMode0());
   const p = mode0Predictions(readings, pageSize);
   return {
@@ -107,17 +86,17 @@ function heuristicCell(): { cell: MatrixCell; readings: Mode0Reading[] } {
       largestBytes: r.largestBytes,
       // Which rule predicts it is for the rules to say: the cell records RAM + swap, the other is in mode0.
       predictedBytes: p.ramSwap.medianBytes,
-      toleranceBytes: p.ramSwap.spreadBytes,
+      readingsBytes: p.ramSwap.bytes,
       probes: r.probes,
       refusedCode: r.refusedCode,
       searchLoBytes: r.lo,
       searchHiBytes: r.hi,
       prediction: p.ramSwap.formula,
       inputs: {
-        memTotalBytes: readings[0]!.memTotalBytes,
-        swapTotalBytes: readings[0]!.swapTotalBytes,
-        memFreeBytes: readings[0]!.free.memFreeBytes,
-        memAvailableBytes: readings[0]!.memAvailableBytes ?? null,
+        memTotalBytes: first.memTotalBytes,
+        swapTotalBytes: first.swapTotalBytes,
+        memFreeBytes: first.free.memFreeBytes,
+        memAvailableBytes: first.memAvailableBytes ?? null,
         freeEstimateBytes: p.freeEstimate.medianBytes,
       },
     },
@@ -127,17 +106,17 @@ function heuristicCell(): { cell: MatrixCell; readings: Mode0Reading[] } {
 /** No commit check: only the largest free gap of the address space limits a mapping. */
 function addressSpaceCell(mode: OvercommitMode, noreserve: boolean): MatrixCell {
   const before = largestAddressGap();
-  const r = bracketedProbe(noreserve, before.bytes - 64 * MiB, before.bytes + 64 * MiB);
+  const r = bracketedProbe(noreserve, before.bytes - THREAD_ARENA_BYTES, before.bytes + THREAD_ARENA_BYTES);
   const after = largestAddressGap();
   const m = readMeminfo();
-  // Node's threads may map or unmap between the reads: the two estimates bound the noise.
-  const tolerance = Math.abs(before.bytes - after.bytes) + 64 * MiB;
   return {
     mode,
     noreserve,
     largestBytes: r.largestBytes,
     predictedBytes: before.bytes,
-    toleranceBytes: tolerance,
+    // Node's threads may map or unmap between the reads: the two bound the noise, an arena more the slack.
+    readingsBytes: [before.bytes, after.bytes],
+    slackBytes: THREAD_ARENA_BYTES,
     probes: r.probes,
     refusedCode: r.refusedCode,
     searchLoBytes: r.lo,
@@ -183,7 +162,7 @@ function strictProbe(noreserve: boolean): MatrixCell {
     cpus: cpus().length,
   };
   const rule = strictRule(inputs, pageSize);
-  const tolerance = rule.slackBytes + committed.spreadBytes;
+  const tolerance = toleranceFromRange(committed.spreadBytes, rule.slackBytes);
   const r = bracketedProbe(noreserve, rule.largestBytes - 2 * tolerance, rule.largestBytes + 2 * tolerance);
   const after = sampleCommitted(3);
   return {
@@ -191,12 +170,13 @@ function strictProbe(noreserve: boolean): MatrixCell {
     noreserve,
     largestBytes: r.largestBytes,
     predictedBytes: rule.largestBytes,
-    toleranceBytes: tolerance + Math.abs(after.median - committed.median),
+    readingsBytes: [...committed.samples, ...after.samples],
+    slackBytes: rule.slackBytes,
     probes: r.probes,
     refusedCode: r.refusedCode,
     searchLoBytes: r.lo,
     searchHiBytes: r.hi,
-    prediction: `${rule.formula}; tolerance: that slack + Committed_AS spread ${committed.spreadBytes} B + its drift over the probe`,
+    prediction: `${rule.formula}; tolerance: that slack + the spread of Committed_AS over the probe`,
     inputs: {
       ...inputs,
       committedAsAfterBytes: after.median,
@@ -309,8 +289,7 @@ export async function measureModeMatrix(mode: OvercommitMode, progress: (message
     const h = heuristicCell();
     no = h.cell;
     const p = mode0Predictions(h.readings, pageSize);
-    const tol = Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes) + OWN_JITTER_BYTES + pageSize;
-    mode0 = { readings: h.readings, ...p, toleranceBytes: tol, ...mode0Scenarios(no.largestBytes, p.ramSwap.medianBytes, tol) };
+    mode0 = { readings: h.readings, ...p, ...mode0Scenarios(no.largestBytes, p.ramSwap.medianBytes, mode0Tolerance(p, pageSize)) };
   } else {
     no = mode === 1 ? addressSpaceCell(1, false) : strictCell(false);
   }

@@ -1,11 +1,14 @@
-import { ramSwapRule } from '../../kernel/admission.js';
-import { gib, mib, OWN_JITTER_BYTES } from '../../units.js';
-import { type ChangeClass, classifyChange } from '../../verdict/decide.js';
+import { freeMemoryRule, type RulePrediction, ramSwapRule } from '../../kernel/admission.js';
+import { gib, mib } from '../../units.js';
+import { all } from '../../verdict/combine.js';
+import { type ChangeClass, type ChangeWording, classifyChange, distinguishable, judgeAbove, verdictOf } from '../../verdict/decide.js';
+import { measured, notMeasured, type Part, partRule } from '../../verdict/part.js';
 import { median } from '../../verdict/stats.js';
+import { spreadOf, type Tolerated, toleranceFromRange, toleranceFromReadings } from '../../verdict/tolerance.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_000, DOC_001, DOC_003, DOC_004 } from '../documents.js';
 import type { Claim, ClaimRule, Evidence, Verdict } from '../model.js';
-import type { MatrixCell, ModeMatrixEvidence, RootEvidence } from './evidence.js';
+import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, PredictionSpread, RootEvidence } from './evidence.js';
 import { UNPRIVILEGED_UID } from './evidence.js';
 
 export const modeMatrixClaims = {
@@ -92,56 +95,113 @@ export const modeMatrixClaims = {
 
 const ramSwapOf = (e: ModeMatrixEvidence): number => ramSwapRule(e.memTotalBytes, e.swapTotalBytes, e.pageSize).largestBytes;
 
-function matches(c: MatrixCell): boolean {
-  return Math.abs(c.largestBytes - c.predictedBytes) <= c.toleranceBytes;
+function spread(predictions: readonly RulePrediction[]): PredictionSpread {
+  const bytes = predictions.map((p) => p.largestBytes);
+  return { bytes, medianBytes: median(bytes), spreadBytes: spreadOf(bytes), formula: predictions[0]?.formula ?? '' };
 }
+
+/** Recomputes both mode-0 predictions from recorded readings (also what the tests check). */
+export function mode0Predictions(
+  readings: readonly Mode0Reading[],
+  page: number,
+): { freeEstimate: PredictionSpread; ramSwap: PredictionSpread } {
+  return {
+    freeEstimate: spread(readings.map((r) => freeMemoryRule(r.free, page))),
+    ramSwap: spread(readings.map((r) => ramSwapRule(r.memTotalBytes, r.swapTotalBytes, page))),
+  };
+}
+
+/** A cell's tolerance: the spread of its prediction's readings plus its slack, or what older saved evidence recorded. */
+export function cellTolerance(c: MatrixCell): number {
+  return c.readingsBytes === undefined ? (c.toleranceBytes ?? 0) : toleranceFromRange(spreadOf(c.readingsBytes), c.slackBytes ?? 0);
+}
+
+/** Mode 0's tolerance: the larger spread of the two rules' predictions around the probe, plus a page of rounding. */
+export function mode0Tolerance(p: { freeEstimate: PredictionSpread; ramSwap: PredictionSpread }, pageSize: number): number {
+  return toleranceFromRange(Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes), pageSize);
+}
+
+/** The largest mapping a cell found, with its tolerance: what the decision helpers read. */
+const largest = (c: MatrixCell): Tolerated => ({ changeBytes: c.largestBytes, toleranceBytes: cellTolerance(c) });
+
+const LARGEST_WORDING: ChangeWording = { noise: 'the prediction’s inputs moved', value: 'the largest accepted mapping was' };
+
+/** Whether the cell's largest mapping is beyond RAM + swap, which no commit check of any mode accepts (undecided within the tolerance). */
+const beyondRamSwap = (e: ModeMatrixEvidence, c: MatrixCell, times = 1): Verdict =>
+  judgeAbove(largest(c), { label: times === 1 ? 'RAM + swap' : `${times} x RAM + swap`, bytes: times * ramSwapOf(e) }, LARGEST_WORDING);
 
 function compare(c: MatrixCell): string {
   const d = c.largestBytes - c.predictedBytes;
-  const tol = c.toleranceBytes === 0 ? 'exactly' : `within ${c.toleranceBytes} B`;
-  return `largest accepted ${c.largestBytes} B (${gib(c.largestBytes)}, ${c.probes} probes); predicted ${c.prediction}; difference ${d} B (${matches(c) ? `matches ${tol}` : `does not match ${tol}`})`;
+  const t = cellTolerance(c);
+  const tol = t === 0 ? 'exactly' : `within ${t} B`;
+  return `largest accepted ${c.largestBytes} B (${gib(c.largestBytes)}, ${c.probes} probes); predicted ${c.prediction}; difference ${d} B (${Math.abs(d) <= t ? `matches ${tol}` : `does not match ${tol}`})`;
 }
 
 const FREE_LABEL = 'the free-memory estimate (before 5.2)';
 
 const RAM_SWAP_LABEL = 'RAM + swap (since 5.2)';
 
+/** Mode 0's part of the evidence, with its tolerance, or why there is none to judge. */
+interface Mode0Part {
+  z: Mode0Evidence;
+  toleranceBytes: number;
+}
+
+function mode0Part(e: ModeMatrixEvidence): Part<Mode0Part> {
+  if (e.mode0 === null) return notMeasured('mode 0 was not measured');
+  if (e.no.largestBytes < e.pageSize || e.no.largestBytes >= e.no.searchHiBytes) {
+    return notMeasured(
+      `the search found no threshold inside [${e.no.searchLoBytes}, ${e.no.searchHiBytes}] B (largest ${e.no.largestBytes} B)`,
+    );
+  }
+  return measured({ z: e.mode0, toleranceBytes: mode0Tolerance(e.mode0, e.pageSize) });
+}
+
+const mode0Hypotheses = (z: Mode0Evidence) => [
+  { label: FREE_LABEL, bytes: z.freeEstimate.medianBytes },
+  { label: RAM_SWAP_LABEL, bytes: z.ramSwap.medianBytes },
+];
+
 /** Which known mode-0 rule the largest accepted mapping matches, by the one tolerance rule. */
-export function classifyMode0Rule(e: ModeMatrixEvidence): ChangeClass {
-  const z = e.mode0!;
-  return classifyChange(
-    { changeBytes: e.no.largestBytes, toleranceBytes: z.toleranceBytes },
-    [
-      { label: FREE_LABEL, bytes: z.freeEstimate.medianBytes },
-      { label: RAM_SWAP_LABEL, bytes: z.ramSwap.medianBytes },
-    ],
-    { noise: 'the two rules’ inputs moved', value: 'the largest accepted mapping was' },
-  );
+export function classifyMode0Rule(e: ModeMatrixEvidence, m: Mode0Part): ChangeClass {
+  return classifyChange({ changeBytes: e.no.largestBytes, toleranceBytes: m.toleranceBytes }, mode0Hypotheses(m.z), {
+    noise: 'the two rules’ inputs moved',
+    value: 'the largest accepted mapping was',
+  });
 }
 
 /** The limit the two mode-0 rules predict, with the measured one. */
-function mode0Numbers(e: ModeMatrixEvidence): string {
-  const z = e.mode0!;
+function mode0Numbers(e: ModeMatrixEvidence, { z, toleranceBytes }: Mode0Part): string {
   return (
     `The largest mapping mode 0 accepted is ${e.no.largestBytes} B (${gib(e.no.largestBytes)}); ` +
-    `RAM + swap predicts ${z.ramSwap.medianBytes} B, the free-memory estimate ${z.freeEstimate.medianBytes} B (${z.freeEstimate.formula}; it moved by ${mib(z.freeEstimate.spreadBytes)} over ${z.readings.length} readings around the probe); tolerance ${mib(z.toleranceBytes)}`
+    `RAM + swap predicts ${z.ramSwap.medianBytes} B, the free-memory estimate ${z.freeEstimate.medianBytes} B (${z.freeEstimate.formula}; it moved by ${mib(z.freeEstimate.spreadBytes)} over ${z.readings.length} readings around the probe); tolerance ${mib(toleranceBytes)}`
   );
 }
 
-const mode0Missing = (e: ModeMatrixEvidence): string | undefined => {
-  if (e.mode0 === null) return 'mode 0 was not measured';
-  if (e.no.largestBytes < e.pageSize || e.no.largestBytes >= e.no.searchHiBytes) {
-    return `the search found no threshold inside [${e.no.searchLoBytes}, ${e.no.searchHiBytes}] B (largest ${e.no.largestBytes} B)`;
+/** The root-vs-nobody trials, each with both numbers, or why they are not all there. */
+interface RootPart {
+  r: RootEvidence;
+  trials: { rootBytes: number; userBytes: number; setuid: string }[];
+}
+
+function rootPart(e: ModeMatrixEvidence): Part<RootPart> {
+  if (e.root === null) return notMeasured(e.rootSkipped ?? 'root vs nobody was not measured');
+  const trials: RootPart['trials'] = [];
+  for (const t of e.root.trials) {
+    if (t.problem !== null || t.rootBytes === null || t.userBytes === null)
+      return notMeasured(`a measurement problem: ${t.problem ?? 'a probe gave no number'} (setuid ${t.setuid})`);
+    trials.push({ rootBytes: t.rootBytes, userBytes: t.userBytes, setuid: t.setuid });
   }
-  return undefined;
-};
+  if (trials.length === 0) return notMeasured('no root-vs-nobody trial ran');
+  return measured({ r: e.root, trials });
+}
 
 /**
  * The root-vs-nobody numbers over the trials. Each trial pairs a probe as root with one as nobody
  * a few milliseconds apart, so the difference is taken per trial; how much those differences
  * disagree is the noise (the limit itself may move between trials: that cancels in a pair).
  */
-export function rootDifference(r: RootEvidence): {
+export function rootDifference({ trials }: Pick<RootPart, 'trials'>): {
   rootBytes: number[];
   userBytes: number[];
   differencesBytes: number[];
@@ -149,27 +209,24 @@ export function rootDifference(r: RootEvidence): {
   noiseBytes: number;
   toleranceBytes: number;
 } {
-  const rootBytes = r.trials.map((t) => t.rootBytes!);
-  const userBytes = r.trials.map((t) => t.userBytes!);
-  const differencesBytes = r.trials.map((t) => t.rootBytes! - t.userBytes!);
-  const noiseBytes = Math.max(...differencesBytes) - Math.min(...differencesBytes);
+  const differencesBytes = trials.map((t) => t.rootBytes - t.userBytes);
   return {
-    rootBytes,
-    userBytes,
+    rootBytes: trials.map((t) => t.rootBytes),
+    userBytes: trials.map((t) => t.userBytes),
     differencesBytes,
     differenceBytes: median(differencesBytes),
-    noiseBytes,
-    toleranceBytes: noiseBytes + OWN_JITTER_BYTES,
+    noiseBytes: spreadOf(differencesBytes),
+    toleranceBytes: toleranceFromReadings(differencesBytes),
   };
 }
 
-function classifyRoot(r: RootEvidence): ChangeClass {
-  const d = rootDifference(r);
+function classifyRoot(p: RootPart): ChangeClass {
+  const d = rootDifference(p);
   return classifyChange(
     { changeBytes: d.differenceBytes, toleranceBytes: d.toleranceBytes },
     [
       { label: 'no more', bytes: 0 },
-      { label: 'more by admin_reserve_kbytes', bytes: r.adminReserveBytes },
+      { label: 'more by admin_reserve_kbytes', bytes: p.r.adminReserveBytes },
     ],
     { noise: 'the root-minus-nobody differences of the trials disagreed', value: 'root got more by' },
   );
@@ -184,7 +241,7 @@ const STRICT_WORDING = { noise: 'other processes moved Committed_AS', value: 'th
  */
 function strictVerdict(e: ModeMatrixEvidence, cell: MatrixCell): Verdict {
   const cls = classifyChange(
-    { changeBytes: cell.largestBytes, toleranceBytes: cell.toleranceBytes },
+    largest(cell),
     [
       { label: 'CommitLimit - Committed_AS - the reserves', bytes: cell.predictedBytes },
       { label: 'RAM + swap (no strict check)', bytes: ramSwapOf(e) },
@@ -192,65 +249,66 @@ function strictVerdict(e: ModeMatrixEvidence, cell: MatrixCell): Verdict {
     ],
     STRICT_WORDING,
   );
-  return cls.match === null ? { holds: null, reason: cls.reason! } : { holds: cls.match.bytes === cell.predictedBytes };
+  return verdictOf(cls, (m) => m.bytes === cell.predictedBytes);
 }
+
+/** The tolerance of the two mode-2 cells together: the larger. */
+const strictTolerance = (e: ModeMatrixEvidence): number => Math.max(cellTolerance(e.no), cellTolerance(e.yes));
 
 const c = modeMatrixClaims;
 
 type Rule = ClaimRule<ModeMatrixEvidence>;
 
-const cellEvidence = (cell: MatrixCell): Evidence => ({ ...cell });
+/** A cell as its finding records it, with the tolerance the rules computed. */
+const cellEvidence = (cell: MatrixCell): Evidence => ({ ...cell, toleranceBytes: cellTolerance(cell) });
+
+const ratio = (e: ModeMatrixEvidence, c: MatrixCell): string => (c.largestBytes / ramSwapOf(e)).toFixed(0);
 
 const rules: Rule[] = [
-  {
+  partRule(mode0Part, {
     claim: c.table0No,
-    missing: mode0Missing,
-    judge: (e) => {
-      const z = e.mode0!;
+    judge: ({ z, toleranceBytes }) => {
       if (!z.pair.firstAccepted)
         return {
           holds: null,
           reason: `${z.pair.sizeBytes} B, below the largest accepted, was refused on a second try (${z.pair.firstCode}): the limit moved`,
         };
-      const obviousRefused = !z.obvious.accepted;
       // A small overcommit: two mappings, each accepted alone, whose total exceeds the free memory.
-      const overcommitPassed = z.pair.secondAccepted && 2 * z.pair.sizeBytes > z.freeEstimate.medianBytes;
-      return { holds: obviousRefused && overcommitPassed };
+      const overcommitPassed = z.pair.secondAccepted
+        ? judgeAbove(
+            { changeBytes: 2 * z.pair.sizeBytes, toleranceBytes },
+            { label: 'the free-memory estimate', bytes: z.freeEstimate.medianBytes },
+            { noise: 'the two rules’ inputs moved', value: 'the two mappings together were' },
+          )
+        : { holds: false };
+      return all([{ holds: !z.obvious.accepted }, overcommitPassed]);
     },
-    observe: (e, v) => {
-      const z = e.mode0!;
-      return (
-        `A single mapping of ${z.obvious.sizeBytes} B (RAM + swap + 1 page, more than this machine could ever back) was ${z.obvious.accepted ? 'accepted' : `refused (${z.obvious.code})`}; ` +
-        `with one mapping of ${z.pair.sizeBytes} B (just below the largest accepted) held untouched, a second of the same size was ${z.pair.secondAccepted ? 'accepted' : `refused (${z.pair.secondCode})`}: ` +
-        `together ${gib(2 * z.pair.sizeBytes)} against a free-memory estimate of ${gib(z.freeEstimate.medianBytes)}` +
-        (v.holds === true ? ': obvious overcommits are denied, overcommits made of acceptable requests pass.' : '.')
-      );
-    },
-    evidence: (e) => {
-      const cls = classifyMode0Rule(e).match;
-      const z = e.mode0!;
+    observe: ({ z }, _e, v) =>
+      `A single mapping of ${z.obvious.sizeBytes} B (RAM + swap + 1 page, more than this machine could ever back) was ${z.obvious.accepted ? 'accepted' : `refused (${z.obvious.code})`}; ` +
+      `with one mapping of ${z.pair.sizeBytes} B (just below the largest accepted) held untouched, a second of the same size was ${z.pair.secondAccepted ? 'accepted' : `refused (${z.pair.secondCode})`}: ` +
+      `together ${gib(2 * z.pair.sizeBytes)} against a free-memory estimate of ${gib(z.freeEstimate.medianBytes)}` +
+      (v.holds === true ? ': obvious overcommits are denied, overcommits made of acceptable requests pass.' : '.'),
+    evidence: (m, e) => {
+      const cls = classifyMode0Rule(e, m).match;
       return {
         ...cellEvidence(e.no),
         predictedBytes: cls === null ? null : cls.bytes,
-        obvious: z.obvious,
-        pair: z.pair,
-        freeEstimateBytes: z.freeEstimate.medianBytes,
-        ramSwapBytes: z.ramSwap.medianBytes,
+        obvious: m.z.obvious,
+        pair: m.z.pair,
+        freeEstimateBytes: m.z.freeEstimate.medianBytes,
+        ramSwapBytes: m.z.ramSwap.medianBytes,
       };
     },
-  },
+  }),
   {
     claim: c.table0Yes,
-    judge: (e) => ({ holds: e.yes.largestBytes > ramSwapOf(e) }),
-    observe: (e) =>
-      `With MAP_NORESERVE: ${compare(e.yes)}; that is ${(e.yes.largestBytes / ramSwapOf(e)).toFixed(0)} x RAM + swap (${ramSwapOf(e)} B).`,
+    judge: (e) => beyondRamSwap(e, e.yes),
+    observe: (e) => `With MAP_NORESERVE: ${compare(e.yes)}; that is ${ratio(e, e.yes)} x RAM + swap (${ramSwapOf(e)} B).`,
     evidence: (e) => cellEvidence(e.yes),
   },
-  {
+  partRule(mode0Part, {
     claim: c.q3,
-    missing: mode0Missing,
-    judge: (e) => {
-      const q = e.mode0!.q3;
+    judge: ({ z: { q3: q } }) => {
       if (q.withoutNoreserve === 'accepted')
         return {
           holds: null,
@@ -258,90 +316,75 @@ const rules: Rule[] = [
         };
       return { holds: q.withNoreserve === 'accepted' };
     },
-    observe: (e) => {
-      const q = e.mode0!.q3;
-      return `mmap of ${q.sizeBytes} B (${q.sizeBytes - e.no.largestBytes} B above the largest mode 0 accepted): without MAP_NORESERVE ${q.withoutNoreserve}, with MAP_NORESERVE ${q.withNoreserve}.`;
-    },
-    evidence: (e) => ({ ...e.mode0!.q3, largestBytes: e.no.largestBytes, largestNoreserveBytes: e.yes.largestBytes }),
-  },
-  {
+    observe: ({ z: { q3: q } }, e) =>
+      `mmap of ${q.sizeBytes} B (${q.sizeBytes - e.no.largestBytes} B above the largest mode 0 accepted): without MAP_NORESERVE ${q.withoutNoreserve}, with MAP_NORESERVE ${q.withNoreserve}.`,
+    evidence: ({ z }, e) => ({ ...z.q3, largestBytes: e.no.largestBytes, largestNoreserveBytes: e.yes.largestBytes }),
+  }),
+  partRule(mode0Part, {
     claim: c.obvious,
-    missing: mode0Missing,
-    judge: (e) => ({ holds: !e.mode0!.obvious.accepted }),
-    observe: (e, v) => {
-      const z = e.mode0!;
-      return (
-        `One mapping of ${z.obvious.sizeBytes} B, a page more than RAM + swap (${gib(z.ramSwap.medianBytes)}), was ${z.obvious.accepted ? 'accepted' : `refused with ${z.obvious.code}`}; ` +
-        `the largest accepted was ${e.no.largestBytes} B (${gib(e.no.largestBytes)}). ` +
-        `The heuristic judges each mapping alone: with one of ${z.pair.sizeBytes} B held, a second was ${z.pair.secondAccepted ? 'accepted too' : `refused (${z.pair.secondCode})`}` +
-        (v.holds === false ? ': a request more than this machine could ever back passed.' : '.')
-      );
-    },
-    evidence: (e) => ({
+    judge: ({ z }) => ({ holds: !z.obvious.accepted }),
+    observe: ({ z }, e, v) =>
+      `One mapping of ${z.obvious.sizeBytes} B, a page more than RAM + swap (${gib(z.ramSwap.medianBytes)}), was ${z.obvious.accepted ? 'accepted' : `refused with ${z.obvious.code}`}; ` +
+      `the largest accepted was ${e.no.largestBytes} B (${gib(e.no.largestBytes)}). ` +
+      `The heuristic judges each mapping alone: with one of ${z.pair.sizeBytes} B held, a second was ${z.pair.secondAccepted ? 'accepted too' : `refused (${z.pair.secondCode})`}` +
+      (v.holds === false ? ': a request more than this machine could ever back passed.' : '.'),
+    evidence: ({ z }, e) => ({
       ...cellEvidence(e.no),
-      ...e.mode0!.obvious,
-      firstHeld: e.mode0!.pair.firstAccepted,
-      secondAccepted: e.mode0!.pair.secondAccepted,
-      secondCode: e.mode0!.pair.secondCode,
+      ...z.obvious,
+      firstHeld: z.pair.firstAccepted,
+      secondAccepted: z.pair.secondAccepted,
+      secondCode: z.pair.secondCode,
     }),
-  },
-  {
+  }),
+  partRule(mode0Part, {
     claim: c.freeMemory,
-    missing: mode0Missing,
-    judge: (e) => {
-      const cls = classifyMode0Rule(e);
-      if (cls.match === null) return { holds: null, reason: cls.reason! };
-      return { holds: cls.match.label === FREE_LABEL };
-    },
-    observe: (e, v) =>
-      `${mode0Numbers(e)}. ` +
+    judge: (m, e) => verdictOf(classifyMode0Rule(e, m), (match) => match.label === FREE_LABEL),
+    observe: (m, e, v) =>
+      `${mode0Numbers(e, m)}. ` +
       (v.holds === true
         ? 'The limit is the free-memory estimate, as 003 says.'
         : v.holds === false
-          ? `The limit is RAM + swap, ${gib(e.no.largestBytes - e.mode0!.freeEstimate.medianBytes)} above the free-memory estimate: this kernel does not limit a mapping to free memory.`
+          ? `The limit is RAM + swap, ${gib(e.no.largestBytes - m.z.freeEstimate.medianBytes)} above the free-memory estimate: this kernel does not limit a mapping to free memory.`
           : 'The two rules cannot be told apart on these numbers.'),
-    evidence: (e) => ({
+    evidence: ({ z, toleranceBytes }, e) => ({
       ...cellEvidence(e.no),
-      memFreeBytes: e.mode0!.readings[0]!.free.memFreeBytes,
+      memFreeBytes: z.readings[0]?.free.memFreeBytes ?? null,
       // Saved evidence from before MemAvailable was read has none.
-      memAvailableBytes: e.mode0!.readings[0]!.memAvailableBytes ?? null,
-      freeEstimateBytes: e.mode0!.freeEstimate.medianBytes,
-      freeEstimateSpreadBytes: e.mode0!.freeEstimate.spreadBytes,
-      ramSwapBytes: e.mode0!.ramSwap.medianBytes,
-      toleranceBytes: e.mode0!.toleranceBytes,
+      memAvailableBytes: z.readings[0]?.memAvailableBytes ?? null,
+      freeEstimateBytes: z.freeEstimate.medianBytes,
+      freeEstimateSpreadBytes: z.freeEstimate.spreadBytes,
+      ramSwapBytes: z.ramSwap.medianBytes,
+      toleranceBytes,
     }),
-  },
-  {
+  }),
+  partRule(mode0Part, {
     claim: c.ruleInForce,
-    missing: mode0Missing,
-    judge: (e) => {
-      const cls = classifyMode0Rule(e);
+    judge: (m, e) => {
+      const cls = classifyMode0Rule(e, m);
       if (cls.match !== null) return { holds: true };
       // Decidable, and neither rule within the tolerance: a rule this tool does not know.
-      const z = e.mode0!;
-      const apart = Math.abs(z.freeEstimate.medianBytes - z.ramSwap.medianBytes) > 2 * z.toleranceBytes;
-      return apart ? { holds: false, reason: cls.reason! } : { holds: null, reason: cls.reason! };
+      return { holds: distinguishable(mode0Hypotheses(m.z), m.toleranceBytes) ? false : null, reason: cls.reason };
     },
-    observe: (e, v) => {
-      const cls = classifyMode0Rule(e);
+    observe: (m, e, v) => {
+      const cls = classifyMode0Rule(e, m);
       const which =
         cls.match !== null
           ? `This kernel follows ${cls.match.label}.`
           : v.holds === false
             ? 'This kernel follows neither known rule.'
             : 'Which rule is in force cannot be told on these numbers.';
-      return `${mode0Numbers(e)}. ${which}`;
+      return `${mode0Numbers(e, m)}. ${which}`;
     },
-    evidence: (e) => ({
+    evidence: (m, e) => ({
       largestBytes: e.no.largestBytes,
-      rule: classifyMode0Rule(e).match?.label ?? null,
-      freeEstimateBytes: e.mode0!.freeEstimate.medianBytes,
-      freeEstimateSpreadBytes: e.mode0!.freeEstimate.spreadBytes,
-      ramSwapBytes: e.mode0!.ramSwap.medianBytes,
-      toleranceBytes: e.mode0!.toleranceBytes,
-      readings: e.mode0!.readings as unknown as Evidence[],
+      rule: classifyMode0Rule(e, m).match?.label ?? null,
+      freeEstimateBytes: m.z.freeEstimate.medianBytes,
+      freeEstimateSpreadBytes: m.z.freeEstimate.spreadBytes,
+      ramSwapBytes: m.z.ramSwap.medianBytes,
+      toleranceBytes: m.toleranceBytes,
+      readings: m.z.readings as unknown as Evidence[],
     }),
-  },
+  }),
   ...(
     [
       [c.table1No, 'no'],
@@ -351,25 +394,25 @@ const rules: Rule[] = [
     ([claim, key]): Rule => ({
       claim,
       // Beyond RAM + swap no commit check of any mode accepts; the address-space match is told, not required.
-      judge: (e) => ({ holds: e[key].largestBytes > ramSwapOf(e) }),
+      judge: (e) => beyondRamSwap(e, e[key]),
       observe: (e) =>
-        `${key === 'yes' ? 'With' : 'Without'} MAP_NORESERVE: ${compare(e[key])}; ${(e[key].largestBytes / ramSwapOf(e)).toFixed(0)} x RAM + swap (${ramSwapOf(e)} B).`,
+        `${key === 'yes' ? 'With' : 'Without'} MAP_NORESERVE: ${compare(e[key])}; ${ratio(e, e[key])} x RAM + swap (${ramSwapOf(e)} B).`,
       evidence: (e) => cellEvidence(e[key]),
     }),
   ),
   {
     claim: c.mode1Always,
-    judge: (e) => ({ holds: e.no.largestBytes > ramSwapOf(e) }),
+    judge: (e) => beyondRamSwap(e, e.no),
     observe: (e) =>
-      `One ordinary mapping (no MAP_NORESERVE) of ${e.no.largestBytes} B, ${(e.no.largestBytes / ramSwapOf(e)).toFixed(0)} x RAM + swap, was accepted; ` +
+      `One ordinary mapping (no MAP_NORESERVE) of ${e.no.largestBytes} B, ${ratio(e, e.no)} x RAM + swap, was accepted; ` +
       `one page more was ${e.no.refusedCode === null ? 'never refused in the search' : `refused with ${e.no.refusedCode}`} (the largest free gap of the address space is ${gib(e.no.predictedBytes)}).`,
     evidence: (e) => cellEvidence(e.no),
   },
   {
     claim: c.mode1Virtual99,
-    judge: (e) => ({ holds: e.no.largestBytes / ramSwapOf(e) >= 99 }),
+    judge: (e) => beyondRamSwap(e, e.no, 99),
     observe: (e) =>
-      `${gib(e.no.largestBytes)} of virtual memory in one mapping, ${(e.no.largestBytes / ramSwapOf(e)).toFixed(0)} times the ${gib(ramSwapOf(e))} of RAM + swap of this machine.`,
+      `${gib(e.no.largestBytes)} of virtual memory in one mapping, ${ratio(e, e.no)} times the ${gib(ramSwapOf(e))} of RAM + swap of this machine.`,
     evidence: (e) => cellEvidence(e.no),
   },
   {
@@ -388,67 +431,46 @@ const rules: Rule[] = [
     claim: c.noreserveIgnored,
     judge: (e) => {
       const cls = classifyChange(
-        { changeBytes: e.yes.largestBytes, toleranceBytes: Math.max(e.no.toleranceBytes, e.yes.toleranceBytes) },
+        { changeBytes: e.yes.largestBytes, toleranceBytes: strictTolerance(e) },
         [
           { label: 'the largest without it (ignored)', bytes: e.no.largestBytes },
           { label: 'the free address space (honoured: not charged)', bytes: e.addressGapBytes },
         ],
         STRICT_WORDING,
       );
-      return cls.match === null ? { holds: null, reason: cls.reason! } : { holds: cls.match.bytes === e.no.largestBytes };
+      return verdictOf(cls, (m) => m.bytes === e.no.largestBytes);
     },
-    observe: (e, v) => {
-      const tol = Math.max(e.no.toleranceBytes, e.yes.toleranceBytes);
-      return `Largest without MAP_NORESERVE ${e.no.largestBytes} B, with it ${e.yes.largestBytes} B: difference ${e.yes.largestBytes - e.no.largestBytes} B (tolerance ${tol} B for what other processes commit meanwhile; the free address space is ${gib(e.addressGapBytes)}); ${v.holds === true ? 'the flag changes nothing' : v.holds === false ? 'the flag made the mapping unaccounted' : 'the noise leaves it open'}.`;
-    },
+    observe: (e, v) =>
+      `Largest without MAP_NORESERVE ${e.no.largestBytes} B, with it ${e.yes.largestBytes} B: difference ${e.yes.largestBytes - e.no.largestBytes} B (tolerance ${strictTolerance(e)} B for what other processes commit meanwhile; the free address space is ${gib(e.addressGapBytes)}); ${v.holds === true ? 'the flag changes nothing' : v.holds === false ? 'the flag made the mapping unaccounted' : 'the noise leaves it open'}.`,
     evidence: (e) => ({
       noreserve: true,
       largestBytes: e.yes.largestBytes,
       predictedBytes: e.no.largestBytes,
       largestWithoutBytes: e.no.largestBytes,
       differenceBytes: e.yes.largestBytes - e.no.largestBytes,
-      toleranceBytes: Math.max(e.no.toleranceBytes, e.yes.toleranceBytes),
+      toleranceBytes: strictTolerance(e),
     }),
   },
-  {
+  partRule(rootPart, {
     claim: c.rootMore,
-    missing: (e) => {
-      if (e.root === null) return e.rootSkipped ?? 'root vs nobody was not measured';
-      const bad = e.root.trials.find((t) => t.problem !== null);
-      return bad === undefined ? undefined : `a measurement problem: ${bad.problem} (setuid ${bad.setuid})`;
-    },
-    judge: (e): Verdict => {
-      const cls = classifyRoot(e.root!);
-      if (cls.match === null) return { holds: null, reason: cls.reason! };
-      return { holds: cls.match.bytes !== 0 };
-    },
-    observe: (e, v) => {
-      const r = e.root;
-      if (r === null) return `Not compared: ${e.rootSkipped ?? 'not measured'}.`;
-      if (r.trials.some((t) => t.problem !== null)) {
-        return `In mode ${r.mode}, the children probing as root and then as uid ${UNPRIVILEGED_UID} gave: ${r.trials
-          .map((t) => `root ${t.rootBytes ?? 'failed'}, nobody ${t.userBytes ?? 'failed'} (setuid ${t.setuid})`)
-          .join('; ')}.`;
-      }
-      const d = rootDifference(r);
+    judge: (p) => verdictOf(classifyRoot(p), (m) => m.bytes !== 0),
+    observe: (p, _e, v) => {
+      const d = rootDifference(p);
       const limit = Math.max(...d.rootBytes);
       return (
-        `In mode ${r.mode}, ${r.trials.length} children each probed as root (${d.rootBytes.join(', ')} B) and then as uid ${UNPRIVILEGED_UID} (${d.userBytes.join(', ')} B): ` +
-        `root may map ${d.differenceBytes} B more (median of ${d.differencesBytes.join(', ')} B; ${((100 * d.differenceBytes) / limit).toFixed(3)}% of its limit; the trials' differences disagree by ${d.noiseBytes} B); admin_reserve_kbytes is ${r.adminReserveBytes} B. ` +
+        `In mode ${p.r.mode}, ${p.trials.length} children each probed as root (${d.rootBytes.join(', ')} B) and then as uid ${UNPRIVILEGED_UID} (${d.userBytes.join(', ')} B): ` +
+        `root may map ${d.differenceBytes} B more (median of ${d.differencesBytes.join(', ')} B; ${((100 * d.differenceBytes) / limit).toFixed(3)}% of its limit; the trials' differences disagree by ${d.noiseBytes} B); admin_reserve_kbytes is ${p.r.adminReserveBytes} B. ` +
         (v.holds === true
           ? 'Root gets slightly more: the admin reserve.'
           : v.holds === false
-            ? `Root gets nothing more in mode ${r.mode} on this kernel.`
+            ? `Root gets nothing more in mode ${p.r.mode} on this kernel.`
             : 'Whether root gets more cannot be told on these numbers.')
       );
     },
-    evidence: (e): Evidence => {
-      const r = e.root;
-      if (r === null || r.trials.some((t) => t.problem !== null))
-        return { mode: e.mode, root: r as unknown as Evidence, rootSkipped: e.rootSkipped };
-      const d = rootDifference(r);
+    evidence: (p) => {
+      const d = rootDifference(p);
       return {
-        mode: r.mode,
+        mode: p.r.mode,
         rootBytes: d.rootBytes,
         userBytes: median(d.userBytes),
         userProbesBytes: d.userBytes,
@@ -456,11 +478,12 @@ const rules: Rule[] = [
         differencesBytes: d.differencesBytes,
         noiseBytes: d.noiseBytes,
         toleranceBytes: d.toleranceBytes,
-        adminReserveBytes: r.adminReserveBytes,
-        setuid: r.trials.map((t) => t.setuid).join(', '),
+        adminReserveBytes: p.r.adminReserveBytes,
+        setuid: p.trials.map((t) => t.setuid).join(', '),
       };
     },
-  },
+    evidenceWhenMissing: (e) => ({ mode: e.mode, root: e.root as unknown as Evidence, rootSkipped: e.rootSkipped }),
+  }),
 ];
 
 export const modeMatrixRules = defineRules<ModeMatrixEvidence>({

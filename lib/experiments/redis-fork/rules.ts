@@ -1,4 +1,6 @@
-import { gib, mib, OWN_JITTER_BYTES } from '../../units.js';
+import { gib, mib } from '../../units.js';
+import type { BoundClass } from '../../verdict/decide.js';
+import { copyFits as fitsUnderLimit } from '../../verdict/fits.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_000, DOC_001 } from '../documents.js';
 import type { Evidence } from '../model.js';
@@ -19,6 +21,15 @@ function incomplete(a: ForkAttempt): string | undefined {
 function freeRange(a: ForkAttempt): [number, number] {
   const values = [a.memAvailable!, a.memAvailableAfter ?? a.memAvailable!];
   return [Math.min(...values), Math.max(...values)];
+}
+
+/** The region against the room CommitLimit left before the fork (verdict/fits.ts). */
+function copyFits(a: ForkAttempt): BoundClass {
+  const committed = a.committedAs ?? 0;
+  return fitsUnderLimit(
+    { commitLimitBytes: a.commitLimit ?? 0, committedAsBytes: committed, committedAsAfterBytes: a.committedAsAfter },
+    { label: 'a copy of the region', bytes: a.regionBytes },
+  );
 }
 
 function summary(e: RedisForkEvidence): string {
@@ -97,23 +108,16 @@ export const redisForkRules = defineRules<RedisForkEvidence>({
         source: DOC_001,
         modes: [2],
       },
-      missing: (e) => {
-        const why = incomplete(e.attempt);
-        if (why !== undefined) return why;
-        // Whether a copy fits is decided against the room others left, which they move: too close to call is no verdict.
-        const a = e.attempt;
-        const margin = Math.abs(a.commitLimit! - a.committedAs! - a.regionBytes);
-        const noise = Math.abs((a.committedAsAfter ?? a.committedAs!) - a.committedAs!) + OWN_JITTER_BYTES;
-        return margin <= noise
-          ? `a copy of the region would land within ${mib(margin)} of CommitLimit, inside the ${mib(noise)} others moved Committed_AS by across the fork`
-          : undefined;
-      },
-      // Committed_AS read before the fork already holds the region once: the copy fits if a second one does.
+      missing: (e) => incomplete(e.attempt),
+      // Committed_AS read before the fork already holds the region once: the copy fits if a second
+      // one does. Whether it does is decided against the room others left, which they move: a copy
+      // within that noise of CommitLimit is no verdict.
       judge: (e) => {
         const a = e.attempt;
-        const copyFits = a.committedAs! + a.regionBytes <= a.commitLimit!;
+        const fits = copyFits(a);
+        if (fits.side === null) return { holds: null, reason: fits.reason };
         const refused = a.forkStatus === 'failed' && a.forkCode === 'ENOMEM';
-        return { holds: refused === !copyFits };
+        return { holds: refused === (fits.side === 'below') };
       },
       observe: (e, v) => {
         const a = e.attempt;
@@ -122,10 +126,10 @@ export const redisForkRules = defineRules<RedisForkEvidence>({
             ? ''
             : `First a ${gib(e.first.regionBytes)} region: mmap ${e.first.mmapStatus} (${e.first.mmapCode ?? 'no errno'}); CommitLimit - Committed_AS was ${gib(e.headroomBytes!)}. Then: `;
         if (v.holds === null) return `${first}${summary(e)}`;
-        const copyFits = a.committedAs! + a.regionBytes <= a.commitLimit!;
+        const fits = copyFits(a).side === 'above';
         const outcome =
           a.forkStatus === 'ok' ? 'let through' : a.forkCode === 'ENOMEM' ? 'refused with ENOMEM' : `${a.forkStatus} (${a.forkCode})`;
-        return `${first}${summary(e)}. A copy of the ${gib(a.regionBytes)} region ${copyFits ? 'fits' : 'does not fit'} under CommitLimit (Committed_AS + region = ${gib(a.committedAs! + a.regionBytes)}); the fork was ${outcome}.`;
+        return `${first}${summary(e)}. A copy of the ${gib(a.regionBytes)} region ${fits ? 'fits' : 'does not fit'} under CommitLimit (Committed_AS + region = ${gib(a.committedAs! + a.regionBytes)}); the fork was ${outcome}.`;
       },
       evidence: findingEvidence,
     },

@@ -4,7 +4,9 @@
  * the `compare` section below.
  */
 import { gib, mib } from '../../units.js';
-import { classifyChange } from '../../verdict/decide.js';
+import { classifyChange, verdictOf } from '../../verdict/decide.js';
+import { type CommitRoom, copyFits } from '../../verdict/fits.js';
+import { measured, notMeasured, type Part, partRule } from '../../verdict/part.js';
 import { toleranceFromRange } from '../../verdict/tolerance.js';
 import { type ClaimRule, defineRules } from '../../verdict/types.js';
 import { DOC_000 } from '../documents.js';
@@ -33,14 +35,33 @@ function cowClass(e: E, cow: number, baseline: number) {
   );
 }
 
-/** Mode 2: does a copy of the server's accounted memory fit under CommitLimit? null: too close to tell. */
-function copyFits(e: E): { fits: boolean | null; reason?: string } {
-  const [limit, committed, accounted] = [e.commitLimitBytes!, e.committedAsBytes!, e.serverAccountedBytes!];
-  const margin = Math.abs(limit - committed - accounted);
-  const noise = toleranceFromRange(Math.abs((e.committedAsAfterBytes ?? committed) - committed));
-  if (margin <= noise)
-    return { fits: null, reason: `a copy would land within ${mib(margin)} of CommitLimit, inside the ${mib(noise)} Committed_AS moved by` };
-  return { fits: committed + accounted <= limit };
+/** Mode 2's readings around BGSAVE, or why they are missing. */
+interface Mode2Part {
+  room: CommitRoom;
+  accountedBytes: number;
+}
+
+function mode2Part(e: E): Part<Mode2Part> {
+  const why = unsaved(e);
+  if (why !== undefined) return notMeasured(why);
+  if (e.commitLimitBytes === null || e.committedAsBytes === null) return notMeasured('CommitLimit was not read before BGSAVE');
+  if (e.serverAccountedBytes === null) return notMeasured("the server's smaps show no VmFlags: its accounted memory is unknown");
+  return measured({
+    room: { commitLimitBytes: e.commitLimitBytes, committedAsBytes: e.committedAsBytes, committedAsAfterBytes: e.committedAsAfterBytes },
+    accountedBytes: e.serverAccountedBytes,
+  });
+}
+
+/** Mode 2: does a copy of the server's accounted memory fit under CommitLimit? Undecided within the noise. */
+const copyFitsHere = (p: Mode2Part) => copyFits(p.room, { label: "a copy of the server's accounted memory", bytes: p.accountedBytes });
+
+/** The copy-on-write sizes of a save during the writes and of one without, or why there are none. */
+function cowPart(e: E): Part<{ cow: number; baseline: number }> {
+  if (e.bgsave !== 'ok' || e.cowBytes === null || e.cowBaselineBytes === null)
+    return notMeasured('no background save completed with its copy-on-write size');
+  if (e.savingAfterWrites !== true)
+    return notMeasured(`the save ended before the ${mib(e.overwrittenBytes)} of writes did: the pages were no longer shared`);
+  return measured({ cow: e.cowBytes, baseline: e.cowBaselineBytes });
 }
 
 // --- the rules ---
@@ -73,7 +94,7 @@ const rules: ClaimRule<E>[] = [
     },
     judge: (e) => ({ holds: e.overcommitWarning === (e.mode === 0) }),
     observe: (e, v) =>
-      `${server(e)} started in mode ${e.mode} ${e.overcommitWarning ? `and warned: "${e.warningLines[0]!.replace(/^.*WARNING /, 'WARNING ')}"` : 'without an overcommit warning'}${
+      `${server(e)} started in mode ${e.mode} ${e.overcommitWarning ? `and warned: "${(e.warningLines[0] ?? '(no line kept)').replace(/^.*WARNING /, 'WARNING ')}"` : 'without an overcommit warning'}${
         v.holds ? '' : e.mode === 0 ? ': it did not ask for overcommit_memory=1' : ': it warned although overcommit_memory is 1'
       }.`,
   },
@@ -104,51 +125,37 @@ const rules: ClaimRule<E>[] = [
     judge: (e) => ({ holds: e.bgsave === 'ok' }),
     observe: (e) => `${server(e)}: ${save(e)}.`,
   },
-  {
+  partRule(mode2Part, {
     claim: {
       id: 'redis-bgsave-mode2-enomem',
       text: '2 = le kernel checke systématiquement (mode 2: the kernel always checks; a BGSAVE whose fork would copy more than fits under CommitLimit fails)',
       source: DOC_000,
       modes: [2],
     },
-    missing: (e) => {
-      const why = unsaved(e);
-      if (why !== undefined) return why;
-      if (e.commitLimitBytes === null || e.committedAsBytes === null) return 'CommitLimit was not read before BGSAVE';
-      if (e.serverAccountedBytes === null) return "the server's smaps show no VmFlags: its accounted memory is unknown";
-      return copyFits(e).reason;
+    judge: (p, e) => {
+      const fits = copyFitsHere(p);
+      return fits.side === null ? { holds: null, reason: fits.reason } : { holds: enomem(e) === (fits.side === 'below') };
     },
-    judge: (e) => ({ holds: enomem(e) === !copyFits(e).fits }),
-    observe: (e, v) => {
-      const fits = copyFits(e).fits;
-      return `${server(e)}, its accounted ('ac') memory ${gib(e.serverAccountedBytes!)}; CommitLimit ${gib(e.commitLimitBytes!)}, Committed_AS ${gib(e.committedAsBytes!)} before the fork: a copy ${fits ? 'fits' : 'does not fit'}. ${save(e)}${
-        v.holds ? '' : fits ? ': refused though it fit' : ': the kernel let a copy through that passes CommitLimit'
+    observe: (p, e, v) => {
+      const fits = copyFitsHere(p).side;
+      return `${server(e)}, its accounted ('ac') memory ${gib(p.accountedBytes)}; CommitLimit ${gib(p.room.commitLimitBytes)}, Committed_AS ${gib(p.room.committedAsBytes)} before the fork: a copy ${fits === null ? 'lands too close to CommitLimit to tell whether it fits' : fits === 'above' ? 'fits' : 'does not fit'}. ${save(e)}${
+        v.holds !== false ? '' : fits === 'above' ? ': refused though it fit' : ': the kernel let a copy through that passes CommitLimit'
       }.`;
     },
-  },
-  {
+  }),
+  partRule(cowPart, {
     claim: {
       id: 'redis-cow-written-pages',
       text: 'A page will be duplicated only when it changes in the child or in the parent (avec le mécanisme de copy-on-write, les pages ne sont dupliquées que si le fork (ou le process original) écrit dessus)',
       source: DOC_000,
       modes: [0, 1],
     },
-    missing: (e) => {
-      if (e.bgsave !== 'ok' || e.cowBytes === null || e.cowBaselineBytes === null)
-        return 'no background save completed with its copy-on-write size';
-      if (e.savingAfterWrites !== true)
-        return `the save ended before the ${mib(e.overwrittenBytes)} of writes did: the pages were no longer shared`;
-      return undefined;
-    },
-    judge: (e) => {
-      const c = cowClass(e, e.cowBytes!, e.cowBaselineBytes!);
-      return c.match === null ? { holds: null, reason: c.reason! } : { holds: c.match.label === 'the pages written' };
-    },
-    observe: (e, v) =>
-      `${server(e)}: during a BGSAVE slowed to ${e.saveDelayUs} µs per key the test rewrote ${e.overwrittenKeys} keys (${mib(e.overwrittenBytes)}); rdb_last_cow_size ${mib(e.cowBytes!)}, ${mib(e.cowBaselineBytes!)} in a save with nothing written${
+    judge: ({ cow, baseline }, e) => verdictOf(cowClass(e, cow, baseline), (m) => m.label === 'the pages written'),
+    observe: ({ cow, baseline }, e, v) =>
+      `${server(e)}: during a BGSAVE slowed to ${e.saveDelayUs} µs per key the test rewrote ${e.overwrittenKeys} keys (${mib(e.overwrittenBytes)}); rdb_last_cow_size ${mib(cow)}, ${mib(baseline)} in a save with nothing written${
         v.holds === null ? '' : v.holds ? ': only the written pages were duplicated' : ': far more than the written pages were duplicated'
       }.`,
-  },
+  }),
 ];
 
 export const redisServerRules = defineRules<E>({

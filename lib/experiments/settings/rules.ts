@@ -1,7 +1,7 @@
-import { modeDescription } from '../../kernel/sysctl.js';
 import type { SysctlSetting } from '../../kernel/sysctl-config.js';
 import { mib } from '../../units.js';
 import { judgeChange } from '../../verdict/decide.js';
+import { modeDescription } from '../../verdict/modes.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001, DOC_003, DOC_004 } from '../documents.js';
 import type { Claim, ClaimRule, Evidence } from '../model.js';

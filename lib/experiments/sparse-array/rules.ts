@@ -1,5 +1,6 @@
 import { formatBytes, mib } from '../../units.js';
-import { classifyChange } from '../../verdict/decide.js';
+import { both } from '../../verdict/combine.js';
+import { type ChargeClass, classifyCharge, judgeChange, verdictOf } from '../../verdict/decide.js';
 import { pagesOf, strideWords, thpSizeWords } from '../../verdict/page-size.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001, DOC_004 } from '../documents.js';
@@ -81,26 +82,28 @@ const variantOf = (e: SparseArrayEvidence) => e.variant as SparseVariantEvidence
 /** Every page of the program's array is written: one int per 4096 bytes, on any page size. */
 const accessedBytes = (r: SparseProgramRun): number => r.bytes;
 
-/** What Committed_AS said across the mmap, against the VMA's 'ac' flag. */
-function mmapCharge(r: SparseProgramRun): { charged: boolean | null; words: string } {
-  const c = r.committedMmap!;
-  const k = classifyChange(c, [
+/** The bytes of the program's mapping charged to the commit at a point: its VMA's size when marked 'ac' (exact, per mapping). */
+const accountedBytes = (p: SparsePoint): number => (p.vmFlags.includes('ac') ? p.vmaSizeBytes : 0);
+
+/** What the mmap charged, by the VMA's 'ac' flag and by Committed_AS (the verdict layer's classifyCharge), in words; null when either was not read. */
+function mmapCharge(r: SparseProgramRun): { cls: ChargeClass; words: string } | null {
+  const { mapped, committedMmap: change } = r;
+  if (mapped === null || change === null) return null;
+  const how = `Committed_AS moved by ${mib(change.changeBytes)} across the mmap (its exec's own ${mib(mapped.otherAccountableBytes)} taken off; ±${mib(change.toleranceBytes)})`;
+  const hypotheses = [
     { label: 'charged', bytes: r.bytes },
     { label: 'not charged', bytes: 0 },
-  ]);
-  const how = `Committed_AS moved by ${mib(c.changeBytes)} across the mmap (its exec's own ${mib(r.mapped!.otherAccountableBytes)} taken off; ±${mib(c.toleranceBytes)})`;
-  return k.match === null
-    ? { charged: null, words: `${how}: ${k.reason}` }
-    : { charged: k.match.bytes !== 0, words: `${how}: ${k.match.label}` };
+  ];
+  // The VMA is the array rounded up to whole pages: that rounding is the flag side's only slack.
+  const cls = classifyCharge(change, accountedBytes(mapped), hypotheses, Math.abs(mapped.vmaSizeBytes - r.bytes));
+  return { cls, words: cls.match === null ? `${how}: ${cls.reason}` : `${how}: ${cls.match.label}` };
 }
 
-/** A verdict from the VMA's flags, unless Committed_AS decisively says otherwise. */
-function flagVerdict(r: SparseProgramRun, holds: boolean, chargedIfHolds: boolean): Verdict {
+/** A verdict on the mmap's charge: holds when it is `expected`, from the flag and Committed_AS together. */
+function chargeVerdict(r: SparseProgramRun, expected: 'charged' | 'not charged'): Verdict {
   const c = mmapCharge(r);
-  if (c.charged !== null && c.charged !== (holds ? chargedIfHolds : !chargedIfHolds)) {
-    return { holds: null, reason: `VmFlags [${r.mapped!.vmFlags.join(' ')}] and Committed_AS disagree: ${c.words}` };
-  }
-  return { holds };
+  if (c === null) return { holds: null, reason: 'the mapping or Committed_AS across its mmap was not read' };
+  return verdictOf(c.cls, (m) => m.label === expected);
 }
 
 /** The variant, with the keys it always recorded (null where older saved evidence did not measure them). */
@@ -190,14 +193,14 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
     claim: c.noReservation,
     missing: mappingMissing,
     // Not reserved: the kernel did not make the mapping accountable ('ac'), so nothing was charged.
-    judge: (e) => flagVerdict(e.mapping, !e.mapping.mapped!.vmFlags.includes('ac'), false),
+    judge: (e) => chargeVerdict(e.mapping, 'not charged'),
     observe: (e, v) => {
       const m = e.mapping.mapped!;
       const nr = m.vmFlags.includes('nr');
       const ac = m.vmFlags.includes('ac');
       return (
         `In mode ${e.mode} the program's 1 GiB mapping has VmFlags [${m.vmFlags.join(' ')}]: ${nr ? "'nr' (MAP_NORESERVE honoured)" : "no 'nr' (MAP_NORESERVE not honoured)"}, ` +
-        `${ac ? "'ac' (charged to the commit)" : "no 'ac' (not charged)"}; ${mmapCharge(e.mapping).words}.` +
+        `${ac ? "'ac' (charged to the commit)" : "no 'ac' (not charged)"}; ${mmapCharge(e.mapping)?.words ?? 'Committed_AS not read'}.` +
         (v.holds === false ? ` The program's '(no swap reserved)' is false here.` : '')
       );
     },
@@ -206,12 +209,9 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
     claim: c.ignoredInMode2,
     missing: mappingMissing,
     // Ignored: the mapping is made as if MAP_NORESERVE were absent: no 'nr', charged ('ac').
-    judge: (e) => {
-      const f = e.mapping.mapped!.vmFlags;
-      return flagVerdict(e.mapping, !f.includes('nr') && f.includes('ac'), true);
-    },
+    judge: (e) => both({ holds: e.mapping.mapped?.vmFlags.includes('nr') === false }, chargeVerdict(e.mapping, 'charged')),
     observe: (e) =>
-      `Measured in mode ${e.mode}: the program's MAP_NORESERVE mapping has VmFlags [${e.mapping.mapped!.vmFlags.join(' ')}]; ${mmapCharge(e.mapping).words}.`,
+      `Measured in mode ${e.mode}: the program's MAP_NORESERVE mapping has VmFlags [${e.mapping.mapped!.vmFlags.join(' ')}]; ${mmapCharge(e.mapping)?.words ?? 'Committed_AS not read'}.`,
   },
   {
     claim: c.allocatedOnTouch,
@@ -250,11 +250,13 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
     // Committed_AS is the kernel's only reservation: reserved on access, it grows by what was written; otherwise it stays.
     judge: (e) => {
       const t = touchRun(e);
-      const k = classifyChange(t.committedTouch!, [
+      if (t.committedTouch === null) return { holds: null, reason: 'Committed_AS was not read across the touch' };
+      // Only the counter can say: a kernel reserving on access would charge without marking the VMA 'ac'.
+      return judgeChange(
+        t.committedTouch,
         { label: 'reserved on access', bytes: accessedBytes(t) },
         { label: 'nothing reserved', bytes: 0 },
-      ]);
-      return k.match === null ? { holds: null, reason: k.reason! } : { holds: k.match.bytes !== 0 };
+      );
     },
     observe: (e, v) => {
       const t = touchRun(e);
