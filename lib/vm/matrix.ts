@@ -27,9 +27,11 @@ export const CORE_EXPERIMENTS = ['mode-matrix', 'oom-late-failure', 'redis-fork'
  * with why (they run on the host, in npm start and the suite).
  */
 export const MATRIX_LEFT_OUT: Readonly<Record<string, string>> = {
-  // Its mode-2 dataset is the guard's headroom and a quarter more, written key by key over a
-  // socket: minutes per mode under TCG; the FAQ's own scenario in a guest is still to come (#18).
-  'redis-server': 'fills a dataset of gigabytes key by key: minutes per mode under TCG (the host runs it)',
+  // In a 4 GiB guest its FAQ scenario writes 2.3 GiB per mode (about a minute each under TCG)
+  // and mode 2 wants more memory than the guest has; test/kernel/redis-faq-vm.test.ts plays the
+  // FAQ's case in a 1 GiB 5.1.15 guest instead (half a minute), in the host's suite.
+  'redis-server':
+    "the FAQ's dataset is most of a 4 GiB guest: a minute per mode under TCG (a 1 GiB 5.1.15 guest runs it in the host's suite)",
   // Four write methods × trials of 64 MiB through /proc/<pid>/mem and PTRACE_POKEDATA, a
   // syscall per word under emulation; its mode-2 part is meant for a guest (#19), not yet built.
   'ptrace-pages': 'a syscall per word written, four ways, under emulation (the host runs it)',
@@ -61,6 +63,7 @@ export const MATRIX: readonly MatrixEntry[] = [
 export const GUEST_EXCLUDED_TESTS: Readonly<Record<string, string>> = {
   // It boots qemu itself: a TCG guest inside a TCG guest, and the 5.1.15 image is not shared.
   'test/vm-boot.test.ts': 'it boots qemu itself (emulation inside emulation)',
+  'test/kernel/redis-faq-vm.test.ts': 'it boots qemu itself (emulation inside emulation)',
   // qemu-user running an arm64 Node, after a cross build: minutes on the host, far more under TCG.
   'test/arm64-smoke.test.ts': 'it runs an arm64 Node under qemu-user (emulation inside emulation)',
   // Chromium (.ci/run installs it on the host) draws the report alike on any kernel; the guest
