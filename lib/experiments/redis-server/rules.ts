@@ -168,8 +168,12 @@ const rules: ClaimRule<E>[] = [
       if (e.bgsave === 'err' && !forkRefused(e)) return `BGSAVE failed without the log's fork line: ${save(e)}`;
       if (r.free.predicts === null || r.ramSwap.predicts === null)
         return `the fork's largest request (${mib(r.requestBytes)}) is within ${mib(r.toleranceBytes)} of a rule's limit (${MODE0_RULES.free}: ${mib(r.free.largestBytes)}, ${MODE0_RULES.ramSwap}: ${mib(r.ramSwap.largestBytes)})`;
-      if (r.free.predicts === r.ramSwap.predicts && rulesMatching(e, r).length > 0)
-        return `both rules ${r.free.predicts} the fork's largest request (${mib(r.requestBytes)}; ${MODE0_RULES.free}: ${mib(r.free.largestBytes)}, ${MODE0_RULES.ramSwap}: ${mib(r.ramSwap.largestBytes)}): it tells them not apart`;
+      if (r.free.predicts === r.ramSwap.predicts && rulesMatching(e, r).length > 0) {
+        const nr = e.noReserveBytes
+          ? ` (${mib(e.noReserveBytes)} of the server's mappings are MAP_NORESERVE, which no fork's check charges)`
+          : '';
+        return `both rules ${r.free.predicts} the fork's largest request (${mib(r.requestBytes)}${nr}; ${MODE0_RULES.free}: ${mib(r.free.largestBytes)}, ${MODE0_RULES.ramSwap}: ${mib(r.ramSwap.largestBytes)}): it tells them not apart`;
+      }
       return undefined;
     },
     // Rules that disagree: one of them predicted the fork. Rules that agree and were both wrong: neither.
