@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
 import type { OvercommitMode } from '../../lib/experiments/model.js';
 import type { RedisServerEvidence } from '../../lib/experiments/redis-server/evidence.js';
-import { MODE0_RULES, mode0Reading, redisServerRules as redisServer } from '../../lib/experiments/redis-server/rules.js';
+import { mode0Reading, redisServerRules as redisServer } from '../../lib/experiments/redis-server/rules.js';
+import { MODE0_RULES } from '../../lib/kernel/admission.js';
 import { GiB, MiB } from '../../lib/units.js';
 
 /** `vm --kernel 5.1.15 --memory 1G -- run redis-server --mode 0,1 --json`: Debian 12's redis-server 7.0.15 in a TCG guest. */

@@ -1,4 +1,4 @@
-import { ramSwapRule } from '../../kernel/admission.js';
+import { MODE0_RULES, ramSwapRule } from '../../kernel/admission.js';
 import { gib, mib, OWN_JITTER_BYTES } from '../../units.js';
 import { type ChangeClass, classifyChange } from '../../verdict/decide.js';
 import { median } from '../../verdict/stats.js';
@@ -102,9 +102,9 @@ function compare(c: MatrixCell): string {
   return `largest accepted ${c.largestBytes} B (${gib(c.largestBytes)}, ${c.probes} probes); predicted ${c.prediction}; difference ${d} B (${matches(c) ? `matches ${tol}` : `does not match ${tol}`})`;
 }
 
-const FREE_LABEL = 'the free-memory estimate (before 5.2)';
+const FREE_LABEL = MODE0_RULES.free;
 
-const RAM_SWAP_LABEL = 'RAM + swap (since 5.2)';
+const RAM_SWAP_LABEL = MODE0_RULES.ramSwap;
 
 /** Which known mode-0 rule the largest accepted mapping matches, by the one tolerance rule. */
 export function classifyMode0Rule(e: ModeMatrixEvidence): ChangeClass {

@@ -3,7 +3,7 @@
  * own page size included), so a saved run re-judges anywhere. Every numeric comparison is in
  * the `compare` section below.
  */
-import { freeMemoryRule, ramSwapRule } from '../../kernel/admission.js';
+import { freeMemoryRule, MODE0_RULES, ramSwapRule } from '../../kernel/admission.js';
 import { gib, mib } from '../../units.js';
 import { classifyChange } from '../../verdict/decide.js';
 import { toleranceFromRange } from '../../verdict/tolerance.js';
@@ -47,9 +47,6 @@ function copyFits(e: E): { fits: boolean | null; reason?: string } {
     return { fits: null, reason: `a copy would land within ${mib(margin)} of CommitLimit, inside the ${mib(noise)} Committed_AS moved by` };
   return { fits: committed + accounted <= limit };
 }
-
-/** The two mode-0 rules' labels, as mode-matrix names them. */
-export const MODE0_RULES = { free: 'the free-memory estimate (before 5.2)', ramSwap: 'RAM + swap (since 5.2)' } as const;
 
 /** What one mode-0 rule says of the fork's largest request: accept, refuse, or too close to tell. */
 type Prediction = 'accept' | 'refuse' | null;
@@ -115,8 +112,8 @@ function mode0Numbers(e: E, r: Mode0Reading): string {
   return (
     `The fork's largest request was ${mib(r.requestBytes)} (the server's largest accounted mapping; allocator ${e.memAllocator ?? 'unknown'}${heap}${nr}); ` +
     `MemFree ${gib(e.memFreeBytes ?? 0)}, MemAvailable ${gib(e.memAvailableBytes)}, CommitLimit ${gib(e.commitLimitBytes ?? 0)}, Committed_AS ${gib(e.committedAsBytes ?? 0)} before it. ` +
-    `${MODE0_RULES.free} accepts up to ${mib(r.free.largestBytes)} (${r.free.formula}): ${r.free.predicts ?? 'too close to tell'}; ` +
-    `${MODE0_RULES.ramSwap} up to ${mib(r.ramSwap.largestBytes)}: ${r.ramSwap.predicts ?? 'too close to tell'} (tolerance ${mib(r.toleranceBytes)})`
+    `Mode 0 by ${MODE0_RULES.free} accepts up to ${mib(r.free.largestBytes)} (${r.free.formula}): ${r.free.predicts ?? 'too close to tell'}; ` +
+    `by ${MODE0_RULES.ramSwap} up to ${mib(r.ramSwap.largestBytes)}: ${r.ramSwap.predicts ?? 'too close to tell'} (tolerance ${mib(r.toleranceBytes)})`
   );
 }
 
