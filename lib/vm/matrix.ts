@@ -27,11 +27,6 @@ export const CORE_EXPERIMENTS = ['mode-matrix', 'oom-late-failure', 'redis-fork'
  * with why (they run on the host, in npm start and the suite).
  */
 export const MATRIX_LEFT_OUT: Readonly<Record<string, string>> = {
-  // In a 4 GiB guest its FAQ scenario writes 2.3 GiB per mode (about a minute each under TCG)
-  // and mode 2 wants more memory than the guest has; test/kernel/redis-faq-vm.test.ts plays the
-  // FAQ's case in a 1 GiB 5.1.15 guest instead (half a minute), in the host's suite.
-  'redis-server':
-    "the FAQ's dataset is most of a 4 GiB guest: a minute per mode under TCG (a 1 GiB 5.1.15 guest runs it in the host's suite)",
   // Four write methods × trials of 64 MiB through /proc/<pid>/mem and PTRACE_POKEDATA, a
   // syscall per word under emulation; its mode-2 part is meant for a guest (#19), not yet built.
   'ptrace-pages': 'a syscall per word written, four ways, under emulation (the host runs it)',
