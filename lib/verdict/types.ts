@@ -138,6 +138,8 @@ export interface VmInfo {
   kernelSource: string;
   /** The guest kernel's release as the image or package names it. */
   kernel: string;
+  /** The guest's architecture, from its image's header (Node's names: x64, arm64, ppc64). */
+  arch?: string;
   memoryBytes: number;
   cpus: number;
   /** 'none', 'zram:<bytes>' or 'file:<bytes>'. */

@@ -23,8 +23,11 @@ Boots PATH in a throwaway qemu guest with the host's /usr shared read-only, runs
 there (mode switches and OOM experiments touch only the guest), brings the result back and
 powers the guest off. The host's /proc/sys/vm is never written.
 
-  --kernel PATH         a kernel image, an unpacked kernel package (boot/vmlinuz-* and
-                        lib/modules/<version>), or 'host' (the running kernel, from /boot)
+  --kernel PATH         a kernel image, an unpacked kernel package (boot/vmlinuz-* or
+                        boot/vmlinux-*, and lib/modules/<version>), or 'host' (the running
+                        kernel, from /boot). x86-64, arm64 or ppc64el, read from the image: an
+                        arm64 or ppc64el guest runs under TCG with its own userland from the
+                        cache (scripts/kernels.sh 6.12-arm64 or 6.12-ppc64el-64k fetches it)
   --memory SIZE         the guest's memory (default ${VM_DEFAULTS.memory})
   --cpus N              the guest's processors (default ${VM_DEFAULTS.cpus})
   --swap none|zram:SIZE|file:SIZE

@@ -43,6 +43,11 @@ export interface InitPlan {
   shares: readonly Share[];
   /** The package directory (writes to it stay in the guest). */
   packageDir: string;
+  /**
+   * Entries of the package directory the guest does not see (whited out in its overlay): a guest
+   * of another architecture must not find build/, the host's addon, before its prebuild.
+   */
+  hidden?: readonly string[];
   /** The output share's tag (mounted at GUEST_OUT, writable). */
   outTag: string;
   cgroup: CgroupVersion;
@@ -189,6 +194,8 @@ export function initScript(plan: InitPlan): string {
     `mkdir -p ${GUEST_OUT} && mount -t 9p -o ${ninep},rw ${plan.outTag} ${GUEST_OUT} || die "cannot mount the output share over 9p"`,
     // The package is read-only over 9p; a tmpfs overlay keeps whatever the guest writes.
     'mkdir -p /overlay && mount -t tmpfs tmpfs /overlay && mkdir /overlay/upper /overlay/work',
+    // An overlay whiteout is a character device 0:0 in the upper directory.
+    ...(plan.hidden ?? []).map((name) => `mknod /overlay/upper/${quote(name)} c 0 0 || die "cannot hide ${name} in the package overlay"`),
     `mount -t overlay overlay -o lowerdir=${quote(plan.packageDir)},upperdir=/overlay/upper,workdir=/overlay/work ${quote(plan.packageDir)} || die "cannot mount an overlay over the package: this kernel needs overlayfs"`,
   );
   if (plan.cgroup === 'v2') {
@@ -243,6 +250,18 @@ export function rootSymlinks(root = '/'): Entry[] {
     } catch {}
   }
   return out;
+}
+
+/**
+ * A foreign guest's root symlinks: /lib and /lib64 to its glibc (where its executables' loader
+ * and libraries are looked for), /bin to busybox's applets (/bin/sh).
+ */
+export function userlandSymlinks(libDir: string): Entry[] {
+  return [
+    { path: 'lib', type: 'symlink', target: libDir },
+    { path: 'lib64', type: 'symlink', target: libDir },
+    { path: 'bin', type: 'symlink', target: 'busybox' },
+  ];
 }
 
 /** Everything the initramfs holds. */

@@ -6,10 +6,13 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { type ImageArch, imageArch, readHead } from './arch.js';
 
 export interface KernelSource {
-  /** The bzImage qemu boots. */
+  /** The image qemu boots (a bzImage, an arm64 Image, a ppc64 vmlinux). */
   image: string;
+  /** Its architecture, from its header. */
+  arch: ImageArch;
   /** The kernel's release (uname -r), from the image's header or the package's file names. */
   version: string;
   /** lib/modules/<version> when the kernel has one; absent for a kernel with everything built in. */
@@ -46,6 +49,30 @@ function modular9p(config: string): boolean {
   return existsSync(config) && /^CONFIG_(NET_9P_VIRTIO|9P_FS)=m$/m.test(readFileSync(config, 'utf8'));
 }
 
+/** The release an uncompressed image carries in its banner ("Linux version 6.12.117+deb13-arm64 ..."), or ''. */
+export function bannerVersion(file: string): string {
+  const m = /Linux version (\S+) \(/.exec(readFileSync(file).toString('latin1'));
+  return m?.[1] ?? '';
+}
+
+/** The image's architecture, or an error naming what it is not. */
+function archOf(image: string, given: string): ImageArch {
+  let head: Buffer;
+  try {
+    head = readHead(image);
+  } catch (e) {
+    // Debian keeps /boot/vmlinuz-* readable by root alone; qemu would fail alike.
+    throw new Error(`--kernel ${given}: cannot read ${image} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const arch = imageArch(head);
+  if (arch === undefined) {
+    throw new Error(
+      `--kernel ${given}: not a Linux kernel image this tool boots (${image}: no x86 bzImage, arm64 Image or little-endian ppc64 vmlinux header)`,
+    );
+  }
+  return arch;
+}
+
 export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
   if (given === 'host') {
     const version = release();
@@ -56,31 +83,36 @@ export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
       );
     }
     const modulesDir = modulesUnder(hostRoot, version);
-    return { image, version, ...(modulesDir ? { modulesDir } : {}), given };
+    return { image, arch: archOf(image, given), version, ...(modulesDir ? { modulesDir } : {}), given };
   }
   const path = resolve(given);
   if (!existsSync(path)) throw new Error(`--kernel ${given}: no such file or directory`);
   if (statSync(path).isDirectory()) {
     const boot = join(path, 'boot');
+    // ppc64el's packages ship an uncompressed vmlinux-<version>, the others a vmlinuz-<version>.
     const images = existsSync(boot)
       ? readdirSync(boot)
-          .filter((f) => f.startsWith('vmlinuz-'))
+          .filter((f) => /^vmlinu[xz]-/.test(f))
           .sort()
       : [];
-    if (images.length === 0) throw new Error(`--kernel ${given}: the directory has no boot/vmlinuz-* (an unpacked kernel package has one)`);
+    if (images.length === 0) {
+      throw new Error(`--kernel ${given}: the directory has no boot/vmlinuz-* or boot/vmlinux-* (an unpacked kernel package has one)`);
+    }
     if (images.length > 1) throw new Error(`--kernel ${given}: the directory has several kernels (${images.join(', ')}); name one image`);
     const image = join(boot, images[0]!);
-    const version = images[0]!.slice('vmlinuz-'.length);
+    const version = images[0]!.replace(/^vmlinu[xz]-/, '');
     const modulesDir = modulesUnder(path, version);
     if (modulesDir === undefined) {
       throw new Error(
         `--kernel ${given}: no lib/modules/${version} beside boot/${images[0]}; a packaged kernel needs its modules (unpack the whole package with dpkg -x)`,
       );
     }
-    return { image, version, modulesDir, given: path };
+    return { image, arch: archOf(image, given), version, modulesDir, given: path };
   }
-  const version = imageVersion(path);
-  if (version === '') throw new Error(`--kernel ${given}: not a Linux kernel image (no bzImage header)`);
+  const arch = archOf(path, given);
+  const version = arch.format === 'bzImage' ? imageVersion(path) : bannerVersion(path);
+  if (version === '')
+    throw new Error(`--kernel ${given}: its release string cannot be read (a compressed image? give the unpacked package's directory)`);
   // An installed kernel keeps its modules in /lib/modules/<version>, an unpacked package's image
   // beside its boot/; an image without them has what the guest needs built in, unless the config
   // beside it says otherwise (and the guest says so if it has not).
@@ -90,5 +122,5 @@ export function resolveKernel(given: string, hostRoot = '/'): KernelSource {
       `--kernel ${given}: this kernel builds 9p as a module (its config says so) and its modules directory lib/modules/${version} is not there; give the unpacked package's directory instead`,
     );
   }
-  return { image: path, version, ...(modulesDir ? { modulesDir } : {}), given: path };
+  return { image: path, arch, version, ...(modulesDir ? { modulesDir } : {}), given: path };
 }

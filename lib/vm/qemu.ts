@@ -8,9 +8,12 @@ import { spawn } from 'node:child_process';
 import { DISPOSABLE_CMDLINE_WORD } from '../safety/disposable.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import type { Accel } from './accel.js';
+import { MACHINES, type Machine } from './arch.js';
 import type { Share } from './initramfs.js';
 
 export interface QemuPlan {
+  /** The guest's architecture: qemu's machine, CPU and console (default x64). */
+  machine?: Machine;
   accel: Accel;
   memoryBytes: number;
   cpus: number;
@@ -28,8 +31,9 @@ export interface QemuPlan {
 }
 
 export function qemuArgs(p: QemuPlan): string[] {
+  const machine = p.machine ?? MACHINES.x64;
   const append = [
-    'console=ttyS0',
+    `console=${machine.console}`,
     // A panic (PID 1 ending before it powered off) reboots at once, and -no-reboot turns that into qemu's exit.
     'panic=-1',
     // Before 5.4 a fresh VM has no entropy and Node's start blocks in getrandom(); -cpu max has RDRAND.
@@ -40,12 +44,13 @@ export function qemuArgs(p: QemuPlan): string[] {
     ...p.append,
   ];
   const args = [
+    ...machine.machine,
     '-nodefaults',
     '-no-reboot',
     '-accel',
     p.accel,
     '-cpu',
-    p.accel === 'kvm' ? 'host' : 'max',
+    p.accel === 'kvm' ? 'host' : machine.tcgCpu,
     '-m',
     `${Math.floor(p.memoryBytes / 1024 / 1024)}M`,
     '-smp',

@@ -4,6 +4,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { MACHINES, type Machine, type Userland } from './arch.js';
 
 /** The first executable `name` on PATH (or in `dirs`), or undefined. */
 export function which(name: string, dirs: readonly string[] = (process.env.PATH ?? '').split(delimiter)): string | undefined {
@@ -53,28 +54,74 @@ export interface HostTools {
   mkfsExt4?: string;
 }
 
+/** A guest of another architecture than the host's: its userland from the cache, its prebuild from the package. */
+export interface ForeignGuest {
+  userland: Userland;
+  /** prebuilds/linux-<arch> of the package. */
+  prebuildDir: string;
+}
+
 export interface Needs {
   modules: boolean;
   compressedModules: boolean;
   ext4Image: boolean;
+  /** The guest's architecture (default: x64, the host's userland). */
+  machine?: Machine;
+  foreign?: ForeignGuest;
 }
 
 /** How the host is searched (tests pass their own). */
 export interface HostProbe {
   which(name: string): string | undefined;
   staticBusybox(): string | undefined;
+  /** Whether a file exists (default: the file system's answer). */
+  exists?(file: string): boolean;
+  /** Whether an ELF file is statically linked (default: isStaticElf). */
+  isStatic?(file: string): boolean;
 }
 
 const hostProbe: HostProbe = { which: (name) => which(name), staticBusybox: () => findStaticBusybox() };
+
+/** The programs of 004 a guest runs, beside the addon in a prebuild. */
+const PREBUILD_FILES = ['overcommit-lab.node', 'ocl-settings', 'ocl-sparse', 'ocl-rlimit'] as const;
+
+/** What a foreign guest lacks, one sentence each: its Node, glibc and busybox (from the cache), its prebuild (from the package). */
+function foreignMissing(m: Machine, f: ForeignGuest, probe: HostProbe): string[] {
+  const exists = probe.exists ?? existsSync;
+  const isStatic = probe.isStatic ?? isStaticElf;
+  const fetch = `scripts/kernels.sh ${m.fetchedBy} fetches it into ${f.userland.dir}`;
+  const missing: string[] = [];
+  if (!exists(f.userland.node))
+    missing.push(`the ${m.arch} guest's Node (${f.userland.node}) is missing: ${fetch} (${m.nodePackage} from the npm registry).`);
+  if (!exists(f.userland.loader)) {
+    missing.push(`the ${m.arch} guest's glibc (${f.userland.loader}) is missing: ${fetch} (Debian's libc6-${m.debian}-cross).`);
+  }
+  if (!exists(f.userland.busybox) || !isStatic(f.userland.busybox)) {
+    missing.push(
+      `the ${m.arch} guest's static busybox (${f.userland.busybox}) is missing: ${fetch} (Debian's busybox-static:${m.debian}).`,
+    );
+  }
+  const absent = PREBUILD_FILES.filter((name) => !exists(join(f.prebuildDir, name)));
+  if (absent.length > 0) {
+    missing.push(
+      `the linux-${m.arch} prebuild (${absent.join(', ')} in ${f.prebuildDir}) is missing: npm run prebuild:${m.arch} cross-compiles it.`,
+    );
+  }
+  return missing;
+}
 
 /** The host's tools, or every missing one's sentence. */
 export function checkHostTools(needs: Needs, probe: HostProbe = hostProbe): HostTools | { missing: string[] } {
   const missing: string[] = [];
   const find = probe.which;
-  const qemu = find('qemu-system-x86_64');
-  if (qemu === undefined)
-    missing.push('qemu-system-x86_64 is missing: install the qemu-system-x86 package (apt-get install qemu-system-x86).');
-  const busybox = probe.staticBusybox();
+  const machine = needs.machine ?? MACHINES.x64;
+  const qemu = find(machine.qemu);
+  if (qemu === undefined) {
+    missing.push(`${machine.qemu} is missing: install the ${machine.qemuPackage} package (apt-get install ${machine.qemuPackage}).`);
+  }
+  if (needs.foreign !== undefined) missing.push(...foreignMissing(machine, needs.foreign, probe));
+  // A foreign guest's busybox is its architecture's (foreignMissing checked it).
+  const busybox = needs.foreign === undefined ? probe.staticBusybox() : needs.foreign.userland.busybox;
   if (busybox === undefined) {
     missing.push(
       'a statically linked busybox is missing (the guest runs it before any library is there): install the busybox-static package.',

@@ -24,6 +24,7 @@ import {
   openKvmDevice,
   TCG_LIFE_MS,
 } from './accel.js';
+import { MACHINES, type Machine, userlandOf } from './arch.js';
 import {
   buildInitramfs,
   builtinModules,
@@ -38,10 +39,11 @@ import {
   rootSymlinks,
   type Share,
   type SwapSpec,
+  userlandSymlinks,
 } from './initramfs.js';
 import { resolveKernel } from './kernel.js';
 import { type QemuResult, qemuArgs, runQemu } from './qemu.js';
-import { checkHostTools, which } from './requirements.js';
+import { checkHostTools, type ForeignGuest, which } from './requirements.js';
 import { makeWorkDir, QEMU_PID_FILE, sweepStaleWorkDirs } from './work.js';
 
 /** Host memory left for everyone else while a guest runs. */
@@ -118,17 +120,33 @@ export function guestShares(nodePath: string, pkgDir: string): Share[] {
   return shares;
 }
 
+/**
+ * A guest of another architecture than this host's: it shares none of the host's /usr but the
+ * cached userland of its own (Node, glibc, busybox) and runs the package's prebuild for it.
+ */
+function foreignGuest(machine: Machine, pkgDir: string): ForeignGuest | undefined {
+  if (machine.arch === process.arch) return undefined;
+  return { userland: userlandOf(machine), prebuildDir: join(pkgDir, 'prebuilds', `linux-${machine.arch}`) };
+}
+
 export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResult> {
   const progress = hooks.progress ?? (() => {});
   const notice = hooks.notice ?? (() => {});
   const kernel = resolveKernel(o.kernel);
+  const machine = MACHINES[kernel.arch.arch];
+  const pkgDir = realpathSync(packageRoot);
+  const foreign = foreignGuest(machine, pkgDir);
   const moduleIndex = kernel.modulesDir === undefined ? new Map<string, string>() : indexModules(kernel.modulesDir);
   const tools = checkHostTools({
     modules: kernel.modulesDir !== undefined,
     compressedModules: [...moduleIndex.values()].some((f) => f.endsWith('.xz')),
     ext4Image: o.swap.kind === 'file',
+    machine,
+    ...(foreign === undefined ? {} : { foreign }),
   });
   if ('missing' in tools) throw new Error(`vm cannot start:\n  ${tools.missing.join('\n  ')}`);
+  // The guest mounts shares at their host paths: the userland's real one.
+  const userland = foreign === undefined ? undefined : userlandOf(machine, realpathSync(foreign.userland.dir));
 
   sweepStaleWorkDirs();
   const work = makeWorkDir();
@@ -147,15 +165,22 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
       if (set.missing.length > 0) throw new Error(set.missing.join(' '));
       modules = set.files;
     }
-    const nodePath = realpathSync(process.execPath);
-    const pkgDir = realpathSync(packageRoot);
-    const shares = guestShares(nodePath, pkgDir);
+    const nodePath = userland?.node ?? realpathSync(process.execPath);
+    const shares: Share[] =
+      userland === undefined
+        ? guestShares(nodePath, pkgDir)
+        : [
+            { tag: 'userland', hostPath: userland.dir, readonly: true },
+            { tag: 'pkg', hostPath: pkgDir, readonly: true },
+          ];
     const out = join(work, 'out');
     mkdirSync(out);
     const init = initScript({
       modules,
       shares,
       packageDir: pkgDir,
+      // build/ holds the host's addon and programs, which node-gyp-build and runProgram prefer.
+      ...(userland === undefined ? {} : { hidden: ['build'] }),
       outTag: 'out',
       cgroup: o.cgroup,
       swap: o.swap,
@@ -163,7 +188,12 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     });
     progress(`preparing the guest (kernel ${kernel.version})`);
     const initrd = join(work, 'initramfs.cpio');
-    buildInitramfs(initramfsEntries(tools.busybox, modules, init, rootSymlinks()), join(work, 'root'), initrd, tools);
+    buildInitramfs(
+      initramfsEntries(tools.busybox, modules, init, userland === undefined ? rootSymlinks() : userlandSymlinks(userland.libDir)),
+      join(work, 'root'),
+      initrd,
+      tools,
+    );
     let disk: string | undefined;
     if (o.swap.kind === 'file') {
       disk = join(work, 'swap.img');
@@ -210,6 +240,7 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     const timeoutMs = (accel: Accel) => o.timeoutMs ?? defaultTimeoutMs(accel, o.runs);
     const bootOnce = (accel: Accel) => {
       const args = qemuArgs({
+        machine,
         accel,
         memoryBytes: o.memoryBytes,
         cpus: o.cpus,
@@ -244,7 +275,15 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
       }
       return result;
     };
-    const device = request === 'tcg' ? ({ opens: true } as const) : openKvmDevice();
+    const device =
+      request === 'tcg'
+        ? ({ opens: true } as const)
+        : foreign !== undefined
+          ? ({
+              opens: false,
+              why: `the kernel is ${machine.arch} and this host ${process.arch} (KVM runs guests of the host's architecture only)`,
+            } as const)
+          : openKvmDevice();
     let step: AccelStep = chooseAccel(request, device);
     let result: QemuResult | undefined;
     if ('tryKvm' in step) {
@@ -273,6 +312,7 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     const info: VmInfo = {
       kernelSource: kernel.given,
       kernel: kernel.version,
+      arch: machine.arch,
       memoryBytes: o.memoryBytes,
       cpus: o.cpus,
       swap: swapText(o.swap),
