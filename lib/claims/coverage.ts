@@ -333,6 +333,7 @@ const doc003: DocumentCoverage = {
       'Denying obvious overcommits means that new mappings whose size doesn’t exceed the amount of currently available free memory are permitted.',
       'mode-matrix/heuristic-limit-is-free-memory',
       'mode-matrix/mode0-rule-in-force',
+      'redis-server/redis-bgsave-mode0-rule',
     ),
     m(
       'Existing allocations may be overcommitted (since they may not be using all of the pages that they mapped).',

@@ -14,6 +14,9 @@
 import { bytesToPages } from '../units.js';
 import type { Meminfo } from './meminfo.js';
 
+/** The two mode-0 rules by name, as findings and reports say them. */
+export const MODE0_RULES = { free: 'the free-memory estimate (before 5.2)', ramSwap: 'RAM + swap (since 5.2)' } as const;
+
 /** A rule's prediction: the largest single mapping it accepts, and how, with the numbers. */
 export interface RulePrediction {
   largestBytes: number;

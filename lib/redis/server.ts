@@ -186,6 +186,8 @@ export interface StartOptions {
   startTimeoutMs?: number;
   /** Per-command timeout of the client; default 120 s. */
   commandTimeoutMs?: number;
+  /** Variables added to the server's environment (e.g. its allocator's MALLOC_CONF). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Command-line settings every Redis since 2.6 accepts: unknown ones would stop an older one. */
@@ -241,7 +243,13 @@ export async function startRedisServer(opts: StartOptions): Promise<RedisServer>
   try {
     writeFileSync(join(dir, MARKER), JSON.stringify({ owner: process.pid }));
     if (runAs.uid !== (process.getuid?.() ?? 0)) chownSync(dir, runAs.uid, runAs.gid);
-    child = spawn(opts.path, serverArgs(dir, socket), { stdio: ['ignore', 'pipe', 'pipe'], uid: runAs.uid, gid: runAs.gid, cwd: dir });
+    child = spawn(opts.path, serverArgs(dir, socket), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      uid: runAs.uid,
+      gid: runAs.gid,
+      cwd: dir,
+      env: { ...process.env, ...opts.env },
+    });
     const started = child;
     const collect = (d: Buffer): void => {
       if (output.length < 16_384) output += d.toString();

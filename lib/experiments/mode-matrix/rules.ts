@@ -1,4 +1,4 @@
-import { freeMemoryRule, type RulePrediction, ramSwapRule } from '../../kernel/admission.js';
+import { freeMemoryRule, MODE0_RULES, type RulePrediction, ramSwapRule } from '../../kernel/admission.js';
 import { gib, mib } from '../../units.js';
 import { all } from '../../verdict/combine.js';
 import { type ChangeClass, type ChangeWording, classifyChange, distinguishable, judgeAbove, verdictOf } from '../../verdict/decide.js';
@@ -137,9 +137,9 @@ function compare(c: MatrixCell): string {
   return `largest accepted ${c.largestBytes} B (${gib(c.largestBytes)}, ${c.probes} probes); predicted ${c.prediction}; difference ${d} B (${Math.abs(d) <= t ? `matches ${tol}` : `does not match ${tol}`})`;
 }
 
-const FREE_LABEL = 'the free-memory estimate (before 5.2)';
+const FREE_LABEL = MODE0_RULES.free;
 
-const RAM_SWAP_LABEL = 'RAM + swap (since 5.2)';
+const RAM_SWAP_LABEL = MODE0_RULES.ramSwap;
 
 /** Mode 0's part of the evidence, with its tolerance, or why there is none to judge. */
 interface Mode0Part {

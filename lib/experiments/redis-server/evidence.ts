@@ -1,4 +1,5 @@
 /** What one run of the real redis-server recorded (JSON evidence; the keys are a public contract). */
+import type { FreeEstimateInputs } from '../../kernel/admission.js';
 import type { Measured, OvercommitMode } from '../model.js';
 
 export interface RedisServerEvidence extends Measured {
@@ -22,6 +23,31 @@ export interface RedisServerEvidence extends Measured {
   rssBytes: number | null;
   /** MemAvailable just before BGSAVE. */
   memAvailableBytes: number;
+  /**
+   * Just before BGSAVE, every mode (absent from runs before the FAQ's scenario was built): MemFree,
+   * MemTotal, SwapTotal, and the inputs of mode 0's free-memory estimate (the rule before 5.2).
+   */
+  memFreeBytes?: number | null;
+  memTotalBytes?: number | null;
+  swapTotalBytes?: number | null;
+  freeEstimate?: FreeEstimateInputs | null;
+  /** The server's largest accounted ('ac') mapping: the largest single request its fork puts to mode 0's check. */
+  largestAccountedBytes?: number | null;
+  /** The server's mappings marked 'nr' (MAP_NORESERVE in modes 0 and 1: never charged, so a fork's check skips them). */
+  noReserveBytes?: number | null;
+  /** INFO memory's mem_allocator, e.g. 'jemalloc-5.3.0' or 'libc'. */
+  memAllocator?: string | null;
+  /**
+   * MALLOC_CONF given to the server; null: none. The FAQ's scenario gives jemalloc 'dss:primary'
+   * (its heap from sbrk, charged like libc's), since jemalloc 5 maps with MAP_NORESERVE in modes
+   * 0 and 1, which no fork's check ever sees.
+   */
+  mallocConf?: string | null;
+  /** How the dataset was written: 'set' (the values sent), 'setrange' (the server zero-fills each value: one small command per value). */
+  fill?: 'set' | 'setrange';
+  /** Milliseconds spent filling, and from BGSAVE to the end of the last save. */
+  fillMs?: number;
+  saveMs?: number;
   /** The start-up warning "Memory overcommit must be enabled!" (or the older wording) in the log. */
   overcommitWarning: boolean;
   warningLines: string[];
@@ -40,7 +66,7 @@ export interface RedisServerEvidence extends Measured {
   saveDelayUs: number | null;
   /** rdb_bgsave_in_progress once the writes were done: the child was still there to share the pages. */
   savingAfterWrites: boolean | null;
-  /** Mode 2: CommitLimit and Committed_AS just before BGSAVE, the server's accounted ('ac') bytes, and whether the guard narrowed the limit. */
+  /** CommitLimit and Committed_AS just before BGSAVE (mode 2: inside the guard's narrowed window; modes 0 and 1 since the FAQ's scenario), the server's accounted ('ac') bytes. */
   commitLimitBytes: number | null;
   committedAsBytes: number | null;
   committedAsAfterBytes: number | null;

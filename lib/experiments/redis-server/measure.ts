@@ -5,11 +5,15 @@
  * written meanwhile (the child's own dirty pages), then one slowed by rdb-key-save-delay during
  * which the test rewrites a known part of the dataset in place (SETRANGE). Mode 2: a dataset
  * larger than the guard's headroom, and the BGSAVE inside a nested guard window whose CommitLimit
- * leaves others that headroom: the copy does not fit.
+ * leaves others that headroom: the copy does not fit. On a throwaway VM, modes 0 and 1 play the
+ * FAQ's own case instead: a dataset larger than what stays free once written, and one BGSAVE.
  */
 import type { Redis } from 'ioredis';
+import { freeEstimateInputs } from '../../kernel/admission.js';
 import { type Meminfo, readMeminfo } from '../../kernel/meminfo.js';
-import { accountedBytesIn, readVmas } from '../../kernel/smaps.js';
+import { accountedBytesIn, readVmas, type Vma } from '../../kernel/smaps.js';
+import { readOvercommitSettings } from '../../kernel/sysctl.js';
+import { readZoneinfo, totalReservePages } from '../../kernel/zoneinfo.js';
 import { pageSize } from '../../native/mapping.js';
 import { bgsaveLines, infoNumber, overcommitWarnings, parseInfo } from '../../redis/info.js';
 import { findRedisServer, type RedisServer, startRedisServer } from '../../redis/server.js';
@@ -31,6 +35,18 @@ const LARGE_VALUE_BYTES = 256 * KiB - 64;
 const SHARED_DATASET_BYTES = 128 * MiB;
 /** On a throwaway VM: the FAQ's case, more than stays free once written (as redis-fork). */
 const DISPOSABLE_DATASET_SHARE = 0.6;
+/**
+ * The FAQ's values: 8 MiB allocations (header and NUL included), each zero-filled by the server
+ * from one SETRANGE at its last byte: a few hundred small commands write gigabytes, in seconds
+ * under emulation, on any Redis since 2.2 (DEBUG POPULATE is off by default since Redis 7).
+ */
+const FAQ_VALUE_BYTES = 8 * MiB - 64;
+/**
+ * jemalloc 5 maps its heap MAP_NORESERVE when overcommit_memory is 0 or 1: never charged, so no
+ * fork's check sees it. From sbrk ('dss'), the heap is charged as libc's and older jemallocs'
+ * are, the memory the FAQ's fork has to find. Both names: a Redis with its own jemalloc reads JE_.
+ */
+const FAQ_MALLOC_CONF = 'dss:primary';
 /** The share of the keys rewritten during the slowed save. */
 const OVERWRITE_SHARE = 1 / 8;
 /** Mode 2: the dataset is this many times the guard's headroom, so its copy cannot fit in it. */
@@ -43,7 +59,11 @@ const SAVE_TIMEOUT_MS = 300_000;
 interface Plan {
   valueBytes: number;
   keys: number;
+  fill: 'set' | 'setrange';
 }
+
+/** Modes 0 and 1 on a throwaway VM: the FAQ's own case. */
+const faqScenario = (mode: number): boolean => disposableMachine && mode !== 2;
 
 function plan(mode: number, m: Meminfo): Plan | { problem: string } {
   if (mode === 2) {
@@ -55,10 +75,11 @@ function plan(mode: number, m: Meminfo): Plan | { problem: string } {
       };
     if (m.memAvailable < 2 * dataset)
       return { problem: `MemAvailable ${gib(m.memAvailable)} is too little to write a ${gib(dataset)} dataset safely` };
-    return { valueBytes: LARGE_VALUE_BYTES, keys: Math.ceil(dataset / (256 * KiB)) };
+    return { valueBytes: LARGE_VALUE_BYTES, keys: Math.ceil(dataset / (256 * KiB)), fill: 'set' };
   }
-  const dataset = disposableMachine ? Math.floor(m.memAvailable * DISPOSABLE_DATASET_SHARE) : SHARED_DATASET_BYTES;
-  return { valueBytes: SMALL_VALUE_BYTES, keys: Math.floor(dataset / (2 * KiB)) };
+  if (faqScenario(mode))
+    return { valueBytes: FAQ_VALUE_BYTES, keys: Math.floor((m.memAvailable * DISPOSABLE_DATASET_SHARE) / (8 * MiB)), fill: 'setrange' };
+  return { valueBytes: SMALL_VALUE_BYTES, keys: Math.floor(SHARED_DATASET_BYTES / (2 * KiB)), fill: 'set' };
 }
 
 /** The evidence before anything is measured (a problem leaves it so). */
@@ -78,6 +99,14 @@ function blank(mode: RedisServerEvidence['mode'], redisServer: string): RedisSer
     usedMemoryBytes: null,
     rssBytes: null,
     memAvailableBytes: 0,
+    memFreeBytes: null,
+    memTotalBytes: null,
+    swapTotalBytes: null,
+    freeEstimate: null,
+    largestAccountedBytes: null,
+    noReserveBytes: null,
+    memAllocator: null,
+    mallocConf: null,
     overcommitWarning: false,
     warningLines: [],
     bgsave: 'err',
@@ -104,12 +133,15 @@ async function info(client: Redis, section: string): Promise<Record<string, stri
 }
 
 async function fill(client: Redis, p: Plan): Promise<void> {
-  // Compressible values (a byte repeated): the pages are written, the dump file stays small.
-  const values = Array.from({ length: 16 }, (_, i) => Buffer.alloc(p.valueBytes, 0x41 + i));
-  const batch = Math.max(1, Math.floor(FILL_BATCH_BYTES / p.valueBytes));
+  // Compressible values (a byte repeated, or zeros): the pages are written, the dump file stays small.
+  const values = Array.from({ length: 16 }, (_, i) => Buffer.alloc(p.fill === 'set' ? p.valueBytes : 0, 0x41 + i));
+  const batch = p.fill === 'set' ? Math.max(1, Math.floor(FILL_BATCH_BYTES / p.valueBytes)) : 16;
   for (let first = 0; first < p.keys; first += batch) {
     const pipe = client.pipeline();
-    for (let i = first; i < Math.min(p.keys, first + batch); i++) pipe.set(`k:${i}`, values[i % values.length]!);
+    for (let i = first; i < Math.min(p.keys, first + batch); i++) {
+      if (p.fill === 'set') pipe.set(`k:${i}`, values[i % values.length]!);
+      else pipe.setrange(`k:${i}`, p.valueBytes - 1, 'x');
+    }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw new Error(`filling the dataset: ${err.message}`);
   }
 }
@@ -135,6 +167,39 @@ async function saved(client: Redis): Promise<Record<string, string>> {
 }
 
 const status = (p: Record<string, string>): 'ok' | 'err' => (p.rdb_last_bgsave_status === 'ok' ? 'ok' : 'err');
+
+const vmaBytes = (v: Vma): number => Number(v.end - v.start);
+
+/** What the fork's check reads, just before BGSAVE: free memory by both mode-0 rules, the commit counters, the server's mappings. */
+function readBeforeSave(server: RedisServer, e: RedisServerEvidence): void {
+  const m = readMeminfo();
+  const vmas = readVmas(server.pid);
+  const flagged = vmas.some((v) => v.vmFlags.length > 0);
+  Object.assign(e, {
+    memAvailableBytes: m.memAvailable,
+    memFreeBytes: m.memFree,
+    memTotalBytes: m.memTotal,
+    swapTotalBytes: m.swapTotal,
+    // The fork's check runs in the server: CAP_SYS_ADMIN is the server's (root's), not the tool's.
+    freeEstimate: freeEstimateInputs(
+      m,
+      totalReservePages(readZoneinfo()),
+      readOvercommitSettings().adminReserveKbytes,
+      server.runAs.uid === 0,
+    ),
+    commitLimitBytes: m.commitLimit,
+    committedAsBytes: m.committedAs,
+    serverAccountedBytes: accountedBytesIn(vmas, 0n, 2n ** 64n - 1n),
+    largestAccountedBytes: flagged ? Math.max(0, ...vmas.filter((v) => v.vmFlags.includes('ac')).map(vmaBytes)) : null,
+    noReserveBytes: flagged ? vmas.filter((v) => v.vmFlags.includes('nr')).reduce((sum, v) => sum + vmaBytes(v), 0) : null,
+  });
+}
+
+/** The FAQ's case: one BGSAVE of a dataset larger than what stays free. */
+async function faqSave(server: RedisServer, e: RedisServerEvidence): Promise<void> {
+  e.bgsaveReply = await bgsave(server.client);
+  e.bgsave = status(await saved(server.client));
+}
 
 /** Modes 0 and 1: a save with nothing written, then one during which a known share is rewritten. */
 async function saves(server: RedisServer, e: RedisServerEvidence): Promise<void> {
@@ -186,6 +251,7 @@ export async function measure(ctx: ExperimentContext): Promise<RedisServerEviden
   const e = blank(ctx.mode, found.path);
   const p = plan(ctx.mode, readMeminfo());
   if ('problem' in p) return { ...e, problem: p.problem };
+  if (p.keys < 1) return { ...e, problem: 'MemAvailable leaves no dataset to write' };
   if (ctx.mode === 2 && !guardAvailability().available)
     return { ...e, problem: `mode 2 needs a narrowed CommitLimit: ${guardAvailability().reason}` };
   Object.assign(e, {
@@ -193,11 +259,14 @@ export async function measure(ctx: ExperimentContext): Promise<RedisServerEviden
     valueBytes: p.valueBytes,
     datasetBytes: p.keys * p.valueBytes,
     cgroupLimitBytes: cgroupLimit(p.keys * p.valueBytes),
+    fill: p.fill,
+    mallocConf: faqScenario(ctx.mode) ? FAQ_MALLOC_CONF : null,
   });
   let server: RedisServer | null = null;
   try {
     ctx.progress(`redis-server: starting ${found.path}`);
-    server = await startRedisServer({ path: found.path, memoryLimitBytes: e.cgroupLimitBytes! });
+    const env = e.mallocConf ? { MALLOC_CONF: e.mallocConf, JE_MALLOC_CONF: e.mallocConf } : undefined;
+    server = await startRedisServer({ path: found.path, memoryLimitBytes: e.cgroupLimitBytes!, env });
     e.runAs = server.runAs.label;
     e.cgroupNote = server.cgroupNote;
     if (server.cgroup === null) e.cgroupLimitBytes = null;
@@ -207,15 +276,21 @@ export async function measure(ctx: ExperimentContext): Promise<RedisServerEviden
     e.warningLines = overcommitWarnings(server.log());
     e.overcommitWarning = e.warningLines.length > 0;
     ctx.progress(`redis-server ${version}: writing ${mib(e.datasetBytes)} (${p.keys} keys)`);
+    const filling = Date.now();
     await fill(server.client, p);
+    e.fillMs = Date.now() - filling;
     const mem = await info(server.client, 'memory');
     e.usedMemoryBytes = infoNumber(mem, 'used_memory');
     e.rssBytes = infoNumber(mem, 'used_memory_rss');
-    e.memAvailableBytes = readMeminfo().memAvailable;
+    e.memAllocator = mem.mem_allocator ?? null;
+    readBeforeSave(server, e);
     const mark = server.log().length;
-    ctx.progress('redis-server: BGSAVE');
+    ctx.progress(`redis-server: written in ${(e.fillMs / 1000).toFixed(1)} s; BGSAVE`);
+    const saving = Date.now();
     if (ctx.mode === 2) await saveChecked(server, e);
+    else if (faqScenario(ctx.mode)) await faqSave(server, e);
     else await saves(server, e);
+    e.saveMs = Date.now() - saving;
     e.bgsaveLog = bgsaveLines(server.log().slice(mark));
     return e;
   } catch (err) {

@@ -3,16 +3,21 @@
  * own page size included), so a saved run re-judges anywhere. Every numeric comparison is in
  * the `compare` section below.
  */
+import { freeMemoryRule, MODE0_RULES, ramSwapRule } from '../../kernel/admission.js';
 import { gib, mib } from '../../units.js';
 import { classifyChange, verdictOf } from '../../verdict/decide.js';
 import { type CommitRoom, copyFits } from '../../verdict/fits.js';
 import { measured, notMeasured, type Part, partRule } from '../../verdict/part.js';
 import { toleranceFromRange } from '../../verdict/tolerance.js';
-import { type ClaimRule, defineRules } from '../../verdict/types.js';
-import { DOC_000 } from '../documents.js';
+import { type ClaimRule, defineRules, type Evidence } from '../../verdict/types.js';
+import { DOC_000, DOC_003 } from '../documents.js';
 import type { RedisServerEvidence as E } from './evidence.js';
 
 // --- every numeric comparison of the rules ---
+
+/** BGSAVE failed and the log says the fork did ("Can't save in background: fork: ..."). */
+const forkRefused = (e: E): boolean => e.bgsave === 'err' && e.bgsaveLog.some((l) => /Can't save in background: fork/.test(l));
+const enomem = (e: E): boolean => e.bgsave === 'err' && e.bgsaveLog.some((l) => /Cannot allocate memory/.test(l));
 
 /** Mode 0: was the server's memory more than the free RAM at the fork (the FAQ's premise)? */
 function datasetOverFree(e: E): boolean {
@@ -57,6 +62,10 @@ const copyFitsHere = (p: Mode2Part) => copyFits(p.room, { label: "a copy of the 
 
 /** The copy-on-write sizes of a save during the writes and of one without, or why there are none. */
 function cowPart(e: E): Part<{ cow: number; baseline: number }> {
+  if (e.scenario === 'disposable' && e.fill === 'setrange')
+    return notMeasured(
+      "the FAQ's scenario (a throwaway VM) saves once, with nothing written meanwhile: copy-on-write is measured on a shared machine's dataset",
+    );
   if (e.bgsave !== 'ok' || e.cowBytes === null || e.cowBaselineBytes === null)
     return notMeasured('no background save completed with its copy-on-write size');
   if (e.savingAfterWrites !== true)
@@ -64,10 +73,47 @@ function cowPart(e: E): Part<{ cow: number; baseline: number }> {
   return measured({ cow: e.cowBytes, baseline: e.cowBaselineBytes });
 }
 
-// --- the rules ---
+/** What one mode-0 rule says of the fork's largest request: accept, refuse, or too close to tell. */
+type Prediction = 'accept' | 'refuse' | null;
 
-const forkRefused = (e: E): boolean => e.bgsave === 'err' && e.bgsaveLog.some((l) => /Can't save in background: fork/.test(l));
-const enomem = (e: E): boolean => e.bgsave === 'err' && e.bgsaveLog.some((l) => /Cannot allocate memory/.test(l));
+export interface Mode0Reading {
+  /** The fork's largest single request: the server's largest accounted mapping. */
+  requestBytes: number;
+  /** The largest request each rule accepts, from the readings just before BGSAVE. */
+  free: { largestBytes: number; formula: string; predicts: Prediction };
+  ramSwap: { largestBytes: number; formula: string; predicts: Prediction };
+  toleranceBytes: number;
+}
+
+/**
+ * Mode 0's check, as each rule reads this run: dup_mmap asks it once per accounted mapping, so the
+ * largest one decides. The tolerance: what moves between the reading and the fork (the tool's
+ * jitter, and a 32nd of the free estimate for the pages the kernel frees or takes meanwhile).
+ */
+export function mode0Reading(e: E): Mode0Reading | { missing: string } {
+  if (e.largestAccountedBytes == null || e.freeEstimate == null || e.memTotalBytes == null || e.swapTotalBytes == null)
+    return { missing: "the server's mappings and free memory were not read before BGSAVE" };
+  const request = e.largestAccountedBytes;
+  const free = freeMemoryRule(e.freeEstimate, e.pageSize);
+  const ramSwap = ramSwapRule(e.memTotalBytes, e.swapTotalBytes, e.pageSize);
+  const tolerance = toleranceFromRange(0, free.largestBytes / 32);
+  const predicts = (largest: number): Prediction =>
+    request < largest - tolerance ? 'accept' : request > largest + tolerance ? 'refuse' : null;
+  return {
+    requestBytes: request,
+    free: { largestBytes: free.largestBytes, formula: free.formula, predicts: predicts(free.largestBytes) },
+    ramSwap: { largestBytes: ramSwap.largestBytes, formula: ramSwap.formula, predicts: predicts(ramSwap.largestBytes) },
+    toleranceBytes: tolerance,
+  };
+}
+
+/** The known mode-0 rules that predicted what the fork did (refused: BGSAVE's fork failed; else the save ran). */
+function rulesMatching(e: E, r: Mode0Reading): string[] {
+  const outcome: Prediction = forkRefused(e) ? 'refuse' : 'accept';
+  return [...(r.free.predicts === outcome ? [MODE0_RULES.free] : []), ...(r.ramSwap.predicts === outcome ? [MODE0_RULES.ramSwap] : [])];
+}
+
+// --- the rules ---
 
 function server(e: E): string {
   const cg = e.cgroupLimitBytes === null ? `no memory cgroup (${e.cgroupNote})` : `in a ${mib(e.cgroupLimitBytes)} memory cgroup`;
@@ -83,6 +129,44 @@ function save(e: E): string {
 }
 
 const unsaved = (e: E): string | undefined => (e.bgsaveLog.length === 0 && e.bgsaveReply === '' ? 'BGSAVE was not run' : undefined);
+
+/** The numbers mode 0's check read: the request, both rules' limits, the heap the fork never charges. */
+function mode0Numbers(e: E, r: Mode0Reading): string {
+  const heap = e.mallocConf ? `, MALLOC_CONF ${e.mallocConf}` : '';
+  const nr = e.noReserveBytes ? `; ${mib(e.noReserveBytes)} of MAP_NORESERVE mappings, which no fork's check charges` : '';
+  return (
+    `The fork's largest request was ${mib(r.requestBytes)} (the server's largest accounted mapping; allocator ${e.memAllocator ?? 'unknown'}${heap}${nr}); ` +
+    `MemFree ${gib(e.memFreeBytes ?? 0)}, MemAvailable ${gib(e.memAvailableBytes)}, CommitLimit ${gib(e.commitLimitBytes ?? 0)}, Committed_AS ${gib(e.committedAsBytes ?? 0)} before it. ` +
+    `Mode 0 by ${MODE0_RULES.free} accepts up to ${mib(r.free.largestBytes)} (${r.free.formula}): ${r.free.predicts ?? 'too close to tell'}; ` +
+    `by ${MODE0_RULES.ramSwap} up to ${mib(r.ramSwap.largestBytes)}: ${r.ramSwap.predicts ?? 'too close to tell'} (tolerance ${mib(r.toleranceBytes)})`
+  );
+}
+
+/**
+ * Mode 0's reading for telling the two rules apart, or why this run cannot: no save, a failure
+ * that is not the fork's, a request within the tolerance of a limit, or rules that agree (while
+ * matching what the fork did). Rules that agree and were both wrong leave the part: neither holds.
+ */
+function mode0RulePart(e: E): Part<Mode0Reading> {
+  const why = unsaved(e);
+  if (why !== undefined) return notMeasured(why);
+  const r = mode0Reading(e);
+  if ('missing' in r) return notMeasured(r.missing);
+  if (e.bgsave === 'err' && !forkRefused(e)) return notMeasured(`BGSAVE failed without the log's fork line: ${save(e)}`);
+  if (r.free.predicts === null || r.ramSwap.predicts === null)
+    return notMeasured(
+      `the fork's largest request (${mib(r.requestBytes)}) is within ${mib(r.toleranceBytes)} of a rule's limit (${MODE0_RULES.free}: ${mib(r.free.largestBytes)}, ${MODE0_RULES.ramSwap}: ${mib(r.ramSwap.largestBytes)})`,
+    );
+  if (r.free.predicts === r.ramSwap.predicts && rulesMatching(e, r).length > 0) {
+    const nr = e.noReserveBytes
+      ? ` (${mib(e.noReserveBytes)} of the server's mappings are MAP_NORESERVE, which no fork's check charges)`
+      : '';
+    return notMeasured(
+      `both rules ${r.free.predicts} the fork's largest request (${mib(r.requestBytes)}${nr}; ${MODE0_RULES.free}: ${mib(r.free.largestBytes)}, ${MODE0_RULES.ramSwap}: ${mib(r.ramSwap.largestBytes)}): it tells them not apart`,
+    );
+  }
+  return measured(r);
+}
 
 const rules: ClaimRule<E>[] = [
   {
@@ -111,9 +195,27 @@ const rules: ClaimRule<E>[] = [
         ? undefined
         : `the server's ${mib(e.rssBytes ?? e.datasetBytes)} was not more than MemAvailable (${gib(e.memAvailableBytes)}): the FAQ predicts nothing (its own case runs in a throwaway VM, \`overcommit-lab vm\`)`),
     judge: (e) => ({ holds: forkRefused(e) }),
-    observe: (e, v) =>
-      `${server(e)}, MemAvailable ${gib(e.memAvailableBytes)} before the fork: ${save(e)}. ${v.holds ? 'The fork was refused, as the FAQ says' : 'The fork went through with less free RAM than the dataset'}.`,
+    observe: (e, v) => {
+      const r = mode0Reading(e);
+      const numbers = 'missing' in r ? '' : ` ${mode0Numbers(e, r)}.`;
+      return `${server(e)}, MemAvailable ${gib(e.memAvailableBytes)} before the fork: ${save(e)}. ${v.holds ? 'The fork was refused, as the FAQ says' : 'The fork went through with less free RAM than the dataset'}.${numbers}`;
+    },
   },
+  partRule(mode0RulePart, {
+    claim: {
+      id: 'redis-bgsave-mode0-rule',
+      text: "Heuristic overcommit handling: a new mapping is an obvious overcommit when its size exceeds the amount of currently available free memory (003; kernels before 5.2), or RAM + swap (since 5.2). Which one this kernel follows, as Redis's fork for BGSAVE meets it.",
+      source: DOC_003,
+      modes: [0],
+    },
+    judge: (r, e) => ({ holds: rulesMatching(e, r).length === 1 }),
+    observe: (r, e, v) => {
+      const which = v.holds ? `This kernel follows ${rulesMatching(e, r)[0]}` : 'This kernel follows neither known rule';
+      return `${save(e)}. ${mode0Numbers(e, r)}. ${which}.`;
+    },
+    evidence: (r, e) => ({ ...e, rule: rulesMatching(e, r)[0] ?? null }) as unknown as Evidence,
+    evidenceWhenMissing: (e) => ({ ...e, rule: null }) as unknown as Evidence,
+  }),
   {
     claim: {
       id: 'redis-bgsave-mode1',
