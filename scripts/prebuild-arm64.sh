@@ -35,7 +35,7 @@ cd "$work"
   --target="$(node -p process.versions.node)" --artifacts "$work/build/Release/programs" --out "$root"
 
 # What was built must be arm64 code (a host compiler picked up by mistake would not be).
-for f in "$root"/prebuilds/linux-arm64/overcommit-lab.node "$root"/prebuilds/linux-arm64/ocl-{settings,sparse,rlimit}; do
+for f in "$root"/prebuilds/linux-arm64/overcommit-lab.node "$root"/prebuilds/linux-arm64/ocl-{settings,sparse,rlimit,malloc,exec}; do
   machine="$(od -An -tu2 -j18 -N2 "$f" | tr -d ' ')"
   if [ "$machine" != 183 ]; then
     echo "prebuild-arm64: $f is not an AArch64 ELF file (e_machine $machine)" >&2

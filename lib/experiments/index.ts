@@ -4,6 +4,7 @@ import { accounting } from './accounting/index.js';
 import { commitLimit } from './commit-limit/index.js';
 import { copyOnWrite } from './copy-on-write/index.js';
 import { forkInheritance } from './fork-inheritance/index.js';
+import { mallocFailure } from './malloc-failure/index.js';
 import { modeMatrix } from './mode-matrix/index.js';
 import type { Experiment } from './model.js';
 import { oomLateFailure } from './oom-late-failure/index.js';
@@ -29,4 +30,5 @@ export const experiments: readonly Experiment[] = [
   redisServer,
   oomLateFailure,
   ptracePages,
+  mallocFailure,
 ];

@@ -8,6 +8,7 @@ import { accountingRules } from './accounting/rules.js';
 import { commitLimitRules } from './commit-limit/rules.js';
 import { copyOnWriteRules } from './copy-on-write/rules.js';
 import { forkInheritanceRules } from './fork-inheritance/rules.js';
+import { mallocFailureRules } from './malloc-failure/rules.js';
 import { modeMatrixRules } from './mode-matrix/rules.js';
 import { oomLateFailureRules } from './oom-late-failure/rules.js';
 import { ptracePagesRules } from './ptrace-pages/rules.js';
@@ -32,4 +33,5 @@ export const ruleSets: readonly RuleSet[] = [
   redisServerRules,
   oomLateFailureRules,
   ptracePagesRules,
+  mallocFailureRules,
 ];
