@@ -3,6 +3,7 @@
 import { accounting } from './accounting/index.js';
 import { commitLimit } from './commit-limit/index.js';
 import { copyOnWrite } from './copy-on-write/index.js';
+import { execStack } from './exec-stack/index.js';
 import { forkInheritance } from './fork-inheritance/index.js';
 import { mallocFailure } from './malloc-failure/index.js';
 import { modeMatrix } from './mode-matrix/index.js';
@@ -31,4 +32,5 @@ export const experiments: readonly Experiment[] = [
   oomLateFailure,
   ptracePages,
   mallocFailure,
+  execStack,
 ];

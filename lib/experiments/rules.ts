@@ -7,6 +7,7 @@ import type { RuleSet } from '../verdict/types.js';
 import { accountingRules } from './accounting/rules.js';
 import { commitLimitRules } from './commit-limit/rules.js';
 import { copyOnWriteRules } from './copy-on-write/rules.js';
+import { execStackRules } from './exec-stack/rules.js';
 import { forkInheritanceRules } from './fork-inheritance/rules.js';
 import { mallocFailureRules } from './malloc-failure/rules.js';
 import { modeMatrixRules } from './mode-matrix/rules.js';
@@ -34,4 +35,5 @@ export const ruleSets: readonly RuleSet[] = [
   oomLateFailureRules,
   ptracePagesRules,
   mallocFailureRules,
+  execStackRules,
 ];
