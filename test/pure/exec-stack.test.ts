@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ExecStackEvidence, ExecTrial } from '../../lib/experiments/exec-stack/evidence.js';
 import { execStackRules } from '../../lib/experiments/exec-stack/rules.js';
 import { judgeEvidence } from '../../lib/experiments/judge.js';
-import { KiB, MiB } from '../../lib/units.js';
+import { KiB } from '../../lib/units.js';
 import { changeFromDeltas } from '../../lib/verdict/tolerance.js';
 import { seededRandom, underLoad } from '../helpers.js';
 
