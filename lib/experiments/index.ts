@@ -9,6 +9,7 @@ import { mallocFailure } from './malloc-failure/index.js';
 import { modeMatrix } from './mode-matrix/index.js';
 import type { Experiment } from './model.js';
 import { oomLateFailure } from './oom-late-failure/index.js';
+import { oomVictim } from './oom-victim/index.js';
 import { ptracePages } from './ptrace-pages/index.js';
 import { redisFork } from './redis-fork/index.js';
 import { redisServer } from './redis-server/index.js';
@@ -33,4 +34,5 @@ export const experiments: readonly Experiment[] = [
   ptracePages,
   mallocFailure,
   execStack,
+  oomVictim,
 ];

@@ -12,6 +12,7 @@ import { forkInheritanceRules } from './fork-inheritance/rules.js';
 import { mallocFailureRules } from './malloc-failure/rules.js';
 import { modeMatrixRules } from './mode-matrix/rules.js';
 import { oomLateFailureRules } from './oom-late-failure/rules.js';
+import { oomVictimRules } from './oom-victim/rules.js';
 import { ptracePagesRules } from './ptrace-pages/rules.js';
 import { redisForkRules } from './redis-fork/rules.js';
 import { redisServerRules } from './redis-server/rules.js';
@@ -36,4 +37,5 @@ export const ruleSets: readonly RuleSet[] = [
   ptracePagesRules,
   mallocFailureRules,
   execStackRules,
+  oomVictimRules,
 ];

@@ -9,6 +9,7 @@ const OVER = 3 * GiB;
 
 function mode2Run(over: Partial<MallocRun> = {}): MallocRun & { room: NonNullable<MallocFailureEvidence['mode2']>['room'] } {
   return {
+    pid: 100,
     sizesBytes: [64 * KiB, 8 * MiB, OVER],
     blocks: [
       { sizeBytes: 64 * KiB, address: '0x5500', vma: 'heap', vmaPathname: '[heap]' },
@@ -27,6 +28,7 @@ function mode2Run(over: Partial<MallocRun> = {}): MallocRun & { room: NonNullabl
 
 function cgroupRun(over: Partial<CgroupMallocRun> = {}): CgroupMallocRun {
   return {
+    pid: 101,
     sizesBytes: [64 * KiB, ...Array.from({ length: 12 }, () => 8 * MiB)],
     blocks: [
       { sizeBytes: 64 * KiB, address: '0x5500', vma: 'heap', vmaPathname: '[heap]' },

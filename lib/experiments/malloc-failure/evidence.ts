@@ -22,6 +22,8 @@ export interface MallocFailureLine {
 }
 
 export interface MallocRun {
+  /** The program's pid. */
+  pid: number;
   /** The requests the program was given, in order. */
   sizesBytes: number[];
   /** Every block malloc returned, in order, with the VMA that held it at the program's pause after the call. */

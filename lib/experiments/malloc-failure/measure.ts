@@ -45,6 +45,7 @@ export async function runMalloc(sizes: readonly number[], cgroupProcs?: string):
   });
   const failed = r.stdout.map((l) => /^malloc (\d+) failed (\d+) (.*)$/.exec(l)).find((m) => m !== null);
   return {
+    pid: r.pid,
     sizesBytes: [...sizes],
     blocks,
     writtenBlocks: r.stdout.filter((l) => l.startsWith('wrote ')).length,
