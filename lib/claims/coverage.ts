@@ -286,10 +286,7 @@ const doc002: DocumentCoverage = {
       IMMEDIATE,
     ),
     x('heading', 'Failure locality is important for debugging'),
-    m(
-      'When allocations fail fast, they are dramatically easier to debug, as the failure is synchronous with the request.',
-      MALLOC_AT_CALL,
-    ),
+    m('When allocations fail fast, they are dramatically easier to debug, as the failure is synchronous with the request.', MALLOC_AT_CALL),
     m(
       'When a program crashes due to an allocation failure, the entire context of that allocation is preserved: the requested allocation size, the subsystem making the allocation and the underlying operation that required it are already known.',
       MALLOC_AT_CALL,
