@@ -21,7 +21,14 @@ function ownGroups(): string[] {
 describe.skipIf(skip !== undefined)(`oom-victim on this kernel${skip === undefined ? '' : ` (skipped: ${skip})`}`, () => {
   it('measures both rounds with consistent evidence, reaps every process and removes its groups', { timeout: 300_000 }, async () => {
     const e = await measureOomVictim({ mode, progress: () => {} });
-    expect(e.problem).toBeUndefined();
+    const findings = judgeEvidence(oomVictim, e, mode);
+    for (const f of findings) expect([true, false, null]).toContain(f.holds);
+    expect(ownGroups()).toEqual([]);
+    if (e.problem !== undefined) {
+      // A round that went wrong as a whole (a holder that could not hold its block) decides nothing.
+      for (const f of findings) expect(f.holds).toBeNull();
+      return;
+    }
     expect(e.rounds.map((r) => r.kind)).toEqual(['sizes', 'adjusted']);
     for (const r of e.rounds) {
       expect(r.cgroupLimitBytes).toBe(LIMIT_BYTES);
@@ -37,7 +44,5 @@ describe.skipIf(skip !== undefined)(`oom-victim on this kernel${skip === undefin
       expect(r.trigger.writtenBlocks).toBeLessThanOrEqual(r.trigger.blocks);
     }
     expect(e.rounds[1]!.holders[0]!.oomScoreAdj).toBe(1000);
-    expect(ownGroups()).toEqual([]);
-    for (const f of judgeEvidence(oomVictim, e, mode)) expect([true, false, null]).toContain(f.holds);
   });
 });

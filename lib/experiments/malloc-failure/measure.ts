@@ -11,7 +11,7 @@ import { inMode2 } from '../../measure/mode2.js';
 import { pageSize } from '../../native/mapping.js';
 import { runProgram } from '../../native/programs.js';
 import { withMemoryCgroup } from '../../safety/memory-cgroup.js';
-import { KiB, MiB } from '../../units.js';
+import { KiB, MiB, mib } from '../../units.js';
 import type { ExperimentContext } from '../model.js';
 import type { BlockVma, CgroupMallocRun, MallocBlock, MallocFailureEvidence, MallocRun } from './evidence.js';
 
@@ -43,6 +43,8 @@ export async function runMalloc(sizes: readonly number[], cgroupProcs?: string):
       blocks.push({ sizeBytes: Number(m[1]), address: m[2]!, ...blockVma(pid, BigInt(m[2]!)) });
     },
   });
+  // 2: the program did not start its allocations (bad arguments, or it could not join the group).
+  if (r.exitCode === 2) throw new Error(`the malloc program did not run: ${r.stderr.trim() || r.stdout.join('; ')}`);
   const failed = r.stdout.map((l) => /^malloc (\d+) failed (\d+) (.*)$/.exec(l)).find((m) => m !== null);
   return {
     pid: r.pid,
@@ -66,23 +68,27 @@ async function runInCgroup(): Promise<CgroupMallocRun> {
 }
 
 export async function measureMallocFailure(ctx: ExperimentContext): Promise<MallocFailureEvidence> {
-  ctx.progress('malloc-failure: mode 2, a request larger than the commit room');
-  const m2 = await inMode2(ctx.mode, (room) => runMalloc([SMALL_BYTES, LARGE_BYTES, room.overRoomBytes]));
-  let overcommit: CgroupMallocRun | null = null;
-  let overcommitReason: string | null = null;
-  if (ctx.mode === 2) overcommitReason = 'mode 2 is in force: the run under overcommit is made in modes 0 and 1';
-  else {
-    ctx.progress(
-      `malloc-failure: mode ${ctx.mode}, ${CGROUP_BLOCKS} blocks of ${LARGE_BYTES / MiB} MiB in a ${CGROUP_LIMIT_BYTES / MiB} MiB cgroup`,
-    );
-    overcommit = await runInCgroup();
+  const base = { mode: ctx.mode, pageSize, mode2: null, mode2Reason: null, overcommit: null, overcommitReason: null };
+  try {
+    ctx.progress('malloc-failure: mode 2, a request larger than the commit room');
+    const m2 = await inMode2(ctx.mode, (room) => runMalloc([SMALL_BYTES, LARGE_BYTES, room.overRoomBytes]));
+    let overcommit: CgroupMallocRun | null = null;
+    let overcommitReason: string | null = null;
+    if (ctx.mode === 2) overcommitReason = 'mode 2 is in force: the run under overcommit is made in modes 0 and 1';
+    else {
+      ctx.progress(
+        `malloc-failure: mode ${ctx.mode}, ${CGROUP_BLOCKS} blocks of ${mib(LARGE_BYTES)} in a ${mib(CGROUP_LIMIT_BYTES)} cgroup`,
+      );
+      overcommit = await runInCgroup();
+    }
+    return {
+      ...base,
+      mode2: m2.ran ? { ...m2.value, room: m2.room } : null,
+      mode2Reason: m2.ran ? null : m2.reason,
+      overcommit,
+      overcommitReason,
+    };
+  } catch (e) {
+    return { ...base, problem: e instanceof Error ? e.message : String(e) };
   }
-  return {
-    mode: ctx.mode,
-    pageSize,
-    mode2: m2.ran ? { ...m2.value, room: m2.room } : null,
-    mode2Reason: m2.ran ? null : m2.reason,
-    overcommit,
-    overcommitReason,
-  };
 }

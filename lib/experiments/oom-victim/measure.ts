@@ -107,11 +107,15 @@ export async function measureRound(kind: RoundKind): Promise<VictimRound> {
 
 export async function measureOomVictim(ctx: ExperimentContext): Promise<OomVictimEvidence> {
   const rounds: VictimRound[] = [];
-  for (const kind of ['sizes', 'adjusted'] as const) {
-    ctx.progress(
-      `oom-victim: ${HOLDER_BYTES.map(mib).join(', ')} held in a ${mib(LIMIT_BYTES)} cgroup${kind === 'adjusted' ? ', the smallest at oom_score_adj 1000' : ''}; one more allocates past the limit`,
-    );
-    rounds.push(await measureRound(kind));
+  try {
+    for (const kind of ['sizes', 'adjusted'] as const) {
+      ctx.progress(
+        `oom-victim: ${HOLDER_BYTES.map(mib).join(', ')} held in a ${mib(LIMIT_BYTES)} cgroup${kind === 'adjusted' ? ', the smallest at oom_score_adj 1000' : ''}; one more allocates past the limit`,
+      );
+      rounds.push(await measureRound(kind));
+    }
+    return { pageSize, rounds };
+  } catch (e) {
+    return { pageSize, rounds, problem: e instanceof Error ? e.message : String(e) };
   }
-  return { pageSize, rounds };
 }
