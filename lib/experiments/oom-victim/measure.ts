@@ -17,11 +17,16 @@ import { runMalloc } from '../malloc-failure/measure.js';
 import type { ExperimentContext } from '../model.js';
 import type { Holder, OomVictimEvidence, RoundKind, Trigger, VictimRound } from './evidence.js';
 
-/** The group's limit, the holders' blocks (together most of it) and the trigger's steps (past the rest, but fitting once one holder is gone). */
-export const LIMIT_BYTES = 128 * MiB;
-export const HOLDER_BYTES = [16 * MiB, 32 * MiB, 64 * MiB] as const;
+/**
+ * The group's limit and the holders' blocks (together all but 16 MiB of it). The trigger's steps
+ * pass the limit whatever the processes' other charges (page tables, stacks, kernel memory: up
+ * to ~13 MiB seen), stay below the smallest holder when the OOM killer chooses, and fit once even
+ * the smallest holder is gone: one kill per round.
+ */
+export const LIMIT_BYTES = 192 * MiB;
+export const HOLDER_BYTES = [32 * MiB, 48 * MiB, 96 * MiB] as const;
 const TRIGGER_STEP_BYTES = MiB;
-const TRIGGER_STEPS = 20;
+const TRIGGER_STEPS = 24;
 const TIMEOUT_MS = 120_000;
 
 type Held = Pick<Holder, 'sizeBytes' | 'pid'>;

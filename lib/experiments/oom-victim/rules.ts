@@ -116,7 +116,7 @@ const rules: readonly ClaimRule<OomVictimEvidence>[] = [
 export const oomVictimRules = defineRules<OomVictimEvidence>({
   id: 'oom-victim',
   title:
-    "003's OOM victim choice: processes of 16, 32 and 64 MiB in one memory cgroup, one more allocating past its limit; who is killed against oom_score, then with oom_score_adj 1000 on the smallest",
+    "003's OOM victim choice: processes of 32, 48 and 96 MiB in one memory cgroup, one more allocating past its limit; who is killed against oom_score, then with oom_score_adj 1000 on the smallest",
   requires: { root: true, memoryCgroup: true },
   rules,
 });
