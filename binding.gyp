@@ -64,6 +64,28 @@
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]
+    },
+    {
+      "target_name": "ocl-malloc",
+      "type": "executable",
+      "product_dir": "<(PRODUCT_DIR)/programs",
+      "sources": ["native/programs/malloc.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-result"],
+      "ldflags": ["-s"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    },
+    {
+      "target_name": "ocl-exec",
+      "type": "executable",
+      "product_dir": "<(PRODUCT_DIR)/programs",
+      "sources": ["native/programs/exec.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-result"],
+      "ldflags": ["-s"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
     }
   ]
 }

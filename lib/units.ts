@@ -26,6 +26,11 @@ export function mib(bytes: number): string {
   return `${(bytes / MiB).toFixed(1)} MiB`;
 }
 
+/** '132 KiB': whole KiB, for sizes of a few pages (a new program's stack). */
+export function kib(bytes: number): string {
+  return `${Math.round(bytes / KiB)} KiB`;
+}
+
 /** '1.25 GiB': two decimals, about 10 MiB, for sizes measured against RAM. */
 export function gib(bytes: number): string {
   return `${(bytes / GiB).toFixed(2)} GiB`;

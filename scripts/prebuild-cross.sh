@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cross-compiles the addon and 004's three programs for linux-ARCH (glibc) into
+# Cross-compiles the addon and the C programs (004's three and the tool's own) for linux-ARCH (glibc) into
 # prebuilds/linux-ARCH/ with Debian's cross toolchain for it:
 #   arm64  g++-aarch64-linux-gnu        (npm run prebuild:arm64; npm pack ships it)
 #   ppc64  g++-powerpc64le-linux-gnu    (npm run prebuild:ppc64; little-endian, Node's ppc64)
@@ -45,7 +45,7 @@ cd "$work"
   --target="$(node -p process.versions.node)" --artifacts "$work/build/Release/programs" --out "$root"
 
 # What was built must be that architecture's code (a host compiler picked up by mistake would not be).
-for f in "$root/prebuilds/linux-$arch/overcommit-lab.node" "$root/prebuilds/linux-$arch"/ocl-{settings,sparse,rlimit}; do
+for f in "$root/prebuilds/linux-$arch/overcommit-lab.node" "$root/prebuilds/linux-$arch"/ocl-{settings,sparse,rlimit,malloc,exec,ptrace}; do
   got="$(od -An -tu2 -j18 -N2 "$f" | tr -d ' ')"
   if [ "$got" != "$elf" ]; then
     echo "prebuild-cross: $f is not $arch code (ELF e_machine $got, expected $elf)" >&2

@@ -32,6 +32,7 @@ const IMMEDIATE = 'oom-late-failure/mode2-allocations-fail-immediately';
 const Q2 = 'oom-late-failure/q2-overcommit-works-until-all-touch';
 const FIRST_TOUCH = 'sparse-array/memory-taken-on-first-touch';
 const READS_MODE = 'settings/settings-program-reads-mode';
+const MALLOC_AT_CALL = 'malloc-failure/mode2-malloc-fails-at-call';
 
 const doc000: DocumentCoverage = {
   source: DOC_000,
@@ -226,15 +227,11 @@ const doc001: DocumentCoverage = {
     m('We account munmap', 'accounting/munmap'),
     m('We report the commit status in /proc', 'settings/commit-counters-in-meminfo'),
     m('Account and check on fork', 'fork-inheritance/fork-accounted', 'redis-fork/mode2-fork-checked'),
-    x(
-      'not yet measured',
-      'Review stack handling/building on exec',
-      "issue 19: an exec'd program's [stack] VMA and its charge at its first instruction",
-    ),
+    m('Review stack handling/building on exec', 'exec-stack/exec-stack-accounted'),
     m('SHMfs accounting', 'accounting/shmfs-same-pool'),
     m('Implement actual limit enforcement', 'commit-limit/limit-follows-ratio', TABLE.m2no),
     x('heading', 'To Do'),
-    m('Account ptrace pages (this is hard)', 'ptrace-pages/ptrace-pages-not-accounted'),
+    m('Account ptrace pages (this is hard)', 'ptrace-pages/ptrace-pages-not-accounted', 'ptrace-pages/ptrace-pages-pass-commit-limit'),
   ],
 };
 
@@ -266,10 +263,9 @@ const doc002: DocumentCoverage = {
       'framing',
       'To understand how this deferral works in practice, let’s consider what happens when a program calls malloc(3) to get a new memory allocation.',
     ),
-    x(
-      'not yet measured',
+    m(
       'At a high level, the allocator calls brk(2) or mmap(2) to request additional virtual address space from the kernel, which is represented by virtual memory area objects, also known as VMAs.',
-      'issue 19: a program that calls malloc(3), not raw mmap',
+      'malloc-failure/malloc-calls-brk-or-mmap',
     ),
     m(
       'On a system where overcommit is disabled, the kernel ensures that enough backing memory is available to satisfy the request before allowing the allocation to succeed.',
@@ -290,21 +286,12 @@ const doc002: DocumentCoverage = {
       IMMEDIATE,
     ),
     x('heading', 'Failure locality is important for debugging'),
-    x(
-      'not yet measured',
-      'When allocations fail fast, they are dramatically easier to debug, as the failure is synchronous with the request.',
-      'issue 19: a malloc program that reports its own failed call (size, errno) in mode 2',
-    ),
-    x(
-      'not yet measured',
+    m('When allocations fail fast, they are dramatically easier to debug, as the failure is synchronous with the request.', MALLOC_AT_CALL),
+    m(
       'When a program crashes due to an allocation failure, the entire context of that allocation is preserved: the requested allocation size, the subsystem making the allocation and the underlying operation that required it are already known.',
-      'issue 19: a malloc program that reports its own failed call (size, errno) in mode 2',
+      MALLOC_AT_CALL,
     ),
-    x(
-      'not yet measured',
-      'With overcommit, this locality is lost by design.',
-      'issue 19: the same malloc program dying by SIGKILL with nothing printed in modes 0/1',
-    ),
+    m('With overcommit, this locality is lost by design.', 'malloc-failure/overcommit-malloc-failure-not-local'),
     m('Allocations appear to succeed and the program proceeds under the assumption that the memory is available.', LATE),
     m(
       'When the allocation is eventually accessed, the kernel typically responds by invoking the OOM killer and terminating the process outright.',
@@ -412,15 +399,13 @@ const doc003: DocumentCoverage = {
       'The kernel code dedicated to selecting a process to kill when memory is exhausted is commonly known as the out-of-memory (OOM) killer.',
       'a name',
     ),
-    x(
-      'not yet measured',
+    m(
       'The OOM killer tries to choose the best process to kill in order to relieve the memory exhaustion, where “best” is determined by a range of factors.',
-      'issue 19: which process of several the OOM killer picks, against oom_score',
+      'oom-victim/oom-victim-best-by-factors',
     ),
-    x(
-      'not yet measured',
+    m(
       'For example, the more memory a process is consuming, the more likely it will be a candidate for the OOM',
-      'issue 19: which process of several the OOM killer picks, against oom_score and oom_score_adj',
+      'oom-victim/oom-victim-largest',
     ),
   ],
 };

@@ -7,9 +7,12 @@ import type { RuleSet } from '../verdict/types.js';
 import { accountingRules } from './accounting/rules.js';
 import { commitLimitRules } from './commit-limit/rules.js';
 import { copyOnWriteRules } from './copy-on-write/rules.js';
+import { execStackRules } from './exec-stack/rules.js';
 import { forkInheritanceRules } from './fork-inheritance/rules.js';
+import { mallocFailureRules } from './malloc-failure/rules.js';
 import { modeMatrixRules } from './mode-matrix/rules.js';
 import { oomLateFailureRules } from './oom-late-failure/rules.js';
+import { oomVictimRules } from './oom-victim/rules.js';
 import { ptracePagesRules } from './ptrace-pages/rules.js';
 import { redisForkRules } from './redis-fork/rules.js';
 import { redisServerRules } from './redis-server/rules.js';
@@ -32,4 +35,7 @@ export const ruleSets: readonly RuleSet[] = [
   redisServerRules,
   oomLateFailureRules,
   ptracePagesRules,
+  mallocFailureRules,
+  execStackRules,
+  oomVictimRules,
 ];

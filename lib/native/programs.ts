@@ -18,7 +18,7 @@ import { packageRoot } from './binding.js';
 import { pageSize } from './mapping.js';
 import { argRangeError, argTypeError, optionalBoolean, optionalFunction, optionsObject, positiveInteger } from './validate.js';
 
-export type ProgramName = 'settings' | 'sparse' | 'rlimit' | 'ptrace';
+export type ProgramName = 'settings' | 'sparse' | 'rlimit' | 'ptrace' | 'malloc' | 'exec';
 
 /** Where each program can stop, in the order it reaches them (native/programs/*.c). */
 export const programPausePoints = {
@@ -29,6 +29,10 @@ export const programPausePoints = {
   rlimit: ['limited'],
   /** ptrace (001's To Do, not 004's): the tracee mapped, then every page written by the tracer (the tracee still alive). */
   ptrace: ['mapped', 'written'],
+  /** malloc (002's story, not 004's): after each malloc (before its writes), and after the last block is written. */
+  malloc: ['allocated', 'held'],
+  /** exec (001's Status): the traced child stopped before exec, then at the exec'd program's first instruction. */
+  exec: ['forked', 'exec'],
 } as const satisfies Record<ProgramName, readonly string[]>;
 
 export type PausePoint<N extends ProgramName = ProgramName> = (typeof programPausePoints)[N][number];
@@ -75,11 +79,29 @@ export interface PtraceProgramOptions extends CommonProgramOptions<'ptrace'> {
   method: 'mem' | 'poke' | 'none';
 }
 
+/** The malloc program: mallocs each size in turn and writes every page of it. */
+export interface MallocProgramOptions extends CommonProgramOptions<'malloc'> {
+  /** The requests, in bytes (at most 64). */
+  sizes: readonly number[];
+  /** A memory cgroup's cgroup.procs: the program joins it before it allocates anything. */
+  cgroupProcs?: string;
+}
+
+/** The exec program: a traced child execs and stops at its first instruction. */
+export interface ExecProgramOptions extends CommonProgramOptions<'exec'> {
+  /** The child stops a second time instead of exec'ing (a control). */
+  noExec?: boolean;
+}
+
 export type RunProgramOptions<N extends ProgramName> = N extends 'sparse'
   ? SparseProgramOptions
   : N extends 'ptrace'
     ? PtraceProgramOptions
-    : CommonProgramOptions<N>;
+    : N extends 'malloc'
+      ? MallocProgramOptions
+      : N extends 'exec'
+        ? ExecProgramOptions
+        : CommonProgramOptions<N>;
 
 export interface ProgramPause<N extends ProgramName> {
   point: PausePoint<N>;
@@ -127,6 +149,8 @@ const EXECUTABLES: Record<ProgramName, string> = {
   sparse: 'ocl-sparse',
   rlimit: 'ocl-rlimit',
   ptrace: 'ocl-ptrace',
+  malloc: 'ocl-malloc',
+  exec: 'ocl-exec',
 };
 
 function isProgramName(name: unknown): name is ProgramName {
@@ -170,10 +194,24 @@ function ptraceArgs(options: PtraceProgramOptions): string[] {
   return ['--bytes', String(bytes), ...(options.file === undefined ? ['--anon'] : ['--file', options.file]), '--method', options.method];
 }
 
+function mallocArgs(options: MallocProgramOptions): string[] {
+  if (!Array.isArray(options.sizes) || options.sizes.length === 0 || options.sizes.length > 64)
+    throw argTypeError('sizes must be an array of 1 to 64 byte counts');
+  const sizes = options.sizes.map((s, i) => positiveInteger(s, `sizes[${i}]`));
+  if (options.cgroupProcs !== undefined && (typeof options.cgroupProcs !== 'string' || options.cgroupProcs === ''))
+    throw argTypeError('cgroupProcs must be a non-empty path');
+  return ['--sizes', sizes.join(','), ...(options.cgroupProcs === undefined ? [] : ['--cgroup', options.cgroupProcs])];
+}
+
 function programArgs(name: ProgramName, options: SparseProgramOptions): string[] {
   const args: string[] = [];
   if (options.onPause !== undefined && programPausePoints[name].length > 0) args.push('--pause');
   if (name === 'ptrace') return [...args, ...ptraceArgs(options as unknown as PtraceProgramOptions)];
+  if (name === 'malloc') return [...args, ...mallocArgs(options as unknown as MallocProgramOptions)];
+  if (name === 'exec') {
+    optionalBoolean((options as ExecProgramOptions).noExec, 'noExec');
+    return (options as ExecProgramOptions).noExec === true ? [...args, '--no-exec'] : args;
+  }
   if (name !== 'sparse') {
     if (options.bytes !== undefined || options.mincore !== undefined)
       throw argTypeError(`bytes and mincore are options of the sparse program, not ${name}`);

@@ -3,6 +3,7 @@ import { judgeEvidence } from '../../lib/experiments/judge.js';
 import type { PtracePagesEvidence } from '../../lib/experiments/ptrace-pages/evidence.js';
 import { ptracePages } from '../../lib/experiments/ptrace-pages/index.js';
 import { MAPPED_BYTES, measurePtracePages } from '../../lib/experiments/ptrace-pages/measure.js';
+import { disposableMachine } from '../../lib/safety/disposable.js';
 
 const verdict = (e: PtracePagesEvidence) => judgeEvidence(ptracePages, e, 0)[0]!;
 
@@ -16,6 +17,14 @@ describe('ptrace-pages on this kernel', () => {
       return;
     }
     expect(e.mappedBytes).toBe(MAPPED_BYTES);
+    // The mode-2 part runs on a throwaway VM only; elsewhere it says why it did not.
+    if (!disposableMachine) {
+      expect(e.pastLimit).toBeNull();
+      expect(e.pastLimitReason).toMatch(/throwaway VM/);
+    } else if (e.pastLimit != null) {
+      expect(e.pastLimit.roomBytes).toBe(e.pastLimit.commitLimitBytes - e.pastLimit.committedBeforeBytes);
+      expect(e.pastLimit.writtenPages).toBeLessThanOrEqual(e.pastLimit.mappedBytes / e.pageSize);
+    }
     expect(e.cases.map((c) => `${c.kind}/${c.method}`)).toEqual([
       'file-private-ro/mem',
       'file-private-ro/poke',

@@ -25,6 +25,9 @@ describe('experiments and their claims', () => {
       'redis-server',
       'oom-late-failure',
       'ptrace-pages',
+      'malloc-failure',
+      'exec-stack',
+      'oom-victim',
     ]);
     for (const e of experiments) {
       const claims = e.claims.map((c) => c.id);

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readKernelLog } from '../../kernel/kmsg.js';
-import { readMeminfo } from '../../kernel/meminfo.js';
 import { runNamedChild } from '../../measure/child.js';
+import { inMode2 } from '../../measure/mode2.js';
 import { pageSize } from '../../native/mapping.js';
 import { type TempMemoryCgroup, withMemoryCgroup } from '../../safety/memory-cgroup.js';
-import { type GuardWindow, guardAvailability, withOvercommitSettings } from '../../safety/settings-guard.js';
-import { GiB, MiB } from '../../units.js';
+import { MiB } from '../../units.js';
 import type { ExperimentContext } from '../model.js';
 import type { FailurePath, KernelLog, LateKillResult, Mode2Path, OomLateFailureEvidence } from './evidence.js';
 
@@ -120,36 +119,29 @@ export function runRlimitAsPath(requestBytes: number): Promise<FailurePath> {
 }
 
 /**
- * Mode 2 with a request that cannot fit: CommitLimit − Committed_AS + 1 GiB, mapped in a child
- * and never touched. Under the runner's mode 2 it runs as is; otherwise the settings guard
- * switches to mode 2 for the duration (keeping headroom for the rest of the machine, which is
- * why the request, not the limit, is what cannot fit).
+ * Mode 2 with a request that cannot fit (measure/mode2.ts): the room left + 1 GiB, mapped in a
+ * child and never touched.
  */
 export async function runMode2Path(ctx: ExperimentContext): Promise<Mode2Path> {
-  const attempt = async (window: GuardWindow | null): Promise<Mode2Path> => {
-    const m = readMeminfo();
-    const p = await mapOnly('mode-2', Math.max(m.commitLimit - m.committedAs, 0) + GiB, false);
-    return { ...p, commitLimitBytes: m.commitLimit, committedAsBytes: m.committedAs, guardRaisedKbytes: window?.headroom?.kbytes ?? null };
-  };
-  if (ctx.mode === 2) return attempt(null);
-  const avail = guardAvailability();
-  if (!avail.available) {
-    return {
-      path: 'mode-2',
-      requestBytes: 0,
-      mmapOk: false,
-      site: 'not-run',
-      code: null,
-      signal: null,
-      pagesTouched: 0,
-      msToFailure: null,
-      reason: `mode 2 is not in force and the settings guard cannot switch to it: ${avail.reason ?? 'unknown'}`,
-      commitLimitBytes: null,
-      committedAsBytes: null,
-      guardRaisedKbytes: null,
-    };
+  const r = await inMode2(ctx.mode, (room) => mapOnly('mode-2', room.overRoomBytes, false));
+  if (r.ran) {
+    const { commitLimitBytes, committedAsBytes, guardRaisedKbytes } = r.room;
+    return { ...r.value, commitLimitBytes, committedAsBytes, guardRaisedKbytes };
   }
-  return withOvercommitSettings({ mode: 2 }, attempt);
+  return {
+    path: 'mode-2',
+    requestBytes: 0,
+    mmapOk: false,
+    site: 'not-run',
+    code: null,
+    signal: null,
+    pagesTouched: 0,
+    msToFailure: null,
+    reason: r.reason,
+    commitLimitBytes: null,
+    committedAsBytes: null,
+    guardRaisedKbytes: null,
+  };
 }
 
 /** The late kill, then the same request under RLIMIT_AS and in mode 2. */

@@ -32,9 +32,30 @@ export interface PtraceCase {
   committed: CommittedChange;
 }
 
+/** Mode 2 on a throwaway VM: a tracer writes a private read-only anonymous mapping larger than the commit room. */
+export interface PtracePastLimit {
+  /** CommitLimit and Committed_AS in the mode-2 window, at the tracee's stop before the writes, and the room between them. */
+  commitLimitBytes: number;
+  committedBeforeBytes: number;
+  roomBytes: number;
+  /** overcommit_kbytes the settings guard wrote to narrow CommitLimit to Committed_AS + its margin. */
+  guardKbytes: number | null;
+  mappedBytes: number;
+  writtenPages: number;
+  writeErrno: number;
+  /** The tracee's Anonymous growth over the writes. */
+  anonymousGrowthBytes: number;
+  /** Committed_AS and CommitLimit at the stop after the writes. */
+  committedAfterBytes: number;
+  commitLimitAfterBytes: number;
+}
+
 export interface PtracePagesEvidence extends Measured {
   pageSize: number;
   /** Each mapping's size. */
   mappedBytes: number;
   cases: PtraceCase[];
+  /** The mode-2 part; null (with why) off a throwaway VM; absent in runs made before it existed. */
+  pastLimit?: PtracePastLimit | null;
+  pastLimitReason?: string | null;
 }
