@@ -22,7 +22,9 @@ const root = join(import.meta.dirname, '../..');
 const all = JSON.parse(gunzipSync(readFileSync(join(root, 'test/fixtures/run-mode-all-6.18.json.gz'))).toString('utf8')) as RunReport;
 /** The real redis-server's runs, captured apart: the full rows run it too. */
 const redis = JSON.parse(readFileSync(join(root, 'test/fixtures/redis-server/run-all-6.18.json'), 'utf8')) as RunReport;
-const captured: RunReport = { ...all, runs: [...all.runs, ...redis.runs] };
+/** The experiments added since (malloc-failure, exec-stack, oom-victim), captured apart likewise. */
+const later = JSON.parse(readFileSync(join(root, 'test/fixtures/run-later-6.18.json'), 'utf8')) as RunReport;
+const captured: RunReport = { ...all, runs: [...all.runs, ...redis.runs, ...later.runs] };
 export const COMMIT = '0123456789abcdef0123456789abcdef01234567';
 
 /**
