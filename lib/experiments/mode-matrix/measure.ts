@@ -16,8 +16,15 @@ import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, RootE
 import { THREAD_ARENA_BYTES, UNPRIVILEGED_UID } from './evidence.js';
 import { mode0Predictions, mode0Tolerance } from './rules.js';
 
-/** The top of the default x86_64 user address space (47 bits): mmap without a hint stays below it. */
-const ADDRESS_SPACE_TOP = 2 ** 47;
+/**
+ * The top of the user address space that mmap without a hint stays below: the power of two just
+ * above the stack, which sits under it (47 bits on x86-64 and ppc64, 48 on arm64), so no
+ * architecture's size is written in.
+ */
+function addressSpaceTop(): number {
+  const stack = readMaps().find((v) => v.pathname === '[stack]');
+  return stack === undefined ? 2 ** 47 : 2 ** stack.end.toString(2).length;
+}
 
 /** Readings of the mode-0 rules' inputs before the probe, and as many after it. */
 const MODE0_READINGS = 3;
@@ -28,7 +35,7 @@ const ROOT_TRIALS = 2;
 /** The size of the largest gap between this process's mappings, the most one mmap can get. */
 function largestAddressGap(): { bytes: number; mappings: number } {
   const minAddr = BigInt(readMmapMinAddr());
-  const top = BigInt(ADDRESS_SPACE_TOP - pageSize);
+  const top = BigInt(addressSpaceTop() - pageSize);
   const vmas = readMaps()
     .filter((v) => v.start < top)
     .sort((a, b) => (a.start < b.start ? -1 : 1));
@@ -52,8 +59,9 @@ function bracketedProbe(noreserve: boolean, lo: number, hi: number): Search {
   const from = Math.max(pageSize, lo);
   const r = probeLargestMapping({ noreserve, lo: from, hi });
   if (r.largestBytes > from && r.largestBytes < hi) return { ...r, lo: from, hi };
-  const full = probeLargestMapping({ noreserve, lo: pageSize, hi: ADDRESS_SPACE_TOP });
-  return { ...full, probes: full.probes + r.probes, lo: pageSize, hi: ADDRESS_SPACE_TOP };
+  const top = addressSpaceTop();
+  const full = probeLargestMapping({ noreserve, lo: pageSize, hi: top });
+  return { ...full, probes: full.probes + r.probes, lo: pageSize, hi: top };
 }
 
 function readMode0(): Mode0Reading {
