@@ -15,10 +15,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readStat } from '../kernel/stat.js';
 import { onProcessEnd } from '../safety/process-end.js';
 import { packageRoot } from './binding.js';
+import { EXECUTABLES, type ProgramName } from './executables.js';
 import { pageSize } from './mapping.js';
 import { argRangeError, argTypeError, optionalBoolean, optionalFunction, optionsObject, positiveInteger } from './validate.js';
 
-export type ProgramName = 'settings' | 'sparse' | 'rlimit' | 'ptrace' | 'malloc' | 'exec';
+export type { ProgramName };
 
 /** Where each program can stop, in the order it reaches them (native/programs/*.c). */
 export const programPausePoints = {
@@ -143,15 +144,6 @@ export interface ProgramResult<N extends ProgramName = ProgramName> {
 const DEFAULT_TIMEOUT_MS = 60_000;
 /** How often a pausing program's state is polled until the kernel shows it stopped. */
 const STOP_POLL_MS = 1;
-
-const EXECUTABLES: Record<ProgramName, string> = {
-  settings: 'ocl-settings',
-  sparse: 'ocl-sparse',
-  rlimit: 'ocl-rlimit',
-  ptrace: 'ocl-ptrace',
-  malloc: 'ocl-malloc',
-  exec: 'ocl-exec',
-};
 
 function isProgramName(name: unknown): name is ProgramName {
   return typeof name === 'string' && Object.hasOwn(EXECUTABLES, name);

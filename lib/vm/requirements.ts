@@ -4,6 +4,7 @@
  */
 import { accessSync, closeSync, constants, existsSync, openSync, readSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { EXECUTABLES } from '../native/executables.js';
 import { MACHINES, type Machine, type Userland } from './arch.js';
 
 /** The first executable `name` on PATH (or in `dirs`), or undefined. */
@@ -82,8 +83,8 @@ export interface HostProbe {
 
 const hostProbe: HostProbe = { which: (name) => which(name), staticBusybox: () => findStaticBusybox() };
 
-/** The programs of 004 a guest runs, beside the addon in a prebuild. */
-const PREBUILD_FILES = ['overcommit-lab.node', 'ocl-settings', 'ocl-sparse', 'ocl-rlimit'] as const;
+/** The addon and the C programs a guest runs, in a prebuild. */
+const PREBUILD_FILES = ['overcommit-lab.node', ...Object.values(EXECUTABLES)];
 
 /** What a foreign guest lacks, one sentence each: its Node, glibc and busybox (from the cache), its prebuild (from the package). */
 function foreignMissing(m: Machine, f: ForeignGuest, probe: HostProbe): string[] {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXECUTABLES } from '../../lib/native/executables.js';
 import { onPath } from '../helpers.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -13,7 +14,7 @@ function npm(args: string[], cwd: string, env = process.env): string {
   return execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
 }
 
-const PROGRAMS = ['ocl-settings', 'ocl-sparse', 'ocl-rlimit'];
+const PROGRAMS = Object.values(EXECUTABLES);
 const shipped = (arch: string) => [`prebuilds/linux-${arch}/overcommit-lab.node`, ...PROGRAMS.map((p) => `prebuilds/linux-${arch}/${p}`)];
 /**
  * Why the consumer's install cannot reach the packages the tarball depends on, or '' when npm's

@@ -188,7 +188,7 @@ describe("a foreign guest's userland", () => {
         "the ppc64 guest's Node (/c/guests/ppc64el/node/bin/node) is missing: scripts/kernels.sh 6.12-ppc64el-64k fetches it into /c/guests/ppc64el (node-linux-ppc64le from the npm registry).",
         "the ppc64 guest's glibc (/c/guests/ppc64el/root/usr/powerpc64le-linux-gnu/lib/ld64.so.2) is missing: scripts/kernels.sh 6.12-ppc64el-64k fetches it into /c/guests/ppc64el (Debian's libc6-ppc64el-cross).",
         "the ppc64 guest's static busybox (/c/guests/ppc64el/root/usr/bin/busybox) is missing: scripts/kernels.sh 6.12-ppc64el-64k fetches it into /c/guests/ppc64el (Debian's busybox-static:ppc64el).",
-        'the linux-ppc64 prebuild (overcommit-lab.node, ocl-settings, ocl-sparse, ocl-rlimit in /p/prebuilds/linux-ppc64) is missing: npm run prebuild:ppc64 cross-compiles it.',
+        'the linux-ppc64 prebuild (overcommit-lab.node, ocl-settings, ocl-sparse, ocl-rlimit, ocl-ptrace, ocl-malloc, ocl-exec in /p/prebuilds/linux-ppc64) is missing: npm run prebuild:ppc64 cross-compiles it.',
       ],
     });
     const none = checkHostTools(
