@@ -127,7 +127,9 @@ export const MACHINES: Readonly<Record<GuestArch, Machine>> = {
     qemu: 'qemu-system-aarch64',
     qemuPackage: 'qemu-system-arm',
     machine: ['-M', 'virt'],
-    tcgCpu: 'max',
+    // QEMU 7.2's FEAT_LPA2 under TCG: Debian's 4 KiB arm64 kernel (52-bit VA) uses it, and Node
+    // died of SIGSEGV at random points there; without LPA2 the kernel keeps 48 bits.
+    tcgCpu: 'max,lpa2=off',
     console: 'ttyAMA0',
     loader: '/lib/ld-linux-aarch64.so.1',
     libDir: 'usr/aarch64-linux-gnu/lib',

@@ -110,10 +110,10 @@ describe('imageArch', () => {
 
 describe('qemuArgs for each architecture', () => {
   const base = { memoryBytes: 1024 * 1024 * 1024, cpus: 1, kernel: '/k', initrd: '/i', append: [], shares: [], verbose: false };
-  it('boots arm64 on the virt machine, with -cpu max under TCG and its PL011 console', () => {
+  it('boots arm64 on the virt machine, with -cpu max under TCG (LPA2 off) and its PL011 console', () => {
     const args = qemuArgs({ ...base, machine: MACHINES.arm64, accel: 'tcg' });
     expect(args.slice(0, 2)).toEqual(['-M', 'virt']);
-    expect(args.join(' ')).toContain('-accel tcg -cpu max');
+    expect(args.join(' ')).toContain('-accel tcg -cpu max,lpa2=off');
     expect(args[args.indexOf('-append') + 1]).toMatch(/^console=ttyAMA0 /);
   });
 
