@@ -77,7 +77,7 @@ export function fullExperiments(ids: readonly string[]): string[] {
 }
 
 /**
- * Sized for TCG on 2 shared cores (about 25 minutes with the tests, 17 of them the tests):
+ * Sized for TCG on 2 shared cores (about 23 minutes with the tests, 13 of them the tests):
  * every experiment under modes 0, 1 and 2 on 5.1.15 (the rule before 5.2) and 6.1; the core
  * experiments under the three modes on 5.10 and 6.12. Between them cgroup v1 and v2, no swap, zram and a swap file
  * are all covered.
