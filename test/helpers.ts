@@ -34,3 +34,12 @@ export function nobodyCannotRead(...paths: string[]): string {
   const unreadable = paths.filter((p) => spawnSync('test', ['-r', join(checkout, p)], { uid: 65534, gid: 65534, cwd: '/' }).status !== 0);
   return unreadable.length === 0 ? '' : `user nobody cannot read ${unreadable.join(', ')} in ${checkout}`;
 }
+
+/** `overcommit-lab vm --kernel KERNEL [VM_ARGS] --quiet -- GUEST_ARGS`, as a user runs it, its stdout and stderr kept. */
+export function runVm(kernel: string, vmArgs: readonly string[], guestArgs: readonly string[], timeoutMs: number) {
+  const cli = join(import.meta.dirname, '../dist/cli/main.js');
+  return spawnSync(process.execPath, [cli, 'vm', '--kernel', kernel, ...vmArgs, '--quiet', '--', ...guestArgs], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+}

@@ -14,6 +14,7 @@ import { findRedisServer } from '../../lib/redis/server.js';
 import type { RunReport } from '../../lib/verdict/types.js';
 import { checkRun } from '../../lib/vm/matrix.js';
 import { checkHostTools } from '../../lib/vm/requirements.js';
+import { runVm } from '../helpers.js';
 
 const root = join(import.meta.dirname, '../..');
 /** The boot (up to 3 minutes under a loaded TCG) and the scenario (about half a minute at 1 GiB). */
@@ -42,25 +43,7 @@ describe.skipIf(missing !== '')(`the FAQ's BGSAVE in a 5.1.15 guest${missing ===
   it(
     'mode 0: a dataset larger than what stays free, BGSAVE ok or err with its log, and verdicts its evidence gives',
     () => {
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(root, 'dist/cli/main.js'),
-          'vm',
-          '--kernel',
-          kernel!,
-          '--memory',
-          '1G',
-          '--quiet',
-          '--',
-          'run',
-          'redis-server',
-          '--mode',
-          '0',
-          '--json',
-        ],
-        { encoding: 'utf8', timeout: SPAWN_MS },
-      );
+      const r = runVm(kernel!, ['--memory', '1G'], ['run', 'redis-server', '--mode', '0', '--json'], SPAWN_MS);
       expect(r.status, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout) as RunReport;
       expect(report.system.vm?.kernel).toBe('5.1.15');

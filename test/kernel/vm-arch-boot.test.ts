@@ -3,13 +3,13 @@
 // caches and the package's linux-arm64 prebuild. Skipped, saying why, where any is missing.
 // What it checks is the evidence's consistency, never a kernel fact: the page size the guest's
 // run recorded is the one its image's header declares, and the only one in the evidence.
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { imageArch, MACHINES, readHead, userlandOf } from '../../lib/vm/arch.js';
 import { resolveKernel } from '../../lib/vm/kernel.js';
 import { checkHostTools } from '../../lib/vm/requirements.js';
+import { runVm } from '../helpers.js';
 
 const root = join(import.meta.dirname, '../..');
 const BOOT_S = 300;
@@ -48,25 +48,7 @@ describe.skipIf(missing !== '')(`vm boots an arm64 guest with 16 KiB pages${miss
   it(
     "runs zero-pages there: the evidence's page size is the one the image declares, and the only one; the architecture is recorded",
     () => {
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(root, 'dist/cli/main.js'),
-          'vm',
-          '--kernel',
-          kernelDir!,
-          '--memory',
-          '1G',
-          '--timeout',
-          String(BOOT_S),
-          '--quiet',
-          '--',
-          'run',
-          'zero-pages',
-          '--json',
-        ],
-        { encoding: 'utf8', timeout: (BOOT_S + 30) * 1000 },
-      );
+      const r = runVm(kernelDir!, ['--memory', '1G', '--timeout', String(BOOT_S)], ['run', 'zero-pages', '--json'], (BOOT_S + 30) * 1000);
       expect(r.status, r.stderr).toBe(0);
       const report = JSON.parse(r.stdout) as {
         system: { pageSize: number; vm: { arch: string; accel: string } };
