@@ -35,11 +35,13 @@ export function nobodyCannotRead(...paths: string[]): string {
   return unreadable.length === 0 ? '' : `user nobody cannot read ${unreadable.join(', ')} in ${checkout}`;
 }
 
-/** `overcommit-lab vm --kernel KERNEL [VM_ARGS] --quiet -- GUEST_ARGS`, as a user runs it, its stdout and stderr kept. */
-export function runVm(kernel: string, vmArgs: readonly string[], guestArgs: readonly string[], timeoutMs: number) {
+/**
+ * `overcommit-lab vm --kernel KERNEL [VM_ARGS] --timeout GUEST_SECONDS --quiet -- GUEST_ARGS`, as a
+ * user runs it, its stdout and stderr kept. vm's own timeout ends the guest half a minute before
+ * the spawn's, so a guest that hangs is reported by vm (why, and its console), not killed silently.
+ */
+export function runVm(kernel: string, vmArgs: readonly string[], guestArgs: readonly string[], guestSeconds: number) {
   const cli = join(import.meta.dirname, '../dist/cli/main.js');
-  return spawnSync(process.execPath, [cli, 'vm', '--kernel', kernel, ...vmArgs, '--quiet', '--', ...guestArgs], {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-  });
+  const args = [cli, 'vm', '--kernel', kernel, ...vmArgs, '--timeout', String(guestSeconds), '--quiet', '--', ...guestArgs];
+  return spawnSync(process.execPath, args, { encoding: 'utf8', timeout: (guestSeconds + 30) * 1000 });
 }

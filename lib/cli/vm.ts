@@ -5,6 +5,7 @@ import { renderTerminal, shouldUseColor } from '../report/terminal.js';
 import { reportFormat, writeReport } from '../report/write.js';
 import type { RunReport } from '../verdict/types.js';
 import { parseVmArgs, VM_USAGE, type VmArgs, VmUsageError } from '../vm/args.js';
+import { kernelCrashLine } from '../vm/qemu.js';
 import { runInVm, VmError } from '../vm/run.js';
 import { parseModes } from './options.js';
 import { clearProgress, progressReporter } from './progress.js';
@@ -51,9 +52,12 @@ export function planGuestRun(args: readonly string[]): RunPlan {
   };
 }
 
-/** The last lines of the guest's console, for a failure. */
+/** The guest's console for a failure: from a few lines before its kernel's crash when it crashed, else its last lines. */
 function consoleTail(console: string, lines = 60): string {
-  return console.split(/\r?\n/).slice(-lines).join('\n');
+  const all = console.split(/\r?\n/);
+  const crash = kernelCrashLine(console);
+  const at = crash === undefined ? -1 : all.findIndex((l) => l.includes(crash));
+  return (at < 0 ? all.slice(-lines) : all.slice(Math.max(0, at - 5), at + lines)).join('\n');
 }
 
 export async function vmCommand(argv: string[]): Promise<number> {

@@ -36,6 +36,8 @@ export function qemuArgs(p: QemuPlan): string[] {
     `console=${machine.console}`,
     // A panic (PID 1 ending before it powered off) reboots at once, and -no-reboot turns that into qemu's exit.
     'panic=-1',
+    // An oops panics too, so a guest whose kernel crashed ends at once with its console, not at the timeout.
+    'oops=panic',
     // Before 5.4 a fresh VM has no entropy and Node's start blocks in getrandom(); -cpu max has RDRAND.
     'random.trust_cpu=on',
     // The guest exists for this one run: experiments may reproduce a document's scenario at full size.
@@ -48,7 +50,7 @@ export function qemuArgs(p: QemuPlan): string[] {
     '-nodefaults',
     '-no-reboot',
     '-accel',
-    p.accel,
+    p.accel === 'kvm' ? 'kvm' : `tcg,thread=${machine.tcgThread}`,
     '-cpu',
     p.accel === 'kvm' ? 'host' : machine.tcgCpu,
     '-m',
@@ -86,6 +88,17 @@ export interface QemuResult {
   silent: boolean;
   /** The whole console, as the guest wrote it. */
   console: string;
+}
+
+/**
+ * The console's first line saying the guest's kernel crashed (an oops, a BUG, a panic, on any
+ * architecture; x86's traps as die() prints them, "invalid opcode: 0000 [#1]"), without its
+ * timestamp; undefined when none does.
+ */
+export function kernelCrashLine(console: string): string | undefined {
+  const crash =
+    /^(?:\[[^\]\n]*\]\s*)*((?:Kernel panic - not syncing|Oops|BUG: |kernel BUG at|Unable to handle kernel|Internal error: |[a-z][a-z0-9 ]*: [0-9a-f]{4} \[#\d+\]).*)$/m;
+  return crash.exec(console)?.[1]?.trim();
 }
 
 export interface QemuRun {

@@ -42,7 +42,7 @@ import {
   userlandSymlinks,
 } from './initramfs.js';
 import { resolveKernel } from './kernel.js';
-import { type QemuResult, qemuArgs, runQemu } from './qemu.js';
+import { kernelCrashLine, type QemuResult, qemuArgs, runQemu } from './qemu.js';
 import { checkHostTools, type ForeignGuest, which } from './requirements.js';
 import { makeWorkDir, QEMU_PID_FILE, sweepStaleWorkDirs } from './work.js';
 
@@ -337,7 +337,11 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     }
     const rcFile = join(out, 'rc');
     if (!existsSync(rcFile)) {
-      throw new VmError(`the guest ended before its command did (qemu exit code ${result.exitCode ?? 'none'})`, result.console);
+      const crash = kernelCrashLine(result.console);
+      throw new VmError(
+        `the guest ended before its command did (${crash === undefined ? '' : `its kernel crashed: "${crash}"; `}qemu exit code ${result.exitCode ?? 'none'})`,
+        result.console,
+      );
     }
     const stdoutFile = join(out, 'stdout');
     return {

@@ -137,11 +137,13 @@ describe('qemuArgs', () => {
   const base = { memoryBytes: 4096 * MiB, cpus: 2, kernel: '/k', initrd: '/i', append: [], verbose: false };
   it('emulates (TCG, -cpu max) without KVM, and passes memory, cpus, shares and the swap disk', () => {
     const args = qemuArgs({ ...base, accel: 'tcg', shares: [{ tag: 'usr', hostPath: '/usr', readonly: true }], disk: '/d.img' });
-    expect(args.join(' ')).toContain('-accel tcg -cpu max -m 4096M -smp 2');
+    expect(args.join(' ')).toContain('-accel tcg,thread=single -cpu max -m 4096M -smp 2');
     expect(args).toContain('local,path=/usr,mount_tag=usr,security_model=none,readonly=on');
     expect(args.join(' ')).toContain('-drive file=/d.img,format=raw,if=virtio');
     expect(args).toContain('-no-reboot');
-    expect(args[args.indexOf('-append') + 1]).toBe('console=ttyS0 panic=-1 random.trust_cpu=on overcommit_lab.disposable=1 quiet');
+    expect(args[args.indexOf('-append') + 1]).toBe(
+      'console=ttyS0 panic=-1 oops=panic random.trust_cpu=on overcommit_lab.disposable=1 quiet',
+    );
   });
 
   it('uses KVM when asked, and keeps the kernel messages with verbose', () => {

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { imageArch, MACHINES, readHead, userlandOf } from '../../lib/vm/arch.js';
 import { initScript, userlandSymlinks } from '../../lib/vm/initramfs.js';
-import { qemuArgs } from '../../lib/vm/qemu.js';
+import { kernelCrashLine, qemuArgs } from '../../lib/vm/qemu.js';
 import { checkHostTools } from '../../lib/vm/requirements.js';
 
 /** An arm64 Image header (Documentation/arch/arm64/booting.rst): flags at 0x18, 'ARM\x64' at 0x38. */
@@ -113,20 +113,21 @@ describe('qemuArgs for each architecture', () => {
   it('boots arm64 on the virt machine, with -cpu max under TCG (LPA2 off) and its PL011 console', () => {
     const args = qemuArgs({ ...base, machine: MACHINES.arm64, accel: 'tcg' });
     expect(args.slice(0, 2)).toEqual(['-M', 'virt']);
-    expect(args.join(' ')).toContain('-accel tcg -cpu max,lpa2=off');
+    expect(args.join(' ')).toContain('-accel tcg,thread=multi -cpu max,lpa2=off');
     expect(args[args.indexOf('-append') + 1]).toMatch(/^console=ttyAMA0 /);
   });
 
   it('boots ppc64 on pseries, a POWER9 under TCG, its hypervisor console', () => {
     const args = qemuArgs({ ...base, machine: MACHINES.ppc64, accel: 'tcg' });
     expect(args.slice(0, 2)).toEqual(['-M', 'pseries']);
-    expect(args.join(' ')).toContain('-accel tcg -cpu power9');
+    expect(args.join(' ')).toContain('-accel tcg,thread=multi -cpu power9');
     expect(args[args.indexOf('-append') + 1]).toMatch(/^console=hvc0 /);
   });
 
-  it('keeps x86 as it was: no -M, ttyS0', () => {
+  it('keeps x86 as it was: no -M, ttyS0; its TCG on one thread (live text patching races multi-threaded TCG)', () => {
     const args = qemuArgs({ ...base, machine: MACHINES.x64, accel: 'tcg' });
     expect(args).not.toContain('-M');
+    expect(args.join(' ')).toContain('-accel tcg,thread=single -cpu max');
     expect(args[args.indexOf('-append') + 1]).toMatch(/^console=ttyS0 /);
   });
 });
@@ -207,5 +208,43 @@ describe("a foreign guest's userland", () => {
       probe,
     );
     expect(r).toEqual({ qemu: '/usr/bin/qemu-system-ppc64', busybox: u.busybox, cpio: '/usr/bin/cpio' });
+  });
+});
+
+describe('kernelCrashLine: why a guest ended early, from its console', () => {
+  // Captured from 5.1.15 guests under multi-threaded TCG (x86) and written as arm64 and ppc64 print them.
+  const int3 = [
+    'overcommit-lab: booted',
+    '[    8.697413] RAX: ffffffffffffffda RBX: 00007ffe0f747d30 RCX: 00007fe052698f37',
+    '[    8.713800] int3: 0000 [#3] SMP NOPTI',
+    '[    8.713926] CPU: 0 PID: 997 Comm: node Tainted: G      D W         5.1.15 #1',
+    '[    8.714485] RIP: 0010:kmem_cache_alloc+0x9c/0x160',
+  ].join('\n');
+  it('names the first crash line, without its timestamp', () => {
+    expect(kernelCrashLine(int3)).toBe('int3: 0000 [#3] SMP NOPTI');
+    expect(kernelCrashLine('[   10.01] invalid opcode: 0000 [#1] SMP NOPTI\n[   10.07] Kernel panic - not syncing: Fatal exception')).toBe(
+      'invalid opcode: 0000 [#1] SMP NOPTI',
+    );
+    expect(
+      kernelCrashLine(
+        '[    7.568218] BUG: unable to handle kernel paging request at ffffffffb5f7cf0f\n[    7.568218] Oops: 0003 [#22341] SMP NOPTI',
+      ),
+    ).toBe('BUG: unable to handle kernel paging request at ffffffffb5f7cf0f');
+    expect(kernelCrashLine('[   12.1] Internal error: Oops: 0000000096000004 [#1] SMP\r')).toBe(
+      'Internal error: Oops: 0000000096000004 [#1] SMP',
+    );
+    expect(
+      kernelCrashLine(
+        '[    3.245804][    T1] x\n[    3.246127][    T1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000004',
+      ),
+    ).toBe('Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000004');
+  });
+  it('finds none in a console that only mentions such words', () => {
+    expect(
+      kernelCrashLine(
+        'overcommit-lab: booted\n[    0.1] Kernel command line: console=ttyS0 panic=-1 oops=panic\nnode: BUG: in a user message',
+      ),
+    ).toBeUndefined();
+    expect(kernelCrashLine('')).toBeUndefined();
   });
 });
