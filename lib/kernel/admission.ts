@@ -12,6 +12,8 @@
  * reserves.
  */
 import { bytesToPages } from '../units.js';
+import { median } from '../verdict/stats.js';
+import { spreadOf } from '../verdict/tolerance.js';
 import type { Meminfo } from './meminfo.js';
 
 /** The two mode-0 rules by name, as findings and reports say them. */
@@ -21,6 +23,21 @@ export const MODE0_RULES = { free: 'the free-memory estimate (before 5.2)', ramS
 export interface RulePrediction {
   largestBytes: number;
   formula: string;
+}
+
+/** A rule's prediction over several readings: its median and its spread (the noise). */
+export interface PredictionSpread {
+  /** Per reading, in reading order. */
+  bytes: number[];
+  medianBytes: number;
+  spreadBytes: number;
+  /** The computation on the first reading. */
+  formula: string;
+}
+
+export function predictionSpread(predictions: readonly RulePrediction[]): PredictionSpread {
+  const bytes = predictions.map((p) => p.largestBytes);
+  return { bytes, medianBytes: median(bytes), spreadBytes: spreadOf(bytes), formula: predictions[0]?.formula ?? '' };
 }
 
 export interface CommitLimitResult {

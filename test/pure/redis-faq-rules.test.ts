@@ -91,6 +91,24 @@ describe("the FAQ's scenario: rules on constructed evidence", () => {
     expect(close.reason).toMatch(/within/);
   });
 
+  it("mode 0: the free estimate's own movement before BGSAVE is the tolerance: a request it could cover is `?`", () => {
+    const limit = refused.largestAccountedBytes! - 8 * MiB;
+    const steady = withFree(refused, limit);
+    const readings = [-6, -3, 0, 3, 6].map((d) => withFree(refused, limit + d * MiB).freeEstimate!);
+    const moving = { ...steady, freeEstimateReadings: readings };
+    const still = { ...steady, freeEstimateReadings: [steady.freeEstimate!, steady.freeEstimate!, steady.freeEstimate!] };
+    const r = mode0Reading(moving);
+    if ('missing' in r) throw new Error(r.missing);
+    expect(r.toleranceBytes).toBeGreaterThanOrEqual(12 * MiB);
+    expect(r.free.predicts).toBeNull();
+    expect(finding(moving, 'redis-bgsave-mode0-rule').holds).toBeNull();
+    expect(finding(moving, 'redis-bgsave-mode0-rule').reason).toMatch(/within/);
+    const s = mode0Reading(still);
+    if ('missing' in s) throw new Error(s.missing);
+    expect(s.free.predicts).toBe('refuse');
+    expect(finding(still, 'redis-bgsave-mode0-rule').holds).toBe(true);
+  });
+
   it('mode 0: a BGSAVE error without the fork line, or a run without the readings, gives no rule', () => {
     const other = finding({ ...refused, bgsaveLog: ['Write error saving DB on disk: No space left on device'] }, 'redis-bgsave-mode0-rule');
     expect(other.holds).toBeNull();

@@ -1,4 +1,4 @@
-import type { FreeEstimateInputs } from '../../kernel/admission.js';
+import type { FreeEstimateInputs, PredictionSpread } from '../../kernel/admission.js';
 import { MiB } from '../../units.js';
 import type { Evidence, Measured, OvercommitMode } from '../model.js';
 
@@ -44,16 +44,6 @@ export interface Mode0Reading {
   swapTotalBytes: number;
   /** MemAvailable, beside the estimate (reported, not a rule's input; absent from older saved evidence). */
   memAvailableBytes?: number;
-}
-
-/** A rule's prediction over the readings around the probe: its median and its spread (the noise). */
-export interface PredictionSpread {
-  /** Per reading, in reading order. */
-  bytes: number[];
-  medianBytes: number;
-  spreadBytes: number;
-  /** The computation on the first reading. */
-  formula: string;
 }
 
 /** Mode 0 only: the two known heuristics, and what the document's scenarios did. */

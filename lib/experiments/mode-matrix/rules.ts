@@ -1,4 +1,4 @@
-import { freeMemoryRule, MODE0_RULES, type RulePrediction, ramSwapRule } from '../../kernel/admission.js';
+import { freeMemoryRule, MODE0_RULES, type PredictionSpread, predictionSpread, ramSwapRule } from '../../kernel/admission.js';
 import { gib, mib } from '../../units.js';
 import { all } from '../../verdict/combine.js';
 import { type ChangeClass, type ChangeWording, classifyChange, distinguishable, judgeAbove, verdictOf } from '../../verdict/decide.js';
@@ -8,7 +8,7 @@ import { spreadOf, type Tolerated, toleranceFromRange, toleranceFromReadings } f
 import { defineRules } from '../../verdict/types.js';
 import { DOC_000, DOC_001, DOC_003, DOC_004 } from '../documents.js';
 import type { Claim, ClaimRule, Evidence, Verdict } from '../model.js';
-import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, PredictionSpread, RootEvidence } from './evidence.js';
+import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, RootEvidence } from './evidence.js';
 import { UNPRIVILEGED_UID } from './evidence.js';
 
 export const modeMatrixClaims = {
@@ -95,19 +95,14 @@ export const modeMatrixClaims = {
 
 const ramSwapOf = (e: ModeMatrixEvidence): number => ramSwapRule(e.memTotalBytes, e.swapTotalBytes, e.pageSize).largestBytes;
 
-function spread(predictions: readonly RulePrediction[]): PredictionSpread {
-  const bytes = predictions.map((p) => p.largestBytes);
-  return { bytes, medianBytes: median(bytes), spreadBytes: spreadOf(bytes), formula: predictions[0]?.formula ?? '' };
-}
-
 /** Recomputes both mode-0 predictions from recorded readings (also what the tests check). */
 export function mode0Predictions(
   readings: readonly Mode0Reading[],
   page: number,
 ): { freeEstimate: PredictionSpread; ramSwap: PredictionSpread } {
   return {
-    freeEstimate: spread(readings.map((r) => freeMemoryRule(r.free, page))),
-    ramSwap: spread(readings.map((r) => ramSwapRule(r.memTotalBytes, r.swapTotalBytes, page))),
+    freeEstimate: predictionSpread(readings.map((r) => freeMemoryRule(r.free, page))),
+    ramSwap: predictionSpread(readings.map((r) => ramSwapRule(r.memTotalBytes, r.swapTotalBytes, page))),
   };
 }
 

@@ -31,6 +31,12 @@ export interface RedisServerEvidence extends Measured {
   memTotalBytes?: number | null;
   swapTotalBytes?: number | null;
   freeEstimate?: FreeEstimateInputs | null;
+  /**
+   * The free-memory estimate's inputs read FREE_READINGS times in the moments before BGSAVE, the
+   * last one `freeEstimate`: how far the estimate moved by itself is the rule's tolerance (absent
+   * from older runs, which have the one reading).
+   */
+  freeEstimateReadings?: FreeEstimateInputs[];
   /** The server's largest accounted ('ac') mapping: the largest single request its fork puts to mode 0's check. */
   largestAccountedBytes?: number | null;
   /** The server's mappings marked 'nr' (MAP_NORESERVE in modes 0 and 1: never charged, so a fork's check skips them). */

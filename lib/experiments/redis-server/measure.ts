@@ -8,6 +8,7 @@
  * leaves others that headroom: the copy does not fit. On a throwaway VM, modes 0 and 1 play the
  * FAQ's own case instead: a dataset larger than what stays free once written, and one BGSAVE.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { freeEstimateInputs } from '../../kernel/admission.js';
 import { type Meminfo, readMeminfo } from '../../kernel/meminfo.js';
@@ -54,6 +55,9 @@ const MODE2_OVER_MARGIN = 1.25;
 /** Room in the server's cgroup over the dataset: per-key overhead, client buffers, copied pages. */
 const cgroupLimit = (dataset: number): number => Math.ceil(dataset * 1.5) + 256 * MiB;
 const FILL_BATCH_BYTES = 8 * MiB;
+/** Readings of the free-memory estimate before BGSAVE, this far apart: their spread is mode 0's tolerance. */
+const FREE_READINGS = 5;
+const FREE_READING_GAP_MS = 20;
 const SAVE_TIMEOUT_MS = 300_000;
 
 interface Plan {
@@ -171,8 +175,18 @@ const status = (p: Record<string, string>): 'ok' | 'err' => (p.rdb_last_bgsave_s
 const vmaBytes = (v: Vma): number => Number(v.end - v.start);
 
 /** What the fork's check reads, just before BGSAVE: free memory by both mode-0 rules, the commit counters, the server's mappings. */
-function readBeforeSave(server: RedisServer, e: RedisServerEvidence): void {
+async function readBeforeSave(server: RedisServer, e: RedisServerEvidence): Promise<void> {
+  // The fork's check runs in the server: CAP_SYS_ADMIN is the server's (root's), not the tool's.
+  const estimate = (m: Meminfo) =>
+    freeEstimateInputs(m, totalReservePages(readZoneinfo()), readOvercommitSettings().adminReserveKbytes, server.runAs.uid === 0);
+  const readings = [];
+  for (let i = 1; i < FREE_READINGS; i++) {
+    readings.push(estimate(readMeminfo()));
+    await sleep(FREE_READING_GAP_MS);
+  }
   const m = readMeminfo();
+  const last = estimate(m);
+  readings.push(last);
   const vmas = readVmas(server.pid);
   const flagged = vmas.some((v) => v.vmFlags.length > 0);
   Object.assign(e, {
@@ -180,13 +194,8 @@ function readBeforeSave(server: RedisServer, e: RedisServerEvidence): void {
     memFreeBytes: m.memFree,
     memTotalBytes: m.memTotal,
     swapTotalBytes: m.swapTotal,
-    // The fork's check runs in the server: CAP_SYS_ADMIN is the server's (root's), not the tool's.
-    freeEstimate: freeEstimateInputs(
-      m,
-      totalReservePages(readZoneinfo()),
-      readOvercommitSettings().adminReserveKbytes,
-      server.runAs.uid === 0,
-    ),
+    freeEstimate: last,
+    freeEstimateReadings: readings,
     commitLimitBytes: m.commitLimit,
     committedAsBytes: m.committedAs,
     serverAccountedBytes: accountedBytesIn(vmas, 0n, 2n ** 64n - 1n),
@@ -283,7 +292,7 @@ export async function measure(ctx: ExperimentContext): Promise<RedisServerEviden
     e.usedMemoryBytes = infoNumber(mem, 'used_memory');
     e.rssBytes = infoNumber(mem, 'used_memory_rss');
     e.memAllocator = mem.mem_allocator ?? null;
-    readBeforeSave(server, e);
+    await readBeforeSave(server, e);
     const mark = server.log().length;
     ctx.progress(`redis-server: written in ${(e.fillMs / 1000).toFixed(1)} s; BGSAVE`);
     const saving = Date.now();
