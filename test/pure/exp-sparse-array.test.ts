@@ -64,6 +64,25 @@ describe('sparse-array rules', () => {
     expect(between.reason).toMatch(/64\.0 MiB/);
   });
 
+  it('two runs of the touch: one load mapping during one of them leaves it undecided, never a reservation', () => {
+    const twice = (a: number, b: number): SparseArrayEvidence => {
+      const e = quiet(captured, a);
+      return { ...e, touchAgain: { ...e.touch!, committedTouch: changeFromDeltas([b], [0, MiB, -MiB]) } };
+    };
+    const touched = captured.touch!.bytes;
+    const reserved = (a: number, b: number) => judge(twice(a, b)).get('swap-reserved-on-access')!;
+    expect(reserved(0, 0).holds).toBe(false);
+    expect(reserved(touched, touched).holds).toBe(true);
+    // A mapping the size of the touch made by another process during one touch only.
+    expect(reserved(0, touched).holds).toBeNull();
+    expect(reserved(touched, 0).holds).toBeNull();
+    expect(reserved(0, 0).observed).toMatch(/in its 2 runs Committed_AS moved by 0\.0 MiB and 0\.0 MiB/);
+    // A second run that was not measured: no verdict on the one left.
+    const lost = { ...twice(0, 0), touchAgain: { ...captured.touch!, committedTouch: null } };
+    expect(judge(lost).get('swap-reserved-on-access')!.holds).toBeNull();
+    expect(judge(lost).get('swap-reserved-on-access')!.reason).toMatch(/both touches/);
+  });
+
   it('in mode 2: MAP_NORESERVE ignored holds, no reservation fails, from the flags and the charge together', () => {
     const f = judge(inMode2(captured));
     expect(f.get('noreserve-ignored-in-mode-2')!.holds).toBe(true);

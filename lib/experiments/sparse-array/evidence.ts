@@ -104,6 +104,12 @@ export interface SparseArrayEvidence extends Measured {
   mapping: SparseProgramRun;
   /** The program run to its end on TOUCH_BYTES; null when touching was not safe here (touchSkipped). */
   touch: SparseProgramRun | null;
+  /**
+   * The same run once more, in the same confinement: a second, independent measurement of the
+   * touch's Committed_AS change, so that one load mapping during one touch cannot read as a
+   * reservation (absent from older runs, which have the one).
+   */
+  touchAgain?: SparseProgramRun | null;
   touchSkipped: string | null;
   variant: SparseVariantEvidence | null;
 }

@@ -2,6 +2,7 @@ import { formatBytes, mib } from '../../units.js';
 import { both } from '../../verdict/combine.js';
 import { type ChargeClass, classifyCharge, judgeChange, verdictOf } from '../../verdict/decide.js';
 import { pagesOf, strideWords, thpSizeWords } from '../../verdict/page-size.js';
+import { type CommittedChange, changeFromDeltas } from '../../verdict/tolerance.js';
 import { defineRules } from '../../verdict/types.js';
 import { DOC_001, DOC_004 } from '../documents.js';
 import type { Claim, ClaimRule, Evidence, Verdict } from '../model.js';
@@ -82,6 +83,22 @@ const variantOf = (e: SparseArrayEvidence) => e.variant as SparseVariantEvidence
 /** Every page of the program's array is written: one int per 4096 bytes, on any page size. */
 const accessedBytes = (r: SparseProgramRun): number => r.bytes;
 
+/**
+ * The touch's Committed_AS change over both runs of it (one load mapping during one touch then
+ * widens the tolerance instead of reading as a reservation); runs saved before the second run
+ * existed have the one. Null when a run present was not measured.
+ */
+function touchCharge(e: SparseArrayEvidence): CommittedChange | null {
+  const first = touchRun(e).committedTouch;
+  if (e.touchAgain === undefined || first === null) return first;
+  const again = e.touchAgain?.committedTouch ?? null;
+  if (again === null) return null;
+  return changeFromDeltas(
+    [...first.actionDeltasBytes, ...again.actionDeltasBytes],
+    [...first.controlDeltasBytes, ...again.controlDeltasBytes],
+  );
+}
+
 /** The bytes of the program's mapping charged to the commit at a point: its VMA's size when marked 'ac' (exact, per mapping). */
 const accountedBytes = (p: SparsePoint): number => (p.vmFlags.includes('ac') ? p.vmaSizeBytes : 0);
 
@@ -148,7 +165,7 @@ function findingEvidence(e: SparseArrayEvidence): Evidence {
     committedDeltaBytes: e.mapping.committedMmap?.changeBytes ?? null,
     committedToleranceBytes: e.mapping.committedMmap?.toleranceBytes ?? null,
     // The tolerance the reserved-on-access rule judged the touch's change with.
-    committedTouchJudgedToleranceBytes: t?.committedTouch?.toleranceBytes ?? null,
+    committedTouchJudgedToleranceBytes: t === null ? null : (touchCharge(e)?.toleranceBytes ?? null),
     swapTotalBytes: e.swapTotalBytes,
     swapFreeBytes: e.swapFreeBytes,
     thpEnabled: e.thpEnabled,
@@ -158,6 +175,7 @@ function findingEvidence(e: SparseArrayEvidence): Evidence {
     sparseVariant: v === null ? null : variantEvidence(v),
     mappingRun: { ...e.mapping } as unknown as Evidence,
     touchRun: t === null ? null : ({ ...t } as unknown as Evidence),
+    ...(e.touchAgain === undefined ? {} : { touchRunAgain: e.touchAgain === null ? null : ({ ...e.touchAgain } as unknown as Evidence) }),
     touchSkipped: e.touchSkipped,
   };
 }
@@ -250,21 +268,24 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
     // Committed_AS is the kernel's only reservation: reserved on access, it grows by what was written; otherwise it stays.
     judge: (e) => {
       const t = touchRun(e);
-      if (t.committedTouch === null) return { holds: null, reason: 'Committed_AS was not read across the touch' };
+      const ch = touchCharge(e);
+      if (ch === null) return { holds: null, reason: 'Committed_AS was not read across both touches' };
       // Only the counter can say: a kernel reserving on access would charge without marking the VMA 'ac'.
-      return judgeChange(
-        t.committedTouch,
-        { label: 'reserved on access', bytes: accessedBytes(t) },
-        { label: 'nothing reserved', bytes: 0 },
-      );
+      return judgeChange(ch, { label: 'reserved on access', bytes: accessedBytes(t) }, { label: 'nothing reserved', bytes: 0 });
     },
     observe: (e, v) => {
       const t = touchRun(e);
-      const ch = t.committedTouch!;
+      const ch = touchCharge(e);
+      if (ch === null)
+        return `The program's loop wrote every page of ${mib(accessedBytes(t))}; Committed_AS was not read across both touches.`;
       const ac = t.mapped.vmFlags.includes('ac');
+      const runs =
+        ch.actionDeltasBytes.length > 1
+          ? `in its ${ch.actionDeltasBytes.length} runs Committed_AS moved by ${ch.actionDeltasBytes.map((d) => mib(d)).join(' and ')}: ${mib(ch.changeBytes)} judged (their median less the controls' drift)`
+          : `Committed_AS moved by ${mib(ch.changeBytes)}`;
       return (
         `The program's loop wrote every page of ${mib(accessedBytes(t))} in ${t.touchMs?.toFixed(0) ?? '?'} ms while it was stopped before and after: ` +
-        `Committed_AS moved by ${mib(ch.changeBytes)} (±${mib(ch.toleranceBytes)}, the noise measured while the program was stopped) as the mapping's Rss grew by ${mib(t.touched.vmaRssBytes - t.mapped.vmaRssBytes)}. ` +
+        `${runs} (±${mib(ch.toleranceBytes)}, the runs' spread and the noise measured while the program was stopped) as the mapping's Rss grew by ${mib(t.touched.vmaRssBytes - t.mapped.vmaRssBytes)}. ` +
         (v.holds === true
           ? 'The counter grew by what was written.'
           : v.holds === false
