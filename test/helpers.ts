@@ -37,11 +37,15 @@ export function nobodyCannotRead(...paths: string[]): string {
 
 /**
  * `overcommit-lab vm --kernel KERNEL [VM_ARGS] --timeout GUEST_SECONDS --quiet -- GUEST_ARGS`, as a
- * user runs it, its stdout and stderr kept. vm's own timeout ends the guest half a minute before
- * the spawn's, so a guest that hangs is reported by vm (why, and its console), not killed silently.
+ * user runs it, its stdout and stderr kept. vm's timeout bounds each qemu it runs; the spawn's
+ * allows 90 s more (the initramfs, a KVM trial of up to 15 s, a retry after the host refused memory),
+ * so a guest that hangs is reported by vm (why, and its console), not killed silently.
  */
+/** How much longer than vm's --timeout runVm's spawn may take (a test's own timeout allows more). */
+export const RUN_VM_MARGIN_S = 90;
+
 export function runVm(kernel: string, vmArgs: readonly string[], guestArgs: readonly string[], guestSeconds: number) {
   const cli = join(import.meta.dirname, '../dist/cli/main.js');
   const args = [cli, 'vm', '--kernel', kernel, ...vmArgs, '--timeout', String(guestSeconds), '--quiet', '--', ...guestArgs];
-  return spawnSync(process.execPath, args, { encoding: 'utf8', timeout: (guestSeconds + 30) * 1000 });
+  return spawnSync(process.execPath, args, { encoding: 'utf8', timeout: (guestSeconds + RUN_VM_MARGIN_S) * 1000 });
 }

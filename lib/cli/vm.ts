@@ -5,7 +5,7 @@ import { renderTerminal, shouldUseColor } from '../report/terminal.js';
 import { reportFormat, writeReport } from '../report/write.js';
 import type { RunReport } from '../verdict/types.js';
 import { parseVmArgs, VM_USAGE, type VmArgs, VmUsageError } from '../vm/args.js';
-import { kernelCrashLine } from '../vm/qemu.js';
+import { kernelPanicLine } from '../vm/qemu.js';
 import { runInVm, VmError } from '../vm/run.js';
 import { parseModes } from './options.js';
 import { clearProgress, progressReporter } from './progress.js';
@@ -52,11 +52,14 @@ export function planGuestRun(args: readonly string[]): RunPlan {
   };
 }
 
-/** The guest's console for a failure: from a few lines before its kernel's crash when it crashed, else its last lines. */
+/**
+ * The guest's console for a failure: its last lines, or where its kernel panicked, from a few lines
+ * before the crash report (the panic ends the console soon after).
+ */
 function consoleTail(console: string, lines = 60): string {
   const all = console.split(/\r?\n/);
-  const crash = kernelCrashLine(console);
-  const at = crash === undefined ? -1 : all.findIndex((l) => l.includes(crash));
+  const panic = kernelPanicLine(console);
+  const at = panic === undefined ? -1 : all.findIndex((l) => l.includes(panic));
   return (at < 0 ? all.slice(-lines) : all.slice(Math.max(0, at - 5), at + lines)).join('\n');
 }
 

@@ -13,7 +13,7 @@
  */
 import { bytesToPages } from '../units.js';
 import { median } from '../verdict/stats.js';
-import { spreadOf } from '../verdict/tolerance.js';
+import { spreadOf, toleranceFromRange } from '../verdict/tolerance.js';
 import type { Meminfo } from './meminfo.js';
 
 /** The two mode-0 rules by name, as findings and reports say them. */
@@ -38,6 +38,11 @@ export interface PredictionSpread {
 export function predictionSpread(predictions: readonly RulePrediction[]): PredictionSpread {
   const bytes = predictions.map((p) => p.largestBytes);
   return { bytes, medianBytes: median(bytes), spreadBytes: spreadOf(bytes), formula: predictions[0]?.formula ?? '' };
+}
+
+/** Mode 0's tolerance: the larger spread of the two rules' predictions over the readings, plus a page of rounding. */
+export function mode0Tolerance(p: { freeEstimate: PredictionSpread; ramSwap: PredictionSpread }, pageSize: number): number {
+  return toleranceFromRange(Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes), pageSize);
 }
 
 export interface CommitLimitResult {

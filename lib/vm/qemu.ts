@@ -90,15 +90,20 @@ export interface QemuResult {
   console: string;
 }
 
+/** A line (its timestamps taken off) that starts a kernel's crash report: an oops, a BUG, x86's traps as die() prints them. */
+const CRASH_START = /^(?:Oops: |BUG: |kernel BUG at|Unable to handle kernel|Internal error: |[a-z][^:]*: [0-9a-f]{4} \[#\d+\])/;
+
 /**
- * The console's first line saying the guest's kernel crashed (an oops, a BUG, a panic, on any
- * architecture; x86's traps as die() prints them, "invalid opcode: 0000 [#1]"), without its
- * timestamp; undefined when none does.
+ * Why the guest's kernel panicked, from its console: the first crash report's line before the
+ * panic (with oops=panic every oops ends in one), else the panic's own line ("Attempted to kill
+ * init!"); undefined when it did not panic. Kernel reports that do not panic (a soft lockup under
+ * a loaded host) and userland lines alone name nothing.
  */
-export function kernelCrashLine(console: string): string | undefined {
-  const crash =
-    /^(?:\[[^\]\n]*\]\s*)*((?:Kernel panic - not syncing|Oops|BUG: |kernel BUG at|Unable to handle kernel|Internal error: |[a-z][a-z0-9 ]*: [0-9a-f]{4} \[#\d+\]).*)$/m;
-  return crash.exec(console)?.[1]?.trim();
+export function kernelPanicLine(console: string): string | undefined {
+  const lines = console.split(/\r?\n|\r/).map((l) => l.replace(/^(?:\[[^\]]*\]\s*)*/, '').trim());
+  const panic = lines.findIndex((l) => l.startsWith('Kernel panic - not syncing'));
+  if (panic < 0) return undefined;
+  return lines.slice(0, panic).find((l) => CRASH_START.test(l)) ?? lines[panic];
 }
 
 export interface QemuRun {

@@ -42,7 +42,7 @@ import {
   userlandSymlinks,
 } from './initramfs.js';
 import { resolveKernel } from './kernel.js';
-import { kernelCrashLine, type QemuResult, qemuArgs, runQemu } from './qemu.js';
+import { kernelPanicLine, type QemuResult, qemuArgs, runQemu } from './qemu.js';
 import { checkHostTools, type ForeignGuest, which } from './requirements.js';
 import { makeWorkDir, QEMU_PID_FILE, sweepStaleWorkDirs } from './work.js';
 
@@ -337,9 +337,9 @@ export async function runInVm(o: VmOptions, hooks: VmHooks = {}): Promise<VmResu
     }
     const rcFile = join(out, 'rc');
     if (!existsSync(rcFile)) {
-      const crash = kernelCrashLine(result.console);
+      const panic = kernelPanicLine(result.console);
       throw new VmError(
-        `the guest ended before its command did (${crash === undefined ? '' : `its kernel crashed: "${crash}"; `}qemu exit code ${result.exitCode ?? 'none'})`,
+        `the guest ended before its command did (${panic === undefined ? '' : `its kernel panicked: "${panic}"; `}qemu exit code ${result.exitCode ?? 'none'})`,
         result.console,
       );
     }

@@ -5,11 +5,10 @@ import {
   type ModeMatrixEvidence,
   measureModeMatrix,
   mode0Predictions,
-  mode0Tolerance,
   modeMatrix,
 } from '../../lib/experiments/mode-matrix/index.js';
 import type { OvercommitMode, RunReport } from '../../lib/experiments/model.js';
-import { strictRule } from '../../lib/kernel/admission.js';
+import { mode0Tolerance, strictRule } from '../../lib/kernel/admission.js';
 import { withSettingsLock } from '../../lib/safety/lock.js';
 import { guardAvailability, withMode } from '../../lib/safety/settings-guard.js';
 import { currentMode } from '../helpers.js';

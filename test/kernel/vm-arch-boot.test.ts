@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { imageArch, MACHINES, readHead, userlandOf } from '../../lib/vm/arch.js';
 import { resolveKernel } from '../../lib/vm/kernel.js';
 import { checkHostTools } from '../../lib/vm/requirements.js';
-import { runVm } from '../helpers.js';
+import { RUN_VM_MARGIN_S, runVm } from '../helpers.js';
 
 const root = join(import.meta.dirname, '../..');
 const BOOT_S = 300;
@@ -62,6 +62,6 @@ describe.skipIf(missing !== '')(`vm boots an arm64 guest with 16 KiB pages${miss
       expect(new Set(valuesOf(report, 'pageSize'))).toEqual(new Set([declared]));
       expect(report.runs.map((x) => x.status)).toEqual(['ran']);
     },
-    (BOOT_S + 60) * 1000,
+    (BOOT_S + RUN_VM_MARGIN_S + 30) * 1000,
   );
 });

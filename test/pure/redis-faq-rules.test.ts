@@ -107,6 +107,11 @@ describe("the FAQ's scenario: rules on constructed evidence", () => {
     if ('missing' in s) throw new Error(s.missing);
     expect(s.free.predicts).toBe('refuse');
     expect(finding(still, 'redis-bgsave-mode0-rule').holds).toBe(true);
+    // A run saved with one reading measured no movement: it keeps the bound it was judged with.
+    const old = mode0Reading(steady);
+    if ('missing' in old) throw new Error(old.missing);
+    expect(old.toleranceBytes).toBeGreaterThan(limit / 32);
+    expect(old.free.predicts).toBeNull();
   });
 
   it('mode 0: a BGSAVE error without the fork line, or a run without the readings, gives no rule', () => {

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { imageArch, MACHINES, readHead, userlandOf } from '../../lib/vm/arch.js';
 import { initScript, userlandSymlinks } from '../../lib/vm/initramfs.js';
-import { kernelCrashLine, qemuArgs } from '../../lib/vm/qemu.js';
+import { kernelPanicLine, qemuArgs } from '../../lib/vm/qemu.js';
 import { checkHostTools } from '../../lib/vm/requirements.js';
 
 /** An arm64 Image header (Documentation/arch/arm64/booting.rst): flags at 0x18, 'ARM\x64' at 0x38. */
@@ -211,40 +211,55 @@ describe("a foreign guest's userland", () => {
   });
 });
 
-describe('kernelCrashLine: why a guest ended early, from its console', () => {
-  // Captured from 5.1.15 guests under multi-threaded TCG (x86) and written as arm64 and ppc64 print them.
-  const int3 = [
-    'overcommit-lab: booted',
-    '[    8.697413] RAX: ffffffffffffffda RBX: 00007ffe0f747d30 RCX: 00007fe052698f37',
-    '[    8.713800] int3: 0000 [#3] SMP NOPTI',
-    '[    8.713926] CPU: 0 PID: 997 Comm: node Tainted: G      D W         5.1.15 #1',
-    '[    8.714485] RIP: 0010:kmem_cache_alloc+0x9c/0x160',
-  ].join('\n');
-  it('names the first crash line, without its timestamp', () => {
-    expect(kernelCrashLine(int3)).toBe('int3: 0000 [#3] SMP NOPTI');
-    expect(kernelCrashLine('[   10.01] invalid opcode: 0000 [#1] SMP NOPTI\n[   10.07] Kernel panic - not syncing: Fatal exception')).toBe(
-      'invalid opcode: 0000 [#1] SMP NOPTI',
+describe('kernelPanicLine: why a guest ended early, from its console', () => {
+  // Captured from 5.1.15 guests under multi-threaded TCG (x86); the others as those kernels print them.
+  const panicked = (...report: string[]) =>
+    [
+      'overcommit-lab: booted',
+      ...report,
+      '[    8.74] Kernel panic - not syncing: Fatal exception',
+      '[    8.75] Kernel Offset: disabled',
+    ].join('\n');
+  it('names the first line of the crash report before the panic, without its timestamps', () => {
+    const int3 = panicked(
+      '[    8.697413] RAX: ffffffffffffffda RBX: 00007ffe0f747d30 RCX: 00007fe052698f37',
+      '[    8.713800] int3: 0000 [#3] SMP NOPTI',
+      '[    8.713926] CPU: 0 PID: 997 Comm: node Tainted: G      D W         5.1.15 #1',
+      '[    8.714485] RIP: 0010:kmem_cache_alloc+0x9c/0x160',
     );
+    expect(kernelPanicLine(int3)).toBe('int3: 0000 [#3] SMP NOPTI');
+    expect(kernelPanicLine(panicked('[   10.01] invalid opcode: 0000 [#1] SMP NOPTI'))).toBe('invalid opcode: 0000 [#1] SMP NOPTI');
     expect(
-      kernelCrashLine(
-        '[    7.568218] BUG: unable to handle kernel paging request at ffffffffb5f7cf0f\n[    7.568218] Oops: 0003 [#22341] SMP NOPTI',
+      kernelPanicLine(
+        panicked('[    7.5] BUG: unable to handle kernel paging request at ffffffffb5f7cf0f', '[    7.5] Oops: 0003 [#2] SMP NOPTI'),
       ),
     ).toBe('BUG: unable to handle kernel paging request at ffffffffb5f7cf0f');
-    expect(kernelCrashLine('[   12.1] Internal error: Oops: 0000000096000004 [#1] SMP\r')).toBe(
+    const gp = 'general protection fault, probably for non-canonical address 0xdffffc0000000000: 0000 [#1] PREEMPT SMP KASAN NOPTI';
+    expect(kernelPanicLine(panicked(`[    3.1] ${gp}`))).toBe(gp);
+    expect(kernelPanicLine(panicked('[   12.1] Internal error: Oops: 0000000096000004 [#1] SMP\r'))).toBe(
       'Internal error: Oops: 0000000096000004 [#1] SMP',
     );
+    expect(kernelPanicLine(panicked('[    2.8][    T1] Oops: Kernel access of bad area, sig: 11 [#1]'))).toBe(
+      'Oops: Kernel access of bad area, sig: 11 [#1]',
+    );
+  });
+  it("names the panic itself when no crash report came before it (PID 1's end)", () => {
     expect(
-      kernelCrashLine(
+      kernelPanicLine(
         '[    3.245804][    T1] x\n[    3.246127][    T1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000004',
       ),
     ).toBe('Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000004');
   });
-  it('finds none in a console that only mentions such words', () => {
-    expect(
-      kernelCrashLine(
-        'overcommit-lab: booted\n[    0.1] Kernel command line: console=ttyS0 panic=-1 oops=panic\nnode: BUG: in a user message',
-      ),
-    ).toBeUndefined();
-    expect(kernelCrashLine('')).toBeUndefined();
+  it('names nothing where the kernel did not panic: reports that go on, userland lines, the command line', () => {
+    const goesOn = [
+      'overcommit-lab: booted',
+      '[    0.1] Kernel command line: console=ttyS0 panic=-1 oops=panic',
+      '[   60.2] BUG: workqueue lockup - pool cpus=1 node=0 flags=0x0 nice=0 stuck for 31s!',
+      'BUG: a line the guest command printed',
+      'Oopsie, said a test',
+      'invalid opcode: 0000 [#1] echoed by a program',
+    ].join('\n');
+    expect(kernelPanicLine(goesOn)).toBeUndefined();
+    expect(kernelPanicLine('')).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import { freeEstimateInputs, ramSwapRule, type StrictInputs, strictRule } from '../../kernel/admission.js';
+import { freeEstimateInputs, mode0Tolerance, ramSwapRule, type StrictInputs, strictRule } from '../../kernel/admission.js';
 import { readMeminfo, sampleCommitted } from '../../kernel/meminfo.js';
 import { readMaps } from '../../kernel/smaps.js';
 import { hasCapSysAdmin, readStatus } from '../../kernel/status.js';
@@ -14,7 +14,7 @@ import { toleranceFromRange } from '../../verdict/tolerance.js';
 import type { OvercommitMode } from '../model.js';
 import type { MatrixCell, Mode0Evidence, Mode0Reading, ModeMatrixEvidence, RootEvidence, RootTrial } from './evidence.js';
 import { THREAD_ARENA_BYTES, UNPRIVILEGED_UID } from './evidence.js';
-import { mode0Predictions, mode0Tolerance } from './rules.js';
+import { mode0Predictions } from './rules.js';
 
 /**
  * The top of the user address space that mmap without a hint stays below: the power of two just

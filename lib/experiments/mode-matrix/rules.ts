@@ -1,4 +1,11 @@
-import { freeMemoryRule, MODE0_RULES, type PredictionSpread, predictionSpread, ramSwapRule } from '../../kernel/admission.js';
+import {
+  freeMemoryRule,
+  MODE0_RULES,
+  mode0Tolerance,
+  type PredictionSpread,
+  predictionSpread,
+  ramSwapRule,
+} from '../../kernel/admission.js';
 import { gib, mib } from '../../units.js';
 import { all } from '../../verdict/combine.js';
 import { type ChangeClass, type ChangeWording, classifyChange, distinguishable, judgeAbove, verdictOf } from '../../verdict/decide.js';
@@ -109,11 +116,6 @@ export function mode0Predictions(
 /** A cell's tolerance: the spread of its prediction's readings plus its slack, or what older saved evidence recorded. */
 export function cellTolerance(c: MatrixCell): number {
   return c.readingsBytes === undefined ? (c.toleranceBytes ?? 0) : toleranceFromRange(spreadOf(c.readingsBytes), c.slackBytes ?? 0);
-}
-
-/** Mode 0's tolerance: the larger spread of the two rules' predictions around the probe, plus a page of rounding. */
-export function mode0Tolerance(p: { freeEstimate: PredictionSpread; ramSwap: PredictionSpread }, pageSize: number): number {
-  return toleranceFromRange(Math.max(p.freeEstimate.spreadBytes, p.ramSwap.spreadBytes), pageSize);
 }
 
 /** The largest mapping a cell found, with its tolerance: what the decision helpers read. */

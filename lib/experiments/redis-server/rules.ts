@@ -3,7 +3,7 @@
  * own page size included), so a saved run re-judges anywhere. Every numeric comparison is in
  * the `compare` section below.
  */
-import { freeMemoryRule, MODE0_RULES, predictionSpread, ramSwapRule } from '../../kernel/admission.js';
+import { freeMemoryRule, MODE0_RULES, mode0Tolerance, predictionSpread, ramSwapRule } from '../../kernel/admission.js';
 import { gib, mib } from '../../units.js';
 import { classifyChange, verdictOf } from '../../verdict/decide.js';
 import { type CommitRoom, copyFits } from '../../verdict/fits.js';
@@ -88,22 +88,29 @@ export interface Mode0Reading {
 /**
  * Mode 0's check, as each rule reads this run: dup_mmap asks it once per accounted mapping, so the
  * largest one decides. The free estimate is the median of the readings just before BGSAVE; the
- * tolerance is how far they moved by themselves, the tool's jitter and a page of rounding.
+ * tolerance is how far they moved by themselves, the tool's jitter and a page of rounding. Runs
+ * saved with one reading measured no movement: theirs is the bound they were judged with, a
+ * 32nd of the estimate for the pages the kernel frees or takes before the fork.
  */
 export function mode0Reading(e: E): Mode0Reading | { missing: string } {
   if (e.largestAccountedBytes == null || e.freeEstimate == null || e.memTotalBytes == null || e.swapTotalBytes == null)
     return { missing: "the server's mappings and free memory were not read before BGSAVE" };
   const request = e.largestAccountedBytes;
-  const readings = e.freeEstimateReadings ?? [e.freeEstimate];
-  const free = predictionSpread(readings.map((r) => freeMemoryRule(r, e.pageSize)));
+  const predictions = (e.freeEstimateReadings ?? [e.freeEstimate]).map((r) => freeMemoryRule(r, e.pageSize));
+  const free = predictionSpread(predictions);
   const ramSwap = ramSwapRule(e.memTotalBytes, e.swapTotalBytes, e.pageSize);
-  const tolerance = toleranceFromRange(free.spreadBytes, e.pageSize);
+  const tolerance =
+    predictions.length > 1
+      ? mode0Tolerance({ freeEstimate: free, ramSwap: predictionSpread([ramSwap]) }, e.pageSize)
+      : toleranceFromRange(0, free.medianBytes / 32);
   const predicts = (largest: number): Prediction =>
     request < largest - tolerance ? 'accept' : request > largest + tolerance ? 'refuse' : null;
-  const moved = readings.length > 1 ? `; over ${readings.length} readings it moved by ${mib(free.spreadBytes)}` : '';
+  // The formula of the reading the median is (one of them: there are an odd number).
+  const median = predictions.find((p) => p.largestBytes === free.medianBytes) ?? predictions[0];
+  const moved = predictions.length > 1 ? `; the median of ${predictions.length} readings, which moved by ${mib(free.spreadBytes)}` : '';
   return {
     requestBytes: request,
-    free: { largestBytes: free.medianBytes, formula: `${free.formula}${moved}`, predicts: predicts(free.medianBytes) },
+    free: { largestBytes: free.medianBytes, formula: `${median?.formula ?? free.formula}${moved}`, predicts: predicts(free.medianBytes) },
     ramSwap: { largestBytes: ramSwap.largestBytes, formula: ramSwap.formula, predicts: predicts(ramSwap.largestBytes) },
     toleranceBytes: tolerance,
   };

@@ -99,6 +99,9 @@ function touchCharge(e: SparseArrayEvidence): CommittedChange | null {
   );
 }
 
+/** The touches the reservation rule reads, in words. */
+const touches = (e: SparseArrayEvidence): string => (e.touchAgain === undefined ? 'the touch' : 'both touches');
+
 /** The bytes of the program's mapping charged to the commit at a point: its VMA's size when marked 'ac' (exact, per mapping). */
 const accountedBytes = (p: SparsePoint): number => (p.vmFlags.includes('ac') ? p.vmaSizeBytes : 0);
 
@@ -164,7 +167,8 @@ function findingEvidence(e: SparseArrayEvidence): Evidence {
     ...legacy,
     committedDeltaBytes: e.mapping.committedMmap?.changeBytes ?? null,
     committedToleranceBytes: e.mapping.committedMmap?.toleranceBytes ?? null,
-    // The tolerance the reserved-on-access rule judged the touch's change with.
+    // The change and tolerance the reserved-on-access rule judged the touch with (over both runs where there are two).
+    committedTouchJudgedDeltaBytes: t === null ? null : (touchCharge(e)?.changeBytes ?? null),
     committedTouchJudgedToleranceBytes: t === null ? null : (touchCharge(e)?.toleranceBytes ?? null),
     swapTotalBytes: e.swapTotalBytes,
     swapFreeBytes: e.swapFreeBytes,
@@ -269,7 +273,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
     judge: (e) => {
       const t = touchRun(e);
       const ch = touchCharge(e);
-      if (ch === null) return { holds: null, reason: 'Committed_AS was not read across both touches' };
+      if (ch === null) return { holds: null, reason: `Committed_AS was not read across ${touches(e)}` };
       // Only the counter can say: a kernel reserving on access would charge without marking the VMA 'ac'.
       return judgeChange(ch, { label: 'reserved on access', bytes: accessedBytes(t) }, { label: 'nothing reserved', bytes: 0 });
     },
@@ -277,7 +281,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
       const t = touchRun(e);
       const ch = touchCharge(e);
       if (ch === null)
-        return `The program's loop wrote every page of ${mib(accessedBytes(t))}; Committed_AS was not read across both touches.`;
+        return `The program's loop wrote every page of ${mib(accessedBytes(t))}; Committed_AS was not read across ${touches(e)}.`;
       const ac = t.mapped.vmFlags.includes('ac');
       const runs =
         ch.actionDeltasBytes.length > 1
@@ -285,7 +289,7 @@ const rules: ClaimRule<SparseArrayEvidence>[] = [
           : `Committed_AS moved by ${mib(ch.changeBytes)}`;
       return (
         `The program's loop wrote every page of ${mib(accessedBytes(t))} in ${t.touchMs?.toFixed(0) ?? '?'} ms while it was stopped before and after: ` +
-        `${runs} (±${mib(ch.toleranceBytes)}, the runs' spread and the noise measured while the program was stopped) as the mapping's Rss grew by ${mib(t.touched.vmaRssBytes - t.mapped.vmaRssBytes)}. ` +
+        `${runs} (±${mib(ch.toleranceBytes)}, ${ch.actionDeltasBytes.length > 1 ? "the runs' spread and " : ''}the noise measured while the program was stopped) as the mapping's Rss grew by ${mib(t.touched.vmaRssBytes - t.mapped.vmaRssBytes)}. ` +
         (v.holds === true
           ? 'The counter grew by what was written.'
           : v.holds === false
