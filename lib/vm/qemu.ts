@@ -100,7 +100,13 @@ const CRASH_START = /^(?:Oops: |BUG: |kernel BUG at|Unable to handle kernel|Inte
  * a loaded host) and userland lines alone name nothing.
  */
 export function kernelPanicLine(console: string): string | undefined {
-  const lines = console.split(/\r?\n|\r/).map((l) => l.replace(/^(?:\[[^\]]*\]\s*)*/, '').trim());
+  // A kernel line may follow the guest's progress on the same console line (no newline before it).
+  const lines = console.split(/\r?\n|\r/).map((l) =>
+    l
+      .replace(/^.*?(?=\[\s*\d+\.\d+\])/, '')
+      .replace(/^(?:\[[^\]]*\]\s*)*/, '')
+      .trim(),
+  );
   const panic = lines.findIndex((l) => l.startsWith('Kernel panic - not syncing'));
   if (panic < 0) return undefined;
   return lines.slice(0, panic).find((l) => CRASH_START.test(l)) ?? lines[panic];

@@ -228,6 +228,12 @@ describe('kernelPanicLine: why a guest ended early, from its console', () => {
       '[    8.714485] RIP: 0010:kmem_cache_alloc+0x9c/0x160',
     );
     expect(kernelPanicLine(int3)).toBe('int3: 0000 [#3] SMP NOPTI');
+    // As captured: the oops right after the guest's progress, on its line.
+    const afterProgress = panicked(
+      '\r\x1b[2K… redis-server (mode 0)\r\x1b[2K… redis-server: starting /usr/bin/redis-server[    7.315405] int3: 0000 [#1] SMP NOPTI\r',
+      '[    7.315951] RIP: 0010:__kmalloc+0x58/0x190',
+    );
+    expect(kernelPanicLine(afterProgress)).toBe('int3: 0000 [#1] SMP NOPTI');
     expect(kernelPanicLine(panicked('[   10.01] invalid opcode: 0000 [#1] SMP NOPTI'))).toBe('invalid opcode: 0000 [#1] SMP NOPTI');
     expect(
       kernelPanicLine(
