@@ -44,6 +44,19 @@ describe('sparse-array on this kernel', () => {
     expect(t.committedTouch!.actionDeltasBytes).toEqual([t.touched!.committedAsBytes - t.mapped!.committedAsBytes]);
   });
 
+  it("the touch's second run: another process, the same array, measured at its own points", (ctx) => {
+    if (e.touch === null) ctx.skip(`touch not run: ${e.touchSkipped}`);
+    const [t, again] = [e.touch!, e.touchAgain!];
+    expect(again.pid).not.toBe(t.pid);
+    expect(again.bytes).toBe(t.bytes);
+    expect(again.exitCode).toBe(0);
+    expect(again.touched!.residentPages).toBe(again.pages);
+    expect(again.committedTouch!.actionDeltasBytes).toEqual([again.touched!.committedAsBytes - again.mapped!.committedAsBytes]);
+    // The reservation rule reads both runs' deltas.
+    const judged = judgeEvidence(sparseArray, e, e.mode).find((f) => f.claim === 'swap-reserved-on-access')!;
+    expect(judged.observed).toMatch(/in its 2 runs Committed_AS moved by/);
+  });
+
   it('the one-page-in-64 writes: at least the written pages resident, exactly them unless THP may map 2 MiB', () => {
     const v = e.variant!;
     if (v.mmapCode !== null) return;
